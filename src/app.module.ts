@@ -1,0 +1,87 @@
+import { DynamicModule, Global, Module, Type, ValidationPipe } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
+import { LoggerModule } from 'nestjs-pino';
+import { AppException } from './common/app.exception';
+import { AllExceptionsFilter } from './common/filters/all-exceptions.filter';
+import { ApiKeyGuard } from './common/guards/api-key.guard';
+import { RateLimiters } from './common/rate-limit/rate-limit';
+import { loggerParams } from './common/logging';
+import { AppConfig } from './config/app-config';
+import { ConfigModule } from './config/config.module';
+import { DatabaseModule } from './database/database.module';
+import { HealthModule } from './health/health.module';
+import { ReadinessService } from './health/readiness.service';
+import { MetricsController } from './metrics/metrics.controller';
+import { MessagesModule, MessagesWorkerModule } from './messages/messages.module';
+import { MetricsModule } from './metrics/metrics.module';
+import { OnboardingModule, OnboardingWorkerModule } from './onboarding/onboarding.module';
+import { RedisModule } from './redis/redis.module';
+import { OtpModule, OtpWorkerModule } from './otp/otp.module';
+import { SessionModule, SessionWorkerModule } from './session/session.module';
+import { WorkerModule } from './workers/worker.module';
+import { WorkersCoreModule } from './workers/workers.module';
+
+/** What the API and the worker share: config, logging, Redis, Postgres, metrics, locks and heartbeats. */
+@Global()
+@Module({})
+export class CoreModule {
+  static forRoot(config: AppConfig): DynamicModule {
+    return {
+      module: CoreModule,
+      imports: [
+        ConfigModule.forRoot(config),
+        LoggerModule.forRoot(loggerParams(config)),
+        RedisModule,
+        DatabaseModule,
+        MetricsModule,
+        WorkersCoreModule,
+      ],
+      providers: [ReadinessService, RateLimiters],
+      exports: [ReadinessService, RateLimiters],
+    };
+  }
+}
+
+export const validationPipe = () =>
+  new ValidationPipe({
+    whitelist: true,
+    forbidNonWhitelisted: true,
+    transform: true,
+    stopAtFirstError: false,
+    exceptionFactory: (errors) => {
+      const details = errors.flatMap(function flatten(e): string[] {
+        return [...Object.values(e.constraints ?? {}), ...(e.children ?? []).flatMap(flatten)];
+      });
+      return new AppException(400, 'VALIDATION_FAILED', details.join('; ') || 'The request is not valid', {
+        details,
+      });
+    },
+  });
+
+/** The HTTP side: controllers, the API-key guard, validation and the error filter. */
+@Module({
+  imports: [HealthModule, OnboardingModule, MessagesModule, SessionModule, OtpModule],
+  controllers: [MetricsController],
+  providers: [
+    { provide: APP_GUARD, useClass: ApiKeyGuard },
+    { provide: APP_FILTER, useClass: AllExceptionsFilter },
+    { provide: APP_PIPE, useFactory: validationPipe },
+  ],
+})
+export class ApiModule {}
+
+/** The root module for a role: `api`, `worker`, or `all` (both in one process, for development). */
+@Module({})
+export class AppModule {
+  static forRole(config: AppConfig, extraModules: (Type | DynamicModule)[] = []): DynamicModule {
+    const imports: (Type | DynamicModule)[] = [CoreModule.forRoot(config)];
+    if (config.runsApi) imports.push(ApiModule);
+    if (config.runsWorker) {
+      imports.push(WorkerModule, OnboardingWorkerModule, MessagesWorkerModule, SessionWorkerModule);
+      // With the API in the same process OtpModule is there already (one listener, not two).
+      if (!config.runsApi) imports.push(OtpWorkerModule);
+    }
+    imports.push(...extraModules);
+    return { module: AppModule, imports };
+  }
+}

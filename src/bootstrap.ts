@@ -1,0 +1,146 @@
+// Builds the API application (used by main.ts and by the tests) and the worker context (worker.ts).
+import helmet from '@fastify/helmet';
+import { DynamicModule, INestApplicationContext, Logger as NestLogger, Type } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
+import { Logger } from 'nestjs-pino';
+import { AppModule } from './app.module';
+import { requestIdFor } from './common/logging';
+import { maskPhone } from './common/mask';
+import { setupSwagger } from './common/swagger';
+import { AppConfig } from './config/app-config';
+import { InvalidConfigError } from './config/env';
+import { loadConfig } from './config/load-config';
+import type { AppRole } from './config/env';
+import { mountQueueDashboard } from './messages/queue-dashboard';
+import { MetricsService } from './metrics/metrics.service';
+
+export async function createApiApp(
+  config: AppConfig,
+  extraModules: (Type | DynamicModule)[] = [],
+): Promise<NestFastifyApplication> {
+  const adapter = new FastifyAdapter({
+    bodyLimit: config.http.bodyLimit,
+    trustProxy: config.http.trustProxy ? config.http.trustProxy === 'true' || config.http.trustProxy : false,
+    genReqId: requestIdFor,
+    routerOptions: { maxParamLength: 200 },
+  });
+  const app = await NestFactory.create<NestFastifyApplication>(
+    AppModule.forRole(config, extraModules),
+    adapter,
+    {
+      bufferLogs: true,
+    },
+  );
+  app.useLogger(app.get(Logger));
+  const fastify = app.getHttpAdapter().getInstance();
+
+  // Errors Fastify raises before a route runs (malformed JSON, body too large, wrong content type) reach
+  // the global AllExceptionsFilter through Nest's own Fastify error handler, so they share the answer shape.
+  fastify.addHook('onRequest', (req, reply, done) => {
+    void reply.header('x-request-id', req.id);
+    done();
+  });
+  const duration = app.get(MetricsService).httpDuration;
+  fastify.addHook('onResponse', (req, reply, done) => {
+    duration.observe(
+      { method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
+    done();
+  });
+
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        imgSrc: ["'self'", 'data:'],
+        scriptSrc: ["'self'"],
+      },
+    },
+  });
+  setupSwagger(app, config);
+  await mountQueueDashboard(app, config);
+  return app;
+}
+
+export async function createWorkerApp(config: AppConfig): Promise<INestApplicationContext> {
+  const app = await NestFactory.createApplicationContext(AppModule.forRole(config), { bufferLogs: true });
+  app.useLogger(app.get(Logger));
+  return app;
+}
+
+/** Reads and validates the configuration, or prints one line per problem and exits 1. */
+export function configOrExit(role: AppRole): AppConfig {
+  try {
+    return loadConfig(role);
+  } catch (err) {
+    if (err instanceof InvalidConfigError) {
+      process.stderr.write(
+        `sms-bridge: invalid configuration\n${err.problems.map((p) => `  ${p}\n`).join('')}`,
+      );
+      process.exit(1);
+    }
+    throw err;
+  }
+}
+
+/**
+ * SIGTERM and SIGINT close the app (stop accepting, finish in-flight requests and active jobs, close Redis and
+ * Postgres) and exit 0. A second signal, or a shutdown longer than SHUTDOWN_TIMEOUT_MS, exits 1 at once.
+ * (Nest's enableShutdownHooks re-raises the signal after closing, which ends the process with 143; an orderly
+ * stop should read as success to Kubernetes and compose.) Installed before the app is built, because building
+ * already starts work (the worker's first ticks); a signal that arrives mid-start closes the app once it exists.
+ */
+export function exitOnSignals(config: AppConfig): { attach(app: INestApplicationContext): void } {
+  const logger = new NestLogger('Lifecycle');
+  let app: INestApplicationContext | undefined;
+  let closing = false;
+  const close = (target: INestApplicationContext) =>
+    target.close().then(
+      () => process.exit(0),
+      (err: Error) => {
+        logger.error(`shutdown failed: ${err.message}`);
+        process.exit(1);
+      },
+    );
+  const stop = (signal: NodeJS.Signals) => {
+    if (closing) process.exit(1);
+    closing = true;
+    logger.log(`${signal} received, shutting down`);
+    setTimeout(() => {
+      logger.error(`shutdown took longer than ${config.http.shutdownTimeoutMs} ms, exiting`);
+      process.exit(1);
+    }, config.http.shutdownTimeoutMs).unref();
+    if (app) void close(app);
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  return {
+    attach(built) {
+      app = built;
+      if (closing) void close(built);
+    },
+  };
+}
+
+/** Logs what an operator should know about the running configuration, once, at start. */
+export function logStartup(config: AppConfig, what: string): void {
+  const logger = new NestLogger('Startup');
+  logger.log(`${what} (role ${config.role}, ${config.nodeEnv})`);
+  if (config.generatedSecrets.length) {
+    logger.warn(
+      `${config.generatedSecrets.join(', ')} not set: using random values for this process only ` +
+        '(tokens and hashes will not survive a restart or match across replicas)',
+    );
+  }
+  if (config.otp.testNumbers.size) {
+    // Which numbers skip real OTP delivery and limits (masked; their codes are never logged).
+    const numbers = [...config.otp.testNumbers.keys()].map(maskPhone).join(', ');
+    logger.warn(`OTP test numbers active (fixed codes, no message, no limits): ${numbers}`);
+  }
+  if (config.isProduction && !config.redis.password && !config.redis.url?.includes('@')) {
+    logger.warn('Redis has no password: set REDIS_PASSWORD or a REDIS_URL with credentials in production');
+  }
+}

@@ -1,0 +1,159 @@
+// Turns any error into SPEC's answer shape: {statusCode, error, code, message, ...}. Never a stack trace.
+import { HttpException } from '@nestjs/common';
+import { STATUS_CODES } from 'node:http';
+import { AppException } from '../app.exception';
+
+export interface ErrorBody {
+  statusCode: number;
+  error: string;
+  code: string;
+  message: string;
+  [extra: string]: unknown;
+}
+
+export interface MappedError {
+  body: ErrorBody;
+  headers: Record<string, string>;
+  /** True for faults of the service itself (5xx not caused by a dependency outage): worth an error log. */
+  unexpected: boolean;
+}
+
+const DEFAULT_CODES: Record<number, string> = {
+  400: 'BAD_REQUEST',
+  401: 'UNAUTHORIZED',
+  403: 'FORBIDDEN',
+  404: 'NOT_FOUND',
+  405: 'METHOD_NOT_ALLOWED',
+  406: 'NOT_ACCEPTABLE',
+  409: 'CONFLICT',
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+  422: 'UNPROCESSABLE_ENTITY',
+  429: 'RATE_LIMITED',
+  500: 'INTERNAL_ERROR',
+  503: 'SERVICE_UNAVAILABLE',
+};
+
+/** Fastify's own errors (raised before a route runs) mapped to stable codes. */
+const FASTIFY_CODES: Record<string, { status: number; code: string; message?: string }> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: {
+    status: 400,
+    code: 'MALFORMED_JSON',
+    message: 'The body is not valid JSON',
+  },
+  FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, code: 'MALFORMED_JSON', message: 'The JSON body is empty' },
+  FST_ERR_CTP_BODY_TOO_LARGE: {
+    status: 413,
+    code: 'PAYLOAD_TOO_LARGE',
+    message: 'The body is larger than allowed',
+  },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: {
+    status: 415,
+    code: 'UNSUPPORTED_MEDIA_TYPE',
+    message: 'Send application/json (or form data where documented)',
+  },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: {
+    status: 400,
+    code: 'BAD_REQUEST',
+    message: 'Content-Length does not match',
+  },
+  FST_ERR_CTP_INVALID_TYPE: { status: 400, code: 'BAD_REQUEST', message: 'The content type is not valid' },
+  FST_ERR_BAD_URL: { status: 400, code: 'BAD_URL', message: 'The URL is not valid' },
+  FST_ERR_ASYNC_CONSTRAINT: { status: 400, code: 'BAD_REQUEST' },
+};
+
+const isRedisOutage = (err: Error) =>
+  /Stream isn't writeable|Connection is closed|Command timed out|MaxRetriesPerRequest|ECONNREFUSED|ETIMEDOUT|ENOTFOUND|CLUSTERDOWN|LOADING/i.test(
+    err.message,
+  ) &&
+  (err.name.includes('Redis') || err.name === 'Error' || err.name === 'ReplyError');
+const isDatabaseOutage = (err: Error & { code?: string }) =>
+  err.name === 'QueryFailedError'
+    ? /^(57P01|57P02|57P03|53300|08\w{3})$/.test(err.code ?? '') // shutdown, too many connections, connection errors
+    : /Connection terminated|timeout exceeded when trying to connect|connect ECONNREFUSED .*:5432|the database system is/i.test(
+        err.message,
+      );
+
+function body(status: number, code: string, message: string, extra: Record<string, unknown> = {}): ErrorBody {
+  return { statusCode: status, error: STATUS_CODES[status] ?? 'Error', code, message, ...extra };
+}
+
+export function mapError(err: unknown): MappedError {
+  if (err instanceof AppException) {
+    const { code: _c, message: _m, ...extra } = err.getResponse() as Record<string, unknown>;
+    const headers: Record<string, string> = {};
+    if (err.retryAfterSeconds !== undefined)
+      headers['retry-after'] = String(Math.max(1, Math.ceil(err.retryAfterSeconds)));
+    return { body: body(err.getStatus(), err.code, err.message, extra), headers, unexpected: false };
+  }
+  if (err instanceof HttpException) {
+    const status = err.getStatus();
+    const res = err.getResponse();
+    let message = err.message;
+    if (typeof res === 'object' && res && 'message' in res) {
+      const m = (res as { message: unknown }).message;
+      message = Array.isArray(m) ? m.join('; ') : String(m);
+    }
+    // Nest hands Fastify's body errors over as plain HttpExceptions with Fastify's message.
+    if (status === 400 && /JSON/i.test(message)) {
+      return {
+        body: body(400, 'MALFORMED_JSON', `The body is not valid JSON: ${message}`),
+        headers: {},
+        unexpected: false,
+      };
+    }
+    if (status === 404 && /^Cannot (GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS)/.test(message)) {
+      message = 'No such endpoint; see /docs for the API';
+    }
+    return {
+      body: body(status, DEFAULT_CODES[status] ?? `HTTP_${status}`, message),
+      headers: {},
+      unexpected: status >= 500,
+    };
+  }
+  if (err instanceof Error) {
+    const fastifyCode = (err as { code?: string }).code;
+    const known = fastifyCode ? FASTIFY_CODES[fastifyCode] : undefined;
+    if (known)
+      return {
+        body: body(known.status, known.code, known.message ?? err.message),
+        headers: {},
+        unexpected: false,
+      };
+    const statusCode = (err as { statusCode?: number }).statusCode;
+    if (statusCode && statusCode >= 400 && statusCode < 500) {
+      return {
+        body: body(statusCode, DEFAULT_CODES[statusCode] ?? `HTTP_${statusCode}`, err.message),
+        headers: {},
+        unexpected: false,
+      };
+    }
+    if (isRedisOutage(err)) {
+      return {
+        body: body(
+          503,
+          'REDIS_UNAVAILABLE',
+          'The service cannot reach its redis right now; try again shortly',
+        ),
+        headers: { 'retry-after': '1' },
+        unexpected: false,
+      };
+    }
+    if (isDatabaseOutage(err)) {
+      return {
+        body: body(
+          503,
+          'DATABASE_UNAVAILABLE',
+          'The service cannot reach its database right now; try again shortly',
+        ),
+        headers: { 'retry-after': '1' },
+        unexpected: false,
+      };
+    }
+  }
+  return {
+    body: body(500, 'INTERNAL_ERROR', 'Something went wrong on our side'),
+    headers: {},
+    unexpected: true,
+  };
+}

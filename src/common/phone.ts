@@ -1,0 +1,32 @@
+// Phone numbers: accepted in E.164 or national format (read with DEFAULT_COUNTRY), always stored as E.164.
+import { CountryCode, parsePhoneNumberFromString } from 'libphonenumber-js/max';
+import { AppException } from './app.exception';
+
+export interface ParsedPhone {
+  e164: string;
+  callingCode: string;
+}
+
+/** Returns the E.164 form, or undefined when the input is not a valid number. */
+export function parsePhone(input: unknown, defaultCountry: string): ParsedPhone | undefined {
+  if (typeof input !== 'string') return undefined;
+  const text = input.trim();
+  // Only ASCII digits, spaces, dashes, dots, parentheses and one leading plus; no letters, no other scripts.
+  if (text.length < 4 || text.length > 32 || !/^\+?[\d\s().-]+$/.test(text)) return undefined;
+  const parsed = parsePhoneNumberFromString(text, defaultCountry as CountryCode);
+  if (!parsed || !parsed.isValid()) return undefined;
+  return { e164: parsed.number, callingCode: parsed.countryCallingCode };
+}
+
+/** The E.164 form, or a 400 INVALID_MOBILE_NUMBER. */
+export function normalizePhone(input: unknown, defaultCountry: string, field = 'mobile_number'): string {
+  const parsed = parsePhone(input, defaultCountry);
+  if (!parsed) {
+    throw new AppException(
+      400,
+      'INVALID_MOBILE_NUMBER',
+      `${field} is not a valid phone number (use E.164 such as +919876543210, or a national number)`,
+    );
+  }
+  return parsed.e164;
+}

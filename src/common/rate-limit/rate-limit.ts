@@ -1,0 +1,130 @@
+// A reusable, Redis-backed rate limit (rate-limiter-flexible): `@RateLimit(action, limit, windowSeconds, key)`
+// on a route or controller. Counters live at rate_limit:{action}:{identifier}, shared by every replica.
+import {
+  applyDecorators,
+  CanActivate,
+  ExecutionContext,
+  Inject,
+  Injectable,
+  SetMetadata,
+  UseGuards,
+} from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import { MetricsService } from '../../metrics/metrics.service';
+import { REDIS, RedisClient } from '../../redis/redis.constants';
+import { RedisKeys } from '../../redis/redis-keys';
+import { AppException } from '../app.exception';
+
+export type RateLimitKey = 'ip' | ((req: FastifyRequest) => string | undefined);
+
+export interface RateLimitRule {
+  action: string;
+  limit: number;
+  windowSeconds: number;
+  key: RateLimitKey;
+}
+
+const RULES = 'smsb:rate-limits';
+
+/** Limits a route: at most `limit` requests per `windowSeconds` for each key (the client IP by default). */
+export const RateLimit = (action: string, limit: number, windowSeconds: number, key: RateLimitKey = 'ip') =>
+  applyDecorators(SetMetadata(RULES, [{ action, limit, windowSeconds, key }]), UseGuards(RateLimitGuard));
+
+/** Limiters by rule, shared by the guard and by services that limit inside their own logic. */
+@Injectable()
+export class RateLimiters {
+  private readonly limiters = new Map<string, RateLimiterRedis>();
+  readonly rejected;
+
+  constructor(
+    @Inject(REDIS) private readonly redis: RedisClient,
+    metrics: MetricsService,
+  ) {
+    this.rejected = metrics.counter('smsb_rate_limit_rejections_total', 'Requests refused by a rate limit', [
+      'action',
+    ]);
+  }
+
+  private limiter(rule: Omit<RateLimitRule, 'key'>): RateLimiterRedis {
+    const id = `${rule.action}:${rule.limit}:${rule.windowSeconds}`;
+    let l = this.limiters.get(id);
+    if (!l) {
+      l = new RateLimiterRedis({
+        storeClient: this.redis,
+        keyPrefix: RedisKeys.rateLimit(rule.action, '').slice(0, -1),
+        points: rule.limit,
+        duration: rule.windowSeconds,
+      });
+      this.limiters.set(id, l);
+    }
+    return l;
+  }
+
+  /**
+   * Counts one request. Throws a 429 (with Retry-After) past the limit. Returns the headers to send, or null
+   * when Redis could not be asked (limits then fail open: availability over a rate limit during an outage).
+   */
+  async consume(
+    rule: Omit<RateLimitRule, 'key'>,
+    identifier: string,
+  ): Promise<Record<string, string> | null> {
+    try {
+      const res = await this.limiter(rule).consume(identifier);
+      return headers(rule.limit, res);
+    } catch (err) {
+      if (!(err instanceof RateLimiterRes)) return null;
+      this.rejected.inc({ action: rule.action });
+      const retryAfter = Math.max(1, Math.ceil(err.msBeforeNext / 1000));
+      throw new AppException(
+        429,
+        'RATE_LIMITED',
+        `Too many requests for ${rule.action}; retry in ${retryAfter} s`,
+        {},
+        retryAfter,
+      );
+    }
+  }
+}
+
+function headers(limit: number, res: RateLimiterRes): Record<string, string> {
+  return {
+    'x-ratelimit-limit': String(limit),
+    'x-ratelimit-remaining': String(Math.max(0, res.remainingPoints)),
+    'x-ratelimit-reset': String(Math.ceil(res.msBeforeNext / 1000)),
+  };
+}
+
+@Injectable()
+export class RateLimitGuard implements CanActivate {
+  constructor(
+    private readonly reflector: Reflector,
+    private readonly limiters: RateLimiters,
+  ) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const rules =
+      this.reflector.getAllAndMerge<RateLimitRule[]>(RULES, [context.getHandler(), context.getClass()]) ?? [];
+    const req = context.switchToHttp().getRequest<FastifyRequest>();
+    const reply = context.switchToHttp().getResponse<FastifyReply>();
+    for (const rule of rules) {
+      const id = rule.key === 'ip' ? req.ip : rule.key(req);
+      if (!id) continue;
+      try {
+        const h = await this.limiters.consume(rule, id);
+        if (h) void reply.headers(h);
+      } catch (err) {
+        if (err instanceof AppException && err.retryAfterSeconds !== undefined) {
+          void reply.headers({
+            'x-ratelimit-limit': String(rule.limit),
+            'x-ratelimit-remaining': '0',
+            'x-ratelimit-reset': String(err.retryAfterSeconds),
+          });
+        }
+        throw err;
+      }
+    }
+    return true;
+  }
+}

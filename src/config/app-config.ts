@@ -1,0 +1,199 @@
+// The typed configuration every other module injects. Built once from the validated Env.
+import { randomBytes } from 'node:crypto';
+import type { AppRole, Env, LogLevel } from './env';
+
+const list = (value?: string) =>
+  (value ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+
+export interface RedisConfig {
+  url?: string;
+  host: string;
+  port: number;
+  password?: string;
+  db: number;
+  clusterNodes: { host: string; port: number }[];
+  keyPrefix: string;
+  commandTimeoutMs: number;
+}
+
+export class AppConfig {
+  readonly nodeEnv: string;
+  readonly isProduction: boolean;
+  readonly role: AppRole;
+  readonly http: {
+    port: number;
+    bodyLimit: number;
+    shutdownTimeoutMs: number;
+    trustProxy?: string;
+    publicBaseUrl: string;
+  };
+  readonly redis: RedisConfig;
+  readonly database: {
+    url: string;
+    poolSize: number;
+    connectTimeoutMs: number;
+    statementTimeoutMs: number;
+    migrationsRun: boolean;
+  };
+  readonly auth: { apiKeys: string[]; adminApiKeys: string[] };
+  readonly secrets: { otp: string; jwt: string; onboarding: string; webhook: string };
+  readonly jobs: {
+    abuseThreshold: number;
+    abuseCheckIntervalSec: number;
+    monitorBatchSize: number;
+    monitorLogIntervalSec: number;
+    heartbeatIntervalSec: number;
+  };
+  readonly messages: {
+    syncProcessing: boolean;
+    smsProvider: string;
+    emailProvider: string;
+    twilio: { accountSid?: string; authToken?: string; fromNumber?: string; baseUrl: string };
+    smtpUrl?: string;
+    emailFrom?: string;
+    workerConcurrency: number;
+    maxAttempts: number;
+    backoffMs: number;
+    relayIntervalSec: number;
+    smsPerSecond: number;
+    emailPerSecond: number;
+    webhookMaxAttempts: number;
+    providerTimeoutMs: number;
+  };
+  readonly defaultCountry: string;
+  readonly logLevel: LogLevel;
+  readonly otp: {
+    allowedCallingCodes: string[];
+    maxSendsPerHour: number;
+    testNumbers: Map<string, string>;
+    validitySec: number;
+    resendCooldownSec: number;
+    whatsappSmsFallback: boolean;
+  };
+  readonly sessionFallback: 'memory' | 'none';
+  readonly sessions: {
+    ttlSec: number;
+    activeTtlSec: number;
+    idleTtlSec: number;
+    maxTtlSec: number;
+    activeWindowSec: number;
+    absoluteLifetimeSec: number;
+    memoryMax: number;
+    cleanupIntervalSec: number;
+    accessTokenTtlSec: number;
+  };
+  /** Secrets that were not configured and were generated for this process only (development). */
+  readonly generatedSecrets: string[] = [];
+
+  constructor(env: Env, defaultRole: AppRole) {
+    this.nodeEnv = env.NODE_ENV;
+    this.isProduction = env.NODE_ENV === 'production';
+    this.role = env.APP_ROLE ?? defaultRole;
+    this.http = {
+      port: env.PORT,
+      bodyLimit: env.BODY_LIMIT_BYTES,
+      shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+      trustProxy: env.TRUST_PROXY,
+      publicBaseUrl: (env.PUBLIC_BASE_URL ?? `http://localhost:${env.PORT}`).replace(/\/+$/, ''),
+    };
+    this.redis = {
+      url: env.REDIS_URL,
+      host: env.REDIS_HOST,
+      port: env.REDIS_PORT,
+      password: env.REDIS_PASSWORD,
+      db: env.REDIS_DB,
+      clusterNodes: list(env.REDIS_CLUSTER_NODES).map((hp) => {
+        const [host, port] = hp.split(':');
+        return { host, port: Number(port) };
+      }),
+      keyPrefix: env.REDIS_KEY_PREFIX,
+      commandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS,
+    };
+    this.database = {
+      url: env.DATABASE_URL,
+      poolSize: env.DB_POOL_SIZE,
+      connectTimeoutMs: env.DB_CONNECT_TIMEOUT_MS,
+      statementTimeoutMs: env.DB_STATEMENT_TIMEOUT_MS,
+      migrationsRun: env.MIGRATIONS_RUN,
+    };
+    this.auth = { apiKeys: list(env.API_KEYS), adminApiKeys: list(env.ADMIN_API_KEYS) };
+    const secret = (name: string, value?: string) => {
+      if (value) return value;
+      // Outside production a missing secret is replaced by a random one for this process; tokens and hashes
+      // then do not survive a restart or match across replicas, which the start-up log says.
+      this.generatedSecrets.push(name);
+      return randomBytes(32).toString('base64url');
+    };
+    this.secrets = {
+      otp: secret('OTP_SECRET', env.OTP_SECRET),
+      jwt: secret('JWT_SECRET', env.JWT_SECRET),
+      onboarding: secret('ONBOARDING_SECRET', env.ONBOARDING_SECRET),
+      webhook: secret('WEBHOOK_SIGNING_SECRET', env.WEBHOOK_SIGNING_SECRET),
+    };
+    this.jobs = {
+      abuseThreshold: env.ABUSE_THRESHOLD,
+      abuseCheckIntervalSec: env.ABUSE_CHECK_INTERVAL,
+      monitorBatchSize: env.MONITOR_BATCH_SIZE,
+      monitorLogIntervalSec: env.MONITOR_LOG_INTERVAL,
+      heartbeatIntervalSec: env.WORKER_HEARTBEAT_INTERVAL,
+    };
+    this.messages = {
+      syncProcessing: env.SYNC_MESSAGE_PROCESSING,
+      smsProvider: env.SMS_PROVIDER,
+      emailProvider: env.EMAIL_PROVIDER,
+      twilio: {
+        accountSid: env.TWILIO_ACCOUNT_SID,
+        authToken: env.TWILIO_AUTH_TOKEN,
+        fromNumber: env.TWILIO_FROM_NUMBER,
+        baseUrl: env.TWILIO_BASE_URL.replace(/\/+$/, ''),
+      },
+      smtpUrl: env.SMTP_URL,
+      emailFrom: env.EMAIL_FROM,
+      workerConcurrency: env.MESSAGE_WORKER_CONCURRENCY,
+      maxAttempts: env.MESSAGE_MAX_ATTEMPTS,
+      backoffMs: env.MESSAGE_BACKOFF_MS,
+      relayIntervalSec: env.MESSAGE_RELAY_INTERVAL,
+      smsPerSecond: env.SMS_RATE_LIMIT_PER_SECOND,
+      emailPerSecond: env.EMAIL_RATE_LIMIT_PER_SECOND,
+      webhookMaxAttempts: env.WEBHOOK_MAX_ATTEMPTS,
+      providerTimeoutMs: env.PROVIDER_TIMEOUT_MS,
+    };
+    this.defaultCountry = env.DEFAULT_COUNTRY;
+    this.logLevel = env.LOG_LEVEL;
+    this.otp = {
+      allowedCallingCodes: list(env.OTP_ALLOWED_COUNTRIES).map((c) => c.replace(/^\+/, '')),
+      maxSendsPerHour: env.OTP_MAX_SENDS_PER_HOUR,
+      validitySec: env.OTP_VALIDITY_SECONDS,
+      resendCooldownSec: env.OTP_RESEND_COOLDOWN_SECONDS,
+      whatsappSmsFallback: env.OTP_WHATSAPP_SMS_FALLBACK,
+      testNumbers: new Map(
+        this.isProduction && !env.OTP_TEST_NUMBERS_IN_PRODUCTION
+          ? []
+          : list(env.OTP_TEST_NUMBERS).map((pair) => pair.split(':') as [string, string]),
+      ),
+    };
+    this.sessionFallback = env.SESSION_FALLBACK as 'memory' | 'none';
+    this.sessions = {
+      ttlSec: env.SESSION_TTL_SECONDS,
+      activeTtlSec: env.SESSION_ACTIVE_TTL_SECONDS,
+      idleTtlSec: env.SESSION_IDLE_TTL_SECONDS,
+      maxTtlSec: env.SESSION_MAX_TTL_SECONDS,
+      activeWindowSec: env.SESSION_ACTIVE_WINDOW_SECONDS,
+      absoluteLifetimeSec: env.SESSION_ABSOLUTE_LIFETIME_SECONDS,
+      memoryMax: env.SESSION_MEMORY_MAX,
+      cleanupIntervalSec: env.SESSION_CLEANUP_INTERVAL,
+      accessTokenTtlSec: env.ACCESS_TOKEN_TTL_SECONDS,
+    };
+  }
+
+  get runsApi(): boolean {
+    return this.role === 'api' || this.role === 'all';
+  }
+
+  get runsWorker(): boolean {
+    return this.role === 'worker' || this.role === 'all';
+  }
+}

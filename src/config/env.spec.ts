@@ -1,0 +1,126 @@
+import { parse } from 'dotenv';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AppConfig } from './app-config';
+import { ENV_KEYS, InvalidConfigError, validateEnv } from './env';
+
+const base = { API_KEYS: 'k1' };
+
+function problems(raw: Record<string, string>): string[] {
+  try {
+    validateEnv(raw);
+  } catch (err) {
+    if (err instanceof InvalidConfigError) return err.problems;
+    throw err;
+  }
+  return [];
+}
+
+describe('validateEnv', () => {
+  it('applies SPEC defaults', () => {
+    const env = validateEnv(base);
+    expect(env.PORT).toBe(3000);
+    expect(env.REDIS_KEY_PREFIX).toBe('smsb:');
+    expect(env.DATABASE_URL).toBe('postgres://postgres@localhost:5432/sms_bridge');
+    expect(env.ABUSE_THRESHOLD).toBe(10);
+    expect(env.MONITOR_BATCH_SIZE).toBe(100);
+    expect(env.SMS_PROVIDER).toBe('console');
+    expect(env.DEFAULT_COUNTRY).toBe('IN');
+    expect(env.SYNC_MESSAGE_PROCESSING).toBe(false);
+  });
+
+  it('reports one line per bad variable, naming it', () => {
+    const found = problems({
+      API_KEYS: 'k',
+      PORT: 'eighty',
+      LOG_LEVEL: 'loud',
+      REDIS_URL: 'http://x',
+      SMS_PROVIDER: 'pigeon',
+    });
+    expect(found).toHaveLength(4);
+    expect(found.map((p) => p.split(':')[0]).sort()).toEqual([
+      'LOG_LEVEL',
+      'PORT',
+      'REDIS_URL',
+      'SMS_PROVIDER',
+    ]);
+  });
+
+  it('requires API_KEYS', () => {
+    expect(problems({})).toEqual([expect.stringMatching(/^API_KEYS: API_KEYS is required/)]);
+  });
+
+  it('never echoes a secret-looking value', () => {
+    const found = problems({ ...base, REDIS_URL: 'http://user:hunter2@host' });
+    expect(found.join('\n')).not.toContain('hunter2');
+  });
+
+  it('requires strong secrets in production', () => {
+    const found = problems({ ...base, NODE_ENV: 'production', OTP_SECRET: 'short' });
+    expect(found).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^OTP_SECRET: must be at least 32/),
+        expect.stringMatching(/^JWT_SECRET: required/),
+        expect.stringMatching(/^ONBOARDING_SECRET: required/),
+      ]),
+    );
+  });
+
+  it('requires Twilio credentials when Twilio is the SMS provider', () => {
+    expect(problems({ ...base, SMS_PROVIDER: 'twilio' })).toHaveLength(3);
+  });
+
+  it('requires a hash-tagged prefix with Redis Cluster', () => {
+    expect(problems({ ...base, REDIS_CLUSTER_NODES: 'a:7000,b:7001' })[0]).toMatch(/^REDIS_KEY_PREFIX/);
+    expect(problems({ ...base, REDIS_CLUSTER_NODES: 'a:7000,b:7001', REDIS_KEY_PREFIX: '{smsb}:' })).toEqual(
+      [],
+    );
+  });
+
+  it('parses booleans and rejects nonsense', () => {
+    expect(validateEnv({ ...base, SYNC_MESSAGE_PROCESSING: 'true' }).SYNC_MESSAGE_PROCESSING).toBe(true);
+    expect(problems({ ...base, MIGRATIONS_RUN: 'maybe' })[0]).toMatch(/^MIGRATIONS_RUN/);
+  });
+});
+
+describe('AppConfig', () => {
+  it('splits lists and derives the public URL from the port', () => {
+    const c = new AppConfig(
+      validateEnv({ API_KEYS: 'a, b,,c', PORT: '4000', OTP_TEST_NUMBERS: '+15005550006:123456' }),
+      'api',
+    );
+    expect(c.auth.apiKeys).toEqual(['a', 'b', 'c']);
+    expect(c.http.publicBaseUrl).toBe('http://localhost:4000');
+    expect(c.otp.testNumbers.get('+15005550006')).toBe('123456');
+    expect(c.runsApi && !c.runsWorker).toBe(true);
+  });
+
+  it('ignores OTP test numbers in production unless allowed', () => {
+    const prod = {
+      API_KEYS: 'a',
+      NODE_ENV: 'production',
+      OTP_SECRET: 'x'.repeat(32),
+      JWT_SECRET: 'y'.repeat(32),
+      ONBOARDING_SECRET: 'z'.repeat(32),
+      OTP_TEST_NUMBERS: '+15005550006:123456',
+    };
+    expect(new AppConfig(validateEnv(prod), 'api').otp.testNumbers.size).toBe(0);
+    expect(
+      new AppConfig(validateEnv({ ...prod, OTP_TEST_NUMBERS_IN_PRODUCTION: 'true' }), 'api').otp.testNumbers
+        .size,
+    ).toBe(1);
+  });
+});
+
+describe('.env.example', () => {
+  it('lists every variable and is itself a valid configuration', () => {
+    const text = readFileSync(join(__dirname, '..', '..', '.env.example'), 'utf8');
+    const documented = new Set(
+      [...text.matchAll(/^#?\s*([A-Z][A-Z0-9_]+)=/gm)].map((m: RegExpMatchArray) => m[1]),
+    );
+    for (const key of ENV_KEYS) expect([key, documented.has(key)]).toEqual([key, true]);
+    const env = validateEnv(parse(text));
+    expect(env.PORT).toBe(3000);
+    expect(env.LOG_LEVEL).toBe('info');
+  });
+});

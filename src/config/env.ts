@@ -1,0 +1,216 @@
+// The environment contract: every variable the service reads, its type, its default, and its limits.
+// Validated once at start; the rest of the code reads the typed AppConfig built from it.
+import { plainToInstance, Transform } from 'class-transformer';
+import {
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  IsUrl,
+  Matches,
+  Max,
+  Min,
+  validateSync,
+  ValidationError,
+} from 'class-validator';
+
+const toInt = ({ value }: { value: unknown }) =>
+  value === undefined || value === ''
+    ? undefined
+    : /^-?\d+$/.test(String(value).trim())
+      ? Number(value)
+      : value;
+const toBool = ({ value }: { value: unknown }) => {
+  if (value === undefined || value === '') return undefined;
+  const v = String(value).trim().toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(v)) return true;
+  if (['false', '0', 'no', 'off'].includes(v)) return false;
+  return value;
+};
+const emptyToUndefined = ({ value }: { value: unknown }) => (value === '' ? undefined : value);
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+export const APP_ROLES = ['api', 'worker', 'all'] as const;
+export type AppRole = (typeof APP_ROLES)[number];
+
+export class Env {
+  @IsOptional() @IsIn(['development', 'production', 'test']) NODE_ENV: string = 'development';
+  @Transform(toInt) @IsInt() @Min(0) @Max(65535) PORT: number = 3000;
+  @IsOptional() @IsIn(APP_ROLES) APP_ROLE?: AppRole = undefined;
+  @Transform(toInt) @IsInt() @Min(1000) @Max(120000) SHUTDOWN_TIMEOUT_MS: number = 10000;
+  @Transform(toInt) @IsInt() @Min(1024) @Max(50 * 1024 * 1024) BODY_LIMIT_BYTES: number = 1024 * 1024;
+  @Transform(emptyToUndefined) @IsOptional() @IsString() TRUST_PROXY?: string = undefined;
+
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @Matches(/^rediss?:\/\/[^\s]+$/, {
+    message: 'REDIS_URL must look like redis://[:password@]host:port/db or rediss://…',
+  })
+  REDIS_URL?: string = undefined;
+  @IsString() REDIS_HOST: string = 'localhost';
+  @Transform(toInt) @IsInt() @Min(1) @Max(65535) REDIS_PORT: number = 6379;
+  @Transform(emptyToUndefined) @IsOptional() @IsString() REDIS_PASSWORD?: string = undefined;
+  @Transform(toInt) @IsInt() @Min(0) @Max(15) REDIS_DB: number = 0;
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @Matches(/^\s*[^\s:,]+:\d+(\s*,\s*[^\s:,]+:\d+)*\s*$/, {
+    message: 'REDIS_CLUSTER_NODES must be host:port,host:port',
+  })
+  REDIS_CLUSTER_NODES?: string = undefined;
+  @Matches(/^[A-Za-z0-9_{}:.-]{0,64}$/, {
+    message: 'REDIS_KEY_PREFIX may hold letters, digits, _ - . : { } (64 at most)',
+  })
+  REDIS_KEY_PREFIX: string = 'smsb:';
+  @Transform(toInt) @IsInt() @Min(50) @Max(60000) REDIS_COMMAND_TIMEOUT_MS: number = 1000;
+
+  @Matches(/^postgres(ql)?:\/\/[^\s]+$/, { message: 'DATABASE_URL must be a postgres:// URL' })
+  DATABASE_URL: string = 'postgres://postgres@localhost:5432/sms_bridge';
+  @Transform(toInt) @IsInt() @Min(1) @Max(200) DB_POOL_SIZE: number = 10;
+  @Transform(toInt) @IsInt() @Min(100) @Max(120000) DB_CONNECT_TIMEOUT_MS: number = 3000;
+  @Transform(toInt) @IsInt() @Min(100) @Max(600000) DB_STATEMENT_TIMEOUT_MS: number = 10000;
+  @Transform(toBool) @IsBoolean() MIGRATIONS_RUN: boolean = true;
+
+  @Transform(emptyToUndefined)
+  @IsString({ message: 'API_KEYS is required (comma-separated client keys)' })
+  API_KEYS: string = undefined as unknown as string;
+  @Transform(emptyToUndefined) @IsOptional() @IsString() ADMIN_API_KEYS?: string = undefined;
+  @Transform(emptyToUndefined) @IsOptional() @IsString() OTP_SECRET?: string = undefined;
+  @Transform(emptyToUndefined) @IsOptional() @IsString() JWT_SECRET?: string = undefined;
+  @Transform(emptyToUndefined) @IsOptional() @IsString() ONBOARDING_SECRET?: string = undefined;
+  @Transform(emptyToUndefined) @IsOptional() @IsString() WEBHOOK_SIGNING_SECRET?: string = undefined;
+
+  @Transform(toInt) @IsInt() @Min(1) @Max(1_000_000) ABUSE_THRESHOLD: number = 10;
+  @Transform(toInt) @IsInt() @Min(1) @Max(86400) ABUSE_CHECK_INTERVAL: number = 60;
+  @Transform(toInt) @IsInt() @Min(1) @Max(10000) MONITOR_BATCH_SIZE: number = 100;
+  @Transform(toInt) @IsInt() @Min(1) @Max(86400) MONITOR_LOG_INTERVAL: number = 30;
+  @Transform(toInt) @IsInt() @Min(1) @Max(3600) WORKER_HEARTBEAT_INTERVAL: number = 10;
+  @Transform(toBool) @IsBoolean() SYNC_MESSAGE_PROCESSING: boolean = false;
+  @Transform(toInt) @IsInt() @Min(1) @Max(500) MESSAGE_WORKER_CONCURRENCY: number = 20;
+  @Transform(toInt) @IsInt() @Min(1) @Max(50) MESSAGE_MAX_ATTEMPTS: number = 5;
+  @Transform(toInt) @IsInt() @Min(10) @Max(600000) MESSAGE_BACKOFF_MS: number = 1000;
+  @Transform(toInt) @IsInt() @Min(1) @Max(3600) MESSAGE_RELAY_INTERVAL: number = 5;
+  @Transform(toInt) @IsInt() @Min(1) @Max(100000) SMS_RATE_LIMIT_PER_SECOND: number = 100;
+  @Transform(toInt) @IsInt() @Min(1) @Max(100000) EMAIL_RATE_LIMIT_PER_SECOND: number = 50;
+  @Transform(toInt) @IsInt() @Min(1) @Max(50) WEBHOOK_MAX_ATTEMPTS: number = 8;
+  @Transform(toInt) @IsInt() @Min(1000) @Max(120000) PROVIDER_TIMEOUT_MS: number = 10000;
+
+  @IsIn(['console', 'twilio']) SMS_PROVIDER: string = 'console';
+  @IsIn(['console', 'smtp']) EMAIL_PROVIDER: string = 'console';
+  @Transform(emptyToUndefined) @IsOptional() @IsString() TWILIO_ACCOUNT_SID?: string = undefined;
+  @Transform(emptyToUndefined) @IsOptional() @IsString() TWILIO_AUTH_TOKEN?: string = undefined;
+  @Transform(emptyToUndefined) @IsOptional() @IsString() TWILIO_FROM_NUMBER?: string = undefined;
+  @IsUrl({ require_tld: false, require_protocol: true, protocols: ['http', 'https'] })
+  TWILIO_BASE_URL: string = 'https://api.twilio.com';
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsUrl({ require_tld: false, require_protocol: true, protocols: ['http', 'https'] })
+  PUBLIC_BASE_URL?: string = undefined;
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @Matches(/^smtps?:\/\/[^\s]+$/, { message: 'SMTP_URL must be smtp:// or smtps://' })
+  SMTP_URL?: string = undefined;
+  @Transform(emptyToUndefined) @IsOptional() @IsString() EMAIL_FROM?: string = undefined;
+
+  @Matches(/^[A-Z]{2}$/, { message: 'DEFAULT_COUNTRY must be a two-letter ISO region such as IN or US' })
+  DEFAULT_COUNTRY: string = 'IN';
+  @IsIn(LOG_LEVELS) LOG_LEVEL: LogLevel = 'info';
+
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @Matches(/^\s*\+?\d{1,4}(\s*,\s*\+?\d{1,4})*\s*$/, {
+    message: 'OTP_ALLOWED_COUNTRIES must be calling codes such as 91,1,44',
+  })
+  OTP_ALLOWED_COUNTRIES?: string = undefined;
+  @Transform(toInt) @IsInt() @Min(1) @Max(100_000_000) OTP_MAX_SENDS_PER_HOUR: number = 1000;
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @Matches(/^\s*\+\d{6,15}:\d{6}(\s*,\s*\+\d{6,15}:\d{6})*\s*$/, {
+    message: 'OTP_TEST_NUMBERS must be +number:6-digit-code pairs, comma-separated',
+  })
+  OTP_TEST_NUMBERS?: string = undefined;
+  @Transform(toBool) @IsBoolean() OTP_TEST_NUMBERS_IN_PRODUCTION: boolean = false;
+  @Transform(toInt) @IsInt() @Min(1) @Max(3600) OTP_VALIDITY_SECONDS: number = 300;
+  @Transform(toInt) @IsInt() @Min(0) @Max(3600) OTP_RESEND_COOLDOWN_SECONDS: number = 60;
+  @Transform(toBool) @IsBoolean() OTP_WHATSAPP_SMS_FALLBACK: boolean = true;
+  @IsIn(['memory', 'none']) SESSION_FALLBACK: string = 'memory';
+  @Transform(toInt) @IsInt() @Min(1) @Max(86400) SESSION_TTL_SECONDS: number = 1800;
+  @Transform(toInt) @IsInt() @Min(1) @Max(86400) SESSION_ACTIVE_TTL_SECONDS: number = 3600;
+  @Transform(toInt) @IsInt() @Min(1) @Max(86400) SESSION_IDLE_TTL_SECONDS: number = 900;
+  @Transform(toInt) @IsInt() @Min(1) @Max(86400) SESSION_MAX_TTL_SECONDS: number = 7200;
+  @Transform(toInt) @IsInt() @Min(1) @Max(86400) SESSION_ACTIVE_WINDOW_SECONDS: number = 300;
+  @Transform(toInt) @IsInt() @Min(1) @Max(30 * 86400) SESSION_ABSOLUTE_LIFETIME_SECONDS: number = 86400;
+  @Transform(toInt) @IsInt() @Min(1) @Max(1_000_000) SESSION_MEMORY_MAX: number = 10000;
+  @Transform(toInt) @IsInt() @Min(1) @Max(86400) SESSION_CLEANUP_INTERVAL: number = 300;
+  @Transform(toInt) @IsInt() @Min(1) @Max(86400) ACCESS_TOKEN_TTL_SECONDS: number = 900;
+}
+
+export const ENV_KEYS = Object.keys(new Env()) as (keyof Env)[];
+
+/** The type checks say the most about a wrong value, so they are reported before range checks. */
+const CONSTRAINT_ORDER = ['isInt', 'isBoolean', 'isIn', 'isString', 'matches', 'isUrl'];
+
+function describe(errors: ValidationError[]): string[] {
+  return errors.map((e) => {
+    const shown = e.value === undefined ? 'missing' : JSON.stringify(e.value);
+    const secret = /SECRET|PASSWORD|TOKEN|KEYS|URL/.test(e.property) && e.value !== undefined;
+    const constraints = e.constraints ?? {};
+    const first = CONSTRAINT_ORDER.find((c) => c in constraints) ?? Object.keys(constraints)[0];
+    // One line per variable: the most telling problem only.
+    return `${e.property}: ${constraints[first]} (got ${secret ? 'a value that is not valid' : shown})`;
+  });
+}
+
+export class InvalidConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'InvalidConfigError';
+  }
+}
+
+/** Validates raw variables (process.env merged with .env) and returns the typed Env, or throws one line per problem. */
+export function validateEnv(raw: Record<string, string | undefined>): Env {
+  const known: Record<string, string> = {};
+  for (const key of ENV_KEYS) {
+    const value = raw[key];
+    if (value !== undefined) known[key] = value;
+  }
+  const env = plainToInstance(Env, known, { exposeDefaultValues: true });
+  const problems = describe(validateSync(env, { skipMissingProperties: false }));
+  if (env.REDIS_CLUSTER_NODES && !/\{[^}]+\}/.test(env.REDIS_KEY_PREFIX)) {
+    problems.push(
+      'REDIS_KEY_PREFIX: with REDIS_CLUSTER_NODES the prefix must hold a hash tag such as {smsb}: so that ' +
+        'multi-key scripts and BullMQ keys share one slot',
+    );
+  }
+  if (env.NODE_ENV === 'production') {
+    for (const name of ['OTP_SECRET', 'JWT_SECRET', 'ONBOARDING_SECRET'] as const) {
+      if (!env[name]) problems.push(`${name}: required when NODE_ENV=production`);
+      else if (env[name]!.length < 32) problems.push(`${name}: must be at least 32 characters in production`);
+    }
+  }
+  if (env.SMS_PROVIDER === 'twilio') {
+    for (const name of ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'TWILIO_FROM_NUMBER'] as const) {
+      if (!env[name]) problems.push(`${name}: required when SMS_PROVIDER=twilio`);
+    }
+  }
+  if (env.EMAIL_PROVIDER === 'smtp') {
+    if (!env.SMTP_URL) problems.push('SMTP_URL: required when EMAIL_PROVIDER=smtp');
+    if (!env.EMAIL_FROM) problems.push('EMAIL_FROM: required when EMAIL_PROVIDER=smtp');
+  }
+  const ttls = [
+    'SESSION_IDLE_TTL_SECONDS',
+    'SESSION_TTL_SECONDS',
+    'SESSION_ACTIVE_TTL_SECONDS',
+    'SESSION_MAX_TTL_SECONDS',
+  ] as const;
+  for (let i = 1; i < ttls.length; i++) {
+    const [lower, higher] = [env[ttls[i - 1]], env[ttls[i]]];
+    if (typeof lower === 'number' && typeof higher === 'number' && lower > higher) {
+      problems.push(`${ttls[i - 1]}: must not exceed ${ttls[i]} (${lower} > ${higher})`);
+    }
+  }
+  if (problems.length) throw new InvalidConfigError(problems);
+  return env;
+}

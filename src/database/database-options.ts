@@ -1,0 +1,26 @@
+// TypeORM options shared by the app and the migration CLI: migrations only, never synchronize.
+import type { DataSourceOptions } from 'typeorm';
+import type { AppConfig } from '../config/app-config';
+import { ENTITIES } from './entities';
+import { MIGRATIONS } from './migrations';
+
+export function dataSourceOptions(config: AppConfig): DataSourceOptions {
+  const db = config.database;
+  return {
+    type: 'postgres',
+    url: db.url,
+    entities: ENTITIES,
+    migrations: MIGRATIONS,
+    migrationsTableName: 'migrations',
+    migrationsRun: false, // run by MigrationRunner under an advisory lock instead
+    synchronize: false,
+    extra: {
+      max: db.poolSize,
+      // pg waits forever for a connection by default; a bounded wait turns an outage into a quick error.
+      connectionTimeoutMillis: db.connectTimeoutMs,
+      statement_timeout: db.statementTimeoutMs,
+      idle_in_transaction_session_timeout: db.statementTimeoutMs * 2,
+      application_name: `sms-bridge-${config.role}`,
+    },
+  };
+}

@@ -1,0 +1,11 @@
+// Every migration, in order. `npm run migration:generate -- src/database/migrations/Name` writes a new one;
+// add it here.
+import { Onboarding1763770000000 } from './1763770000000-onboarding';
+import { Messages1763780000000 } from './1763780000000-messages';
+import { Otp1763790000000 } from './1763790000000-otp';
+
+export const MIGRATIONS: (new () => object)[] = [
+  Onboarding1763770000000,
+  Messages1763780000000,
+  Otp1763790000000,
+];

@@ -1,0 +1,203 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import {
+  ArrayMaxSize,
+  ArrayMinSize,
+  IsArray,
+  IsIn,
+  IsInt,
+  IsISO8601,
+  IsObject,
+  IsOptional,
+  IsString,
+  IsUrl,
+  IsUUID,
+  Max,
+  MaxLength,
+  Min,
+  MinLength,
+} from 'class-validator';
+import { MESSAGE_STATUSES, MESSAGE_TYPES } from '../message.types';
+
+const URL_OPTIONS = { require_tld: false, require_protocol: true, protocols: ['http', 'https'] };
+
+export class SendMessageDto {
+  /** Sender: a number (sms, mms, whatsapp) or an address (email); the configured default when absent */
+  @IsOptional()
+  @IsString()
+  @MaxLength(320)
+  from?: string;
+
+  /** Recipient: E.164 or national number for sms, mms and whatsapp; an e-mail address for email */
+  @ApiProperty({ example: '+919876543210' })
+  @IsString()
+  @MinLength(3)
+  @MaxLength(320)
+  to: string;
+
+  @ApiProperty({ enum: MESSAGE_TYPES, example: 'sms' })
+  @IsIn(MESSAGE_TYPES)
+  type: 'sms' | 'mms' | 'email' | 'whatsapp';
+
+  /** The text: at most 1600 characters for sms, mms and whatsapp, 100,000 for email */
+  @ApiProperty({ example: 'Your parcel arrives today' })
+  @IsString()
+  @MinLength(1)
+  @MaxLength(100_000)
+  body: string;
+
+  /** E-mail subject */
+  @IsOptional()
+  @IsString()
+  @MaxLength(998)
+  subject?: string;
+
+  /** Media for mms (required there, refused elsewhere): 1–10 http(s) URLs */
+  @IsOptional()
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(10)
+  @IsUrl(URL_OPTIONS, { each: true })
+  @MaxLength(2048, { each: true })
+  media_urls?: string[];
+
+  /** Send later (ISO 8601, not in the past, within a year) */
+  @IsOptional()
+  @IsISO8601({ strict: true })
+  send_at?: string;
+
+  /** Where each status change is POSTed, signed per Standard Webhooks */
+  @IsOptional()
+  @IsUrl(URL_OPTIONS)
+  @MaxLength(2048)
+  status_callback?: string;
+
+  /** Your own data, returned with the message (at most 4 KB as JSON) */
+  @IsOptional()
+  @IsObject()
+  metadata?: Record<string, unknown>;
+}
+
+export class AcceptedMessageDto {
+  @ApiProperty({ format: 'uuid' })
+  id: string;
+  @ApiProperty({ enum: MESSAGE_STATUSES, example: 'pending' })
+  status: string;
+  @ApiProperty({ enum: MESSAGE_TYPES })
+  type: string;
+  to: string;
+  created_at: string;
+  @ApiPropertyOptional({ type: String, nullable: true })
+  send_at: string | null;
+}
+
+export class MessageEventDto {
+  @ApiProperty({ enum: MESSAGE_STATUSES })
+  status: string;
+  @ApiPropertyOptional({ type: 'object', additionalProperties: true, nullable: true })
+  detail: Record<string, unknown> | null;
+  created_at: string;
+}
+
+export class MessageDto {
+  @ApiProperty({ format: 'uuid' })
+  id: string;
+  @ApiProperty({ enum: MESSAGE_TYPES })
+  type: string;
+  @ApiProperty({ type: String, nullable: true })
+  from: string | null;
+  to: string;
+  @ApiProperty({ type: String, nullable: true })
+  subject: string | null;
+  /** The text; "[redacted]" once a sensitive message (an OTP code) was sent */
+  body: string;
+  @ApiProperty({ type: [String], nullable: true })
+  media_urls: string[] | null;
+  @ApiProperty({ type: 'object', additionalProperties: true, nullable: true })
+  metadata: Record<string, unknown> | null;
+  @ApiProperty({ enum: MESSAGE_STATUSES })
+  status: string;
+  @ApiProperty({ type: String, nullable: true })
+  provider: string | null;
+  @ApiProperty({ type: String, nullable: true })
+  provider_message_id: string | null;
+  retry_count: number;
+  @ApiProperty({ type: String, nullable: true })
+  error: string | null;
+  @ApiProperty({ type: String, nullable: true })
+  send_at: string | null;
+  created_at: string;
+  updated_at: string;
+  @ApiProperty({ type: String, nullable: true })
+  sent_at: string | null;
+  @ApiProperty({ type: String, nullable: true })
+  delivered_at: string | null;
+  /** Every status change, oldest first (only on GET /api/v1/messages/{id}) */
+  @ApiPropertyOptional({ type: [MessageEventDto] })
+  events?: MessageEventDto[];
+}
+
+export class MessagePageDto {
+  @ApiProperty({ type: [MessageDto] })
+  items: MessageDto[];
+  /** Pass as `cursor` for the next page; null on the last page */
+  @ApiProperty({ type: String, nullable: true })
+  next_cursor: string | null;
+}
+
+export class ListMessagesQueryDto {
+  @IsOptional()
+  @IsIn(MESSAGE_STATUSES)
+  status?: string;
+
+  /** Recipient (normalised like on send) */
+  @IsOptional()
+  @IsString()
+  @MaxLength(320)
+  to?: string;
+
+  @IsOptional()
+  @IsIn(MESSAGE_TYPES)
+  type?: string;
+
+  /** Page size, 1–200 */
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(200)
+  limit?: number = 50;
+
+  /** next_cursor of the previous page */
+  @IsOptional()
+  @IsString()
+  @MaxLength(200)
+  cursor?: string;
+}
+
+export class MessageIdParamDto {
+  @ApiProperty({ format: 'uuid' })
+  @IsUUID()
+  id: string;
+}
+
+export class QueueCountsDto {
+  waiting: number;
+  active: number;
+  delayed: number;
+  failed: number;
+  completed: number;
+}
+
+export class QueuesDto {
+  sms: QueueCountsDto;
+  mms: QueueCountsDto;
+  email: QueueCountsDto;
+  webhooks: QueueCountsDto;
+}
+
+export class WebhookSecretDto {
+  /** Verify status callbacks with this secret (Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature) */
+  @ApiProperty({ example: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' })
+  secret: string;
+}

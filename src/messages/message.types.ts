@@ -1,0 +1,62 @@
+// The message model: kinds, statuses and the order statuses move in.
+
+export type MessageType = 'sms' | 'mms' | 'email' | 'whatsapp';
+export const MESSAGE_TYPES: MessageType[] = ['sms', 'mms', 'email', 'whatsapp'];
+
+export type MessageStatus = 'pending' | 'sending' | 'sent' | 'delivered' | 'undelivered' | 'failed';
+export const MESSAGE_STATUSES: MessageStatus[] = [
+  'pending',
+  'sending',
+  'sent',
+  'delivered',
+  'undelivered',
+  'failed',
+];
+export const TERMINAL_STATUSES: MessageStatus[] = ['delivered', 'undelivered', 'failed'];
+
+/** How far along a status is: a callback may only move a message forward (terminal states are final). */
+export const STATUS_RANK: Record<MessageStatus, number> = {
+  pending: 0,
+  sending: 1,
+  sent: 2,
+  delivered: 3,
+  undelivered: 3,
+  failed: 3,
+};
+
+export interface MessageRow {
+  id: string;
+  client_id: string;
+  type: MessageType;
+  from: string | null;
+  to: string;
+  subject: string | null;
+  body: string;
+  media_urls: string[] | null;
+  metadata: Record<string, unknown> | null;
+  status_callback: string | null;
+  sensitive: boolean;
+  status: MessageStatus;
+  provider: string | null;
+  provider_message_id: string | null;
+  retry_count: number;
+  error: string | null;
+  send_at: Date | null;
+  idempotency_key: string | null;
+  request_hash: string | null;
+  created_at: Date;
+  updated_at: Date;
+  sent_at: Date | null;
+  delivered_at: Date | null;
+}
+
+export interface MessageEventRow {
+  id: string;
+  message_id: string;
+  status: string;
+  detail: Record<string, unknown> | null;
+  created_at: Date;
+}
+
+/** What a body looks like once a sensitive message (an OTP code) has been sent. */
+export const REDACTED_BODY = '[redacted]';

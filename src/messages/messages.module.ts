@@ -1,0 +1,58 @@
+import { BullModule } from '@nestjs/bullmq';
+import { Module } from '@nestjs/common';
+import { AppConfig } from '../config/app-config';
+import { OnboardingModule } from '../onboarding/onboarding.module';
+import { bullmqConnection, bullmqPrefix } from '../redis/redis-options';
+import { QueueName } from '../workers/job-catalogue';
+import { WorkerModule } from '../workers/worker.module';
+import { IdempotencyStore } from './idempotency';
+import { MessageRelayTask } from './message-relay.task';
+import { MessageSender } from './message-sender';
+import { MessageWorkers } from './message-workers';
+import { MessagesController } from './messages.controller';
+import { MessagesRepository } from './messages.repository';
+import { MessagesService } from './messages.service';
+import { EMAIL_PROVIDER, SMS_PROVIDER } from './providers/provider';
+import { emailProvider, smsProvider } from './providers/providers';
+import { StatusCallbacks } from './status-callbacks';
+import { TwilioWebhooksController } from './twilio-webhooks.controller';
+
+/** Queues (producers), the repository, the sender and the providers: what both processes need. */
+@Module({
+  imports: [
+    BullModule.forRootAsync({
+      inject: [AppConfig],
+      // The API's producers fail fast when Redis is down (the relay re-queues later); workers retry forever.
+      useFactory: (config: AppConfig) => ({
+        connection: bullmqConnection(config.redis, config.runsWorker ? 'worker' : 'producer'),
+        prefix: bullmqPrefix(config.redis),
+      }),
+    }),
+    BullModule.registerQueue(...Object.values(QueueName).map((name) => ({ name }))),
+  ],
+  providers: [
+    MessagesRepository,
+    IdempotencyStore,
+    StatusCallbacks,
+    MessageSender,
+    MessagesService,
+    { provide: SMS_PROVIDER, inject: [AppConfig], useFactory: smsProvider },
+    { provide: EMAIL_PROVIDER, inject: [AppConfig], useFactory: emailProvider },
+  ],
+  exports: [BullModule, MessagesRepository, MessagesService, StatusCallbacks, MessageSender],
+})
+export class MessagesCoreModule {}
+
+/** The HTTP side: the messages API and Twilio's webhooks. */
+@Module({
+  imports: [MessagesCoreModule, OnboardingModule],
+  controllers: [MessagesController, TwilioWebhooksController],
+})
+export class MessagesModule {}
+
+/** The worker side: BullMQ workers and the relay. */
+@Module({
+  imports: [MessagesCoreModule, WorkerModule],
+  providers: [MessageWorkers, MessageRelayTask],
+})
+export class MessagesWorkerModule {}

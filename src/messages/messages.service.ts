@@ -1,0 +1,272 @@
+import { InjectQueue } from '@nestjs/bullmq';
+import { Injectable, Logger } from '@nestjs/common';
+import type { Queue } from 'bullmq';
+import { isEmail } from 'class-validator';
+import { randomUUID } from 'node:crypto';
+import { AppException } from '../common/app.exception';
+import { normalizePhone, parsePhone } from '../common/phone';
+import { AppConfig } from '../config/app-config';
+import { MetricsService } from '../metrics/metrics.service';
+import { JobName, QueueName, SendMessagePayload, sendJobOptions } from '../workers/job-catalogue';
+import type { AcceptedMessageDto, MessageDto, SendMessageDto } from './dto/messages.dto';
+import { IdempotencyStore, mismatch, requestHash } from './idempotency';
+import { MessageSender } from './message-sender';
+import { MessageRow, MessageStatus, MessageType } from './message.types';
+import { MessagesRepository } from './messages.repository';
+
+const MAX_TEXT = 1600;
+const QUEUE_ADD_TIMEOUT_MS = 1000;
+
+export interface AcceptOptions {
+  idempotencyKey?: string;
+  /** The body holds a secret (an OTP code): it is redacted once the message has been sent. */
+  sensitive?: boolean;
+}
+
+const iso = (d: Date | string | null) => (d ? new Date(d).toISOString() : null);
+
+export function presentMessage(m: MessageRow): MessageDto {
+  return {
+    id: m.id,
+    type: m.type,
+    from: m.from,
+    to: m.to,
+    subject: m.subject,
+    body: m.body,
+    media_urls: m.media_urls,
+    metadata: m.metadata,
+    status: m.status,
+    provider: m.provider,
+    provider_message_id: m.provider_message_id,
+    retry_count: m.retry_count,
+    error: m.error,
+    send_at: iso(m.send_at),
+    created_at: iso(m.created_at)!,
+    updated_at: iso(m.updated_at)!,
+    sent_at: iso(m.sent_at),
+    delivered_at: iso(m.delivered_at),
+  };
+}
+
+/** The queue a message type goes through (WhatsApp shares the SMS queue and provider). */
+export const queueFor = (type: MessageType): QueueName.Sms | QueueName.Mms | QueueName.Email =>
+  type === 'email' ? QueueName.Email : type === 'mms' ? QueueName.Mms : QueueName.Sms;
+
+/**
+ * Accepting a message: validate, store it in Postgres (the promise behind the 202), then queue it with the
+ * message id as job id. If the queue is unreachable the message stays pending and the relay queues it later.
+ */
+@Injectable()
+export class MessagesService {
+  private readonly logger = new Logger('Messages');
+  private readonly queues: Record<QueueName.Sms | QueueName.Mms | QueueName.Email, Queue>;
+  private readonly accepted;
+
+  constructor(
+    private readonly repo: MessagesRepository,
+    private readonly idempotency: IdempotencyStore,
+    private readonly sender: MessageSender,
+    private readonly config: AppConfig,
+    @InjectQueue(QueueName.Sms) sms: Queue,
+    @InjectQueue(QueueName.Mms) mms: Queue,
+    @InjectQueue(QueueName.Email) email: Queue,
+    metrics: MetricsService,
+  ) {
+    this.queues = { [QueueName.Sms]: sms, [QueueName.Mms]: mms, [QueueName.Email]: email };
+    this.accepted = metrics.counter('smsb_messages_accepted_total', 'Messages accepted', ['type']);
+    const queues = this.queues;
+    metrics.gauge(
+      'smsb_queue_jobs',
+      'Jobs per message queue and state',
+      ['queue', 'state'],
+      async function () {
+        for (const [name, queue] of Object.entries(queues)) {
+          const counts = await queue
+            .getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed')
+            .catch(() => undefined);
+          for (const [state, n] of Object.entries(counts ?? {})) this.set({ queue: name, state }, n);
+        }
+      },
+    );
+  }
+
+  async accept(clientId: string, dto: SendMessageDto, opts: AcceptOptions = {}): Promise<AcceptedMessageDto> {
+    const m = this.normalize(dto);
+    const hash = requestHash(dto);
+    const key = opts.idempotencyKey;
+    if (key) {
+      const { replay } = await this.idempotency.begin(clientId, key, hash);
+      if (replay) return replay as AcceptedMessageDto;
+    }
+    try {
+      const { row, created } = await this.repo.insert({
+        id: randomUUID(),
+        clientId,
+        ...m,
+        sensitive: opts.sensitive ?? false,
+        idempotencyKey: key ?? null,
+        requestHash: key ? hash : null,
+      });
+      if (!created && row.request_hash !== hash) throw mismatch();
+      let status: MessageStatus = row.status;
+      if (created) {
+        this.accepted.inc({ type: row.type });
+        status = await this.dispatch(row);
+      }
+      const answer: AcceptedMessageDto = {
+        id: row.id,
+        status,
+        type: row.type,
+        to: row.to,
+        created_at: iso(row.created_at)!,
+        send_at: iso(row.send_at),
+      };
+      if (key) await this.idempotency.complete(clientId, key, hash, answer);
+      return answer;
+    } catch (err) {
+      if (key) await this.idempotency.abort(clientId, key);
+      throw err;
+    }
+  }
+
+  /** Queues the message (or, with SYNC_MESSAGE_PROCESSING, sends it here and does not queue it). */
+  private async dispatch(row: MessageRow): Promise<MessageStatus> {
+    if (this.config.messages.syncProcessing) {
+      await this.sender.send(row.id, { number: 1, final: true }).catch(() => undefined);
+      return (await this.repo.find(row.id))?.status ?? row.status;
+    }
+    await this.enqueue(row).catch((err: Error) => {
+      this.logger.warn(`message ${row.id} stored but not queued (${err.message}); the relay will queue it`);
+    });
+    return row.status;
+  }
+
+  /** The queue that carries messages of this type. */
+  queueOf(type: MessageType): Queue {
+    return this.queues[queueFor(type)];
+  }
+
+  /** One job per message: the job id is the message id, so adding it twice is a no-op. */
+  async enqueue(row: Pick<MessageRow, 'id' | 'type' | 'send_at'>): Promise<void> {
+    const delay = row.send_at ? Math.max(0, new Date(row.send_at).getTime() - Date.now()) : 0;
+    const payload: SendMessagePayload = { messageId: row.id };
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.queues[queueFor(row.type)].add(JobName.SendMessage, payload, {
+          ...sendJobOptions(this.config),
+          jobId: row.id,
+          delay,
+        }),
+        new Promise(
+          (_, reject) =>
+            (timer = setTimeout(
+              () => reject(new Error('queue did not answer in time')),
+              QUEUE_ADD_TIMEOUT_MS,
+            )),
+        ),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async get(clientId: string, id: string): Promise<MessageDto> {
+    const row = await this.repo.find(id);
+    if (!row || row.client_id !== clientId)
+      throw new AppException(404, 'MESSAGE_NOT_FOUND', 'No such message');
+    const events = await this.repo.events(id);
+    return {
+      ...presentMessage(row),
+      events: events.map((e) => ({ status: e.status, detail: e.detail, created_at: iso(e.created_at)! })),
+    };
+  }
+
+  async list(
+    clientId: string,
+    q: { status?: string; to?: string; type?: string; limit?: number; cursor?: string },
+  ): Promise<{ items: MessageDto[]; next_cursor: string | null }> {
+    const limit = q.limit ?? 50;
+    let after: { createdAt: string; id: string } | undefined;
+    if (q.cursor) {
+      const [createdAt, id] = Buffer.from(q.cursor, 'base64url').toString().split('|');
+      if (!createdAt || Number.isNaN(Date.parse(createdAt)) || !/^[0-9a-f-]{36}$/i.test(id ?? '')) {
+        throw new AppException(400, 'INVALID_CURSOR', 'cursor is not one this API gave out');
+      }
+      after = { createdAt, id };
+    }
+    const to = q.to
+      ? (parsePhone(q.to, this.config.defaultCountry)?.e164 ?? q.to.trim().toLowerCase())
+      : undefined;
+    const rows = await this.repo.list({
+      clientId,
+      status: q.status as MessageStatus,
+      to,
+      type: q.type as MessageType,
+      limit,
+      after,
+    });
+    const last = rows[rows.length - 1];
+    return {
+      items: rows.map(presentMessage),
+      next_cursor:
+        rows.length === limit
+          ? Buffer.from(`${new Date(last.created_at).toISOString()}|${last.id}`).toString('base64url')
+          : null,
+    };
+  }
+
+  async queueCounts(): Promise<Record<string, Record<string, number>>> {
+    const out: Record<string, Record<string, number>> = {};
+    for (const [name, queue] of Object.entries(this.queues)) {
+      out[name] = await queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed');
+    }
+    return out;
+  }
+
+  /** The rules class-validator cannot express alone: per-type recipients, media and length. */
+  private normalize(dto: SendMessageDto) {
+    const type = dto.type;
+    const bad = (code: string, message: string) => new AppException(400, code, message);
+    let to: string;
+    if (type === 'email') {
+      if (!isEmail(dto.to)) throw bad('INVALID_EMAIL', 'to must be an e-mail address for type email');
+      to = dto.to.trim().toLowerCase();
+      if (dto.from !== undefined && !isEmail(dto.from))
+        throw bad('INVALID_EMAIL', 'from must be an e-mail address');
+    } else {
+      to = normalizePhone(dto.to, this.config.defaultCountry, 'to');
+      if (dto.body.length > MAX_TEXT)
+        throw bad('BODY_TOO_LONG', `body may hold at most ${MAX_TEXT} characters for ${type}`);
+      if (dto.from !== undefined) normalizePhone(dto.from, this.config.defaultCountry, 'from');
+    }
+    if (type === 'mms' && !dto.media_urls?.length)
+      throw bad('MEDIA_REQUIRED', 'media_urls is required for mms');
+    if (type !== 'mms' && dto.media_urls !== undefined)
+      throw bad('MEDIA_NOT_ALLOWED', 'media_urls is only for mms');
+    let sendAt: Date | null = null;
+    if (dto.send_at) {
+      sendAt = new Date(dto.send_at);
+      if (sendAt.getTime() < Date.now() - 5000) throw bad('SEND_AT_IN_PAST', 'send_at is in the past');
+      if (sendAt.getTime() > Date.now() + 366 * 86400_000)
+        throw bad('SEND_AT_TOO_FAR', 'send_at is more than a year ahead');
+    }
+    if (dto.metadata && JSON.stringify(dto.metadata).length > 4096)
+      throw bad('METADATA_TOO_LARGE', 'metadata may hold at most 4 KB');
+    return {
+      type,
+      from: dto.from
+        ? type === 'email'
+          ? dto.from.trim()
+          : normalizePhone(dto.from, this.config.defaultCountry, 'from')
+        : null,
+      to,
+      subject: dto.subject ?? null,
+      body: dto.body,
+      mediaUrls: dto.media_urls ?? null,
+      metadata: dto.metadata ?? null,
+      statusCallback: dto.status_callback ?? null,
+      sendAt,
+    };
+  }
+}

@@ -1,0 +1,110 @@
+import { Body, Controller, Header, HttpCode, Logger, Post, Req } from '@nestjs/common';
+import { ApiConsumes, ApiHeader, ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import type { FastifyRequest } from 'fastify';
+import { AppException } from '../common/app.exception';
+import { Public } from '../common/decorators/public.decorator';
+import { ErrorDto } from '../common/dto/error.dto';
+import { AppConfig } from '../config/app-config';
+import { InboundSmsService } from '../onboarding/inbound-sms.service';
+import type { MessageStatus } from './message.types';
+import { MessagesRepository } from './messages.repository';
+import { StatusCallbacks } from './status-callbacks';
+import { validTwilioSignature } from './twilio-signature';
+
+/** Twilio's MessageStatus values mapped onto ours; `queued`/`accepted`/`scheduled` add nothing we know. */
+const TWILIO_STATUS: Record<string, MessageStatus | undefined> = {
+  sending: 'sent',
+  sent: 'sent',
+  delivered: 'delivered',
+  read: 'delivered',
+  undelivered: 'undelivered',
+  failed: 'failed',
+  canceled: 'failed',
+};
+
+const EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>';
+
+type Form = Record<string, string | string[]>;
+
+@ApiTags('webhooks')
+@Public()
+@ApiHeader({ name: 'X-Twilio-Signature', required: true })
+@ApiResponse({ status: 403, type: ErrorDto, description: 'missing or wrong X-Twilio-Signature' })
+@Controller('webhooks/twilio')
+export class TwilioWebhooksController {
+  private readonly logger = new Logger('TwilioWebhooks');
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly repo: MessagesRepository,
+    private readonly callbacks: StatusCallbacks,
+    private readonly inbound: InboundSmsService,
+  ) {}
+
+  @Post('status')
+  @HttpCode(200)
+  @ApiConsumes('application/x-www-form-urlencoded')
+  @ApiOperation({
+    summary: 'Twilio status callback (paste {PUBLIC_BASE_URL}/webhooks/twilio/status into Twilio)',
+    description: 'Moves a message forward only: late or repeated callbacks change nothing.',
+  })
+  @ApiOkResponse({ description: 'accepted' })
+  async status(@Req() req: FastifyRequest, @Body() form: Form): Promise<string> {
+    this.verify(req, form);
+    const sid = one(form.MessageSid);
+    const target = TWILIO_STATUS[one(form.MessageStatus) ?? ''];
+    if (!sid || !target) return '';
+    const messageId = (req.query as Record<string, string>).message_id;
+    const message =
+      (await this.repo.findByProviderId(sid)) ??
+      (messageId && /^[0-9a-f-]{36}$/i.test(messageId) ? await this.repo.find(messageId) : null);
+    if (!message) return '';
+    const errorCode = one(form.ErrorCode);
+    const moved = await this.repo.transition(message.id, MessagesRepository.statusesBefore(target), target, {
+      providerMessageId: sid,
+      ...(errorCode && { error: `Twilio error ${errorCode}` }),
+      detail: { source: 'twilio', twilio_status: one(form.MessageStatus), error_code: errorCode ?? null },
+    });
+    if (moved) await this.callbacks.notify(moved);
+    return '';
+  }
+
+  @Post('inbound')
+  @HttpCode(200)
+  @Header('Content-Type', 'text/xml')
+  @ApiConsumes('application/x-www-form-urlencoded')
+  @ApiOperation({
+    summary: 'Twilio inbound SMS (paste {PUBLIC_BASE_URL}/webhooks/twilio/inbound into Twilio)',
+    description: 'Hands the SMS (From, Body, MessageSid) to the onboarding pipeline; answers empty TwiML.',
+  })
+  @ApiOkResponse({ description: 'empty TwiML <Response/>' })
+  async inboundSms(@Req() req: FastifyRequest, @Body() form: Form): Promise<string> {
+    this.verify(req, form);
+    try {
+      await this.inbound.handle({
+        mobile_number: one(form.From),
+        message: one(form.Body) ?? '',
+        sms_id: one(form.MessageSid),
+        source: 'twilio',
+      });
+    } catch (err) {
+      // A sender that is not a valid number, or a duplicate in flight: nothing for Twilio to retry.
+      if (!(err instanceof AppException) || err.getStatus() >= 500) throw err;
+      this.logger.log(`inbound SMS not processed: ${err.code}`);
+    }
+    return EMPTY_TWIML;
+  }
+
+  private verify(req: FastifyRequest, form: Form): void {
+    const token = this.config.messages.twilio.authToken;
+    const signature = req.headers['x-twilio-signature'];
+    const url = `${this.config.http.publicBaseUrl}${req.url}`;
+    if (!token || typeof signature !== 'string' || !validTwilioSignature(token, signature, url, form ?? {})) {
+      throw new AppException(403, 'INVALID_SIGNATURE', 'The X-Twilio-Signature header is missing or wrong');
+    }
+  }
+}
+
+function one(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}

@@ -1,0 +1,73 @@
+import { Injectable, OnModuleInit } from '@nestjs/common';
+import { AppConfig } from '../config/app-config';
+import { ScheduledJobName } from '../workers/job-catalogue';
+import { JobScheduler, ScheduledTask } from '../workers/job-scheduler';
+import { auditEvent } from './audit-event';
+import { OnboardingMetrics } from './onboarding.metrics';
+import { OnboardingRepository } from './onboarding.repository';
+import { SettingsService } from './settings.service';
+
+const BATCH = 500;
+
+/**
+ * Blacklists numbers whose 24 h inbound count exceeds the threshold. It reads only the candidates the hot
+ * path recorded when a counter crossed the threshold, so its cost grows with offenders, never with the
+ * number of counters. Postgres first, then the Redis set, then the candidate is forgotten: a tick that dies
+ * half-way is repeated by the next one, and the upserts make the repeat harmless.
+ */
+@Injectable()
+export class AbuseDetectorTask implements ScheduledTask, OnModuleInit {
+  readonly spec;
+
+  constructor(
+    config: AppConfig,
+    private readonly scheduler: JobScheduler,
+    private readonly repo: OnboardingRepository,
+    private readonly settings: SettingsService,
+    private readonly metrics: OnboardingMetrics,
+  ) {
+    this.spec = { name: ScheduledJobName.AbuseDetector, intervalSeconds: config.jobs.abuseCheckIntervalSec };
+  }
+
+  onModuleInit(): void {
+    this.scheduler.register(this);
+  }
+
+  async tick(): Promise<string | void> {
+    const threshold = (await this.settings.refresh().catch(() => this.settings.current)).abuse_threshold;
+    const day = new Date().toISOString().slice(0, 10);
+    let blacklisted = 0;
+    let seen = 0;
+    for (;;) {
+      const candidates = await this.repo.abuseCandidates(BATCH);
+      if (!candidates.length) break;
+      const counts = await this.repo.abuseCounts(candidates);
+      const offenders = candidates
+        .map((mobile, i) => ({ mobile, count: counts[i] }))
+        .filter((c) => c.count > threshold);
+      await this.repo.upsertCounts(offenders, day);
+      const added = await this.repo.upsertBlacklist(
+        offenders.map((o) => ({
+          mobile: o.mobile,
+          reason: `${o.count} inbound SMS in 24 h (threshold ${threshold})`,
+          source: 'auto' as const,
+        })),
+      );
+      await this.repo.addToBlacklistSet(offenders.map((o) => o.mobile));
+      const counted = new Map(offenders.map((o) => [o.mobile, o.count]));
+      await this.repo.pushAudit(
+        ...added.map((m) =>
+          auditEvent('blacklist', m, 'auto', {
+            reason: 'abuse_threshold_exceeded',
+            details: { count: counted.get(m), threshold },
+          }),
+        ),
+      );
+      await this.repo.forgetCandidates(candidates);
+      this.metrics.blacklisted.inc({ source: 'auto' }, added.length);
+      blacklisted += added.length;
+      seen += candidates.length;
+    }
+    if (seen) return `abuse-detector: ${seen} candidate(s), ${blacklisted} newly blacklisted`;
+  }
+}

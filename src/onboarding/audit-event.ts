@@ -1,0 +1,31 @@
+// Audit events: written to the Redis list sms_monitor_queue on the hot path, moved to sms_monitor by the
+// monitor-logger. The event id makes the move idempotent.
+import { randomUUID } from 'node:crypto';
+
+export type AuditEventType = 'register' | 'inbound_sms' | 'blacklist' | 'unblacklist';
+
+export interface AuditEvent {
+  event_id: string;
+  mobile_number: string | null;
+  event_type: AuditEventType;
+  outcome: string;
+  reason?: string;
+  details?: Record<string, unknown>;
+  created_at: string;
+}
+
+export function auditEvent(
+  type: AuditEventType,
+  mobile: string | null,
+  outcome: string,
+  extra: { reason?: string; details?: Record<string, unknown> } = {},
+): AuditEvent {
+  return {
+    event_id: randomUUID(),
+    mobile_number: mobile,
+    event_type: type,
+    outcome,
+    ...extra,
+    created_at: new Date().toISOString(),
+  };
+}

@@ -1,0 +1,179 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import {
+  ArrayMaxSize,
+  ArrayMinSize,
+  IsArray,
+  IsISO8601,
+  IsInt,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  MaxLength,
+  Min,
+  MinLength,
+} from 'class-validator';
+import { MAX_HASH_LENGTH, MIN_HASH_LENGTH } from '../hash';
+
+const MOBILE_EXAMPLE = '+919876543210';
+
+export class MobileParamDto {
+  /** E.164 (+919876543210) or national format (read with DEFAULT_COUNTRY) */
+  @ApiProperty({ example: MOBILE_EXAMPLE })
+  @IsString()
+  @MaxLength(32)
+  mobile_number: string;
+}
+
+export class RegisterRequestDto {
+  /** E.164 (+919876543210) or national format (read with DEFAULT_COUNTRY) */
+  @ApiProperty({ example: MOBILE_EXAMPLE })
+  @IsString()
+  @MaxLength(32)
+  mobile_number: string;
+}
+
+export class RegisterResponseDto {
+  /** The code the person texts back as `<HEADER> <hash>`; the same one for 24 h */
+  @ApiProperty({ example: 'K7MPX3QRTV' })
+  hash: string;
+}
+
+export class InboundSmsDto {
+  /** The number the SMS came from */
+  @ApiProperty({ example: MOBILE_EXAMPLE })
+  @IsString()
+  @MaxLength(32)
+  mobile_number: string;
+
+  /** The SMS text: `<HEADER> <hash>` */
+  @ApiProperty({ example: 'ONBOARD K7MPX3QRTV' })
+  @IsString()
+  @MaxLength(1600)
+  message: string;
+
+  /** The gateway's id for this SMS: a repeated id is processed once and answered the same */
+  @IsOptional()
+  @IsString()
+  @MinLength(1)
+  @MaxLength(128)
+  sms_id?: string;
+
+  /** When the gateway received it (ISO 8601) */
+  @IsOptional()
+  @IsISO8601({ strict: true })
+  received_at?: string;
+}
+
+export class InboundSmsResponseDto {
+  @ApiProperty({ enum: ['verified', 'rejected'] })
+  status: 'verified' | 'rejected';
+
+  /** Why it was rejected */
+  @ApiPropertyOptional({
+    enum: [
+      'blacklisted',
+      'abuse_threshold_exceeded',
+      'malformed_message',
+      'unknown_header',
+      'hash_expired',
+      'hash_mismatch',
+      'already_onboarded',
+    ],
+  })
+  reason?: string;
+}
+
+export class OnboardStatusDto {
+  @ApiProperty({ example: MOBILE_EXAMPLE })
+  mobile_number: string;
+
+  @ApiProperty({ enum: ['verified', 'pending', 'blacklisted', 'unknown'] })
+  status: 'verified' | 'pending' | 'blacklisted' | 'unknown';
+
+  /** When the number was verified (only for verified numbers) */
+  verified_at?: string;
+}
+
+export class BlacklistQueryDto {
+  /** next_cursor of the previous page */
+  @IsOptional()
+  @IsString()
+  @MaxLength(32)
+  cursor?: string;
+
+  /** Page size, 1–500 */
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(500)
+  limit?: number = 100;
+}
+
+export class BlacklistEntryDto {
+  mobile_number: string;
+  reason: string | null;
+  @ApiProperty({ enum: ['auto', 'manual'] })
+  source: 'auto' | 'manual';
+  created_at: string;
+}
+
+export class BlacklistPageDto {
+  items: BlacklistEntryDto[];
+  /** Pass as `cursor` for the next page; null on the last page */
+  @ApiProperty({ type: String, nullable: true })
+  next_cursor: string | null;
+}
+
+export class BlacklistAddDto {
+  /** Why the number is blacklisted */
+  @IsOptional()
+  @IsString()
+  @MaxLength(500)
+  reason?: string;
+}
+
+export class BlacklistAddedDto {
+  mobile_number: string;
+  blacklisted: boolean;
+}
+
+export class OnboardingSettingsDto {
+  /** Length of new hashes (at least 40 bits) */
+  @ApiProperty({ minimum: MIN_HASH_LENGTH, maximum: MAX_HASH_LENGTH })
+  salt_length: number;
+
+  /** SMS headers accepted before the hash (case-insensitive) */
+  @ApiProperty({ type: [String], example: ['ONBOARD'] })
+  permitted_headers: string[];
+
+  /** Inbound SMS per number per 24 h before the number is blacklisted */
+  abuse_threshold: number;
+}
+
+export class UpdateSettingsDto {
+  /** Length of new hashes (at least 40 bits) */
+  @IsOptional()
+  @IsInt()
+  @Min(MIN_HASH_LENGTH)
+  @Max(MAX_HASH_LENGTH)
+  salt_length?: number;
+
+  /** SMS headers accepted before the hash (case-insensitive; letters and digits) */
+  @IsOptional()
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(20)
+  @IsString({ each: true })
+  @Matches(/^[A-Za-z0-9]{1,20}$/, { each: true, message: 'each header must be 1-20 letters or digits' })
+  permitted_headers?: string[];
+
+  /** Inbound SMS per number per 24 h before the number is blacklisted */
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
+  abuse_threshold?: number;
+}

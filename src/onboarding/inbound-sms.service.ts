@@ -1,0 +1,104 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { AppException } from '../common/app.exception';
+import { maskPhone } from '../common/mask';
+import { normalizePhone } from '../common/phone';
+import { AppConfig } from '../config/app-config';
+import { auditEvent } from './audit-event';
+import { RejectReason, runInboundChecks } from './checks';
+import { OnboardingMetrics } from './onboarding.metrics';
+import { OnboardingRepository } from './onboarding.repository';
+import { SettingsService } from './settings.service';
+
+export interface InboundSms {
+  mobile_number: unknown;
+  message: string;
+  sms_id?: string;
+  received_at?: string;
+  /** Which door it came through: the gateway endpoint or Twilio's webhook. */
+  source?: 'gateway' | 'twilio';
+}
+
+export type InboundAnswer = { status: 'verified' } | { status: 'rejected'; reason: RejectReason };
+
+/** How long a repeated sms_id waits for the first delivery's answer before being told to retry. */
+const DUPLICATE_WAIT_MS = 3000;
+
+/**
+ * The inbound-SMS pipeline shared by POST /onboard/sms and Twilio's inbound webhook: one Redis round trip
+ * reads everything the checks need (and counts the SMS), the checks run in SPEC's order, and the outcome is
+ * written (onboarded set, hash consumed, out_sms) and audited. The same sms_id is processed once.
+ */
+@Injectable()
+export class InboundSmsService {
+  private readonly logger = new Logger('InboundSms');
+
+  constructor(
+    private readonly repo: OnboardingRepository,
+    private readonly settings: SettingsService,
+    private readonly metrics: OnboardingMetrics,
+    private readonly config: AppConfig,
+  ) {}
+
+  async handle(sms: InboundSms): Promise<InboundAnswer> {
+    const mobile = normalizePhone(sms.mobile_number, this.config.defaultCountry);
+    if (sms.sms_id && !(await this.repo.claimSms(sms.sms_id))) return this.answerOfDuplicate(sms.sms_id);
+    try {
+      const answer = await this.process(mobile, sms);
+      if (sms.sms_id) await this.repo.storeSmsAnswer(sms.sms_id, answer);
+      return answer;
+    } catch (err) {
+      // Not processed: let the gateway's retry process it.
+      if (sms.sms_id) await this.repo.releaseSms(sms.sms_id).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private async process(mobile: string, sms: InboundSms): Promise<InboundAnswer> {
+    const settings = this.settings.current;
+    const snapshot = await this.repo.inboundSnapshot(mobile);
+    if (snapshot.inboundCount > settings.abuse_threshold) await this.repo.markAbuseCandidate(mobile);
+    const reason = runInboundChecks({ mobile, message: sms.message, settings, ...snapshot });
+    const details = {
+      sms_id: sms.sms_id ?? null,
+      source: sms.source ?? 'gateway',
+      received_at: sms.received_at ?? null,
+    };
+
+    if (reason) {
+      await this.repo.pushAudit(auditEvent('inbound_sms', mobile, 'rejected', { reason, details }));
+      this.metrics.inbound.inc({ outcome: 'rejected', reason });
+      return { status: 'rejected', reason };
+    }
+
+    const event = auditEvent('inbound_sms', mobile, 'verified', { details });
+    await this.repo.completeOnboarding(mobile, event);
+    // Durable record now; if Postgres is unreachable the monitor-logger writes it from the audit event.
+    await this.repo.insertOutSms(mobile, sms.sms_id ?? null, event.created_at).catch((err: Error) => {
+      this.logger.warn(
+        `out_sms write for ${maskPhone(mobile)} deferred to the monitor-logger: ${err.message}`,
+      );
+    });
+    this.metrics.inbound.inc({ outcome: 'verified', reason: 'none' });
+    return { status: 'verified' };
+  }
+
+  private async answerOfDuplicate(smsId: string): Promise<InboundAnswer> {
+    const until = Date.now() + DUPLICATE_WAIT_MS;
+    for (;;) {
+      const stored = await this.repo.smsAnswer(smsId);
+      if (stored) return JSON.parse(stored) as InboundAnswer;
+      // Released (the first delivery failed) or still running after the wait: the caller retries, and the
+      // retry is processed normally once the claim is free.
+      if (stored === null || Date.now() > until) {
+        throw new AppException(
+          409,
+          'SMS_IN_PROGRESS',
+          'This sms_id is being processed; retry shortly',
+          {},
+          1,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+}

@@ -1,0 +1,64 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, Put, Query } from '@nestjs/common';
+import { ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { AdminOnly } from '../common/decorators/public.decorator';
+import { ErrorDto } from '../common/dto/error.dto';
+import { OnboardingAdminService } from './admin.service';
+import {
+  BlacklistAddDto,
+  BlacklistAddedDto,
+  BlacklistPageDto,
+  BlacklistQueryDto,
+  MobileParamDto,
+  OnboardingSettingsDto,
+  UpdateSettingsDto,
+} from './dto/onboarding.dto';
+
+@ApiTags('admin')
+@AdminOnly()
+@ApiResponse({ status: 401, type: ErrorDto, description: 'no API key' })
+@ApiResponse({ status: 403, type: ErrorDto, description: 'not an admin key' })
+@Controller('admin')
+export class OnboardingAdminController {
+  constructor(private readonly admin: OnboardingAdminService) {}
+
+  @Get('blacklist')
+  @ApiOperation({ summary: 'List blacklisted numbers (cursor pagination, by number)' })
+  @ApiOkResponse({ type: BlacklistPageDto })
+  async list(@Query() q: BlacklistQueryDto): Promise<BlacklistPageDto> {
+    const page = await this.admin.listBlacklist(q.cursor, q.limit ?? 100);
+    return {
+      ...page,
+      items: page.items.map((i) => ({ ...i, created_at: new Date(i.created_at).toISOString() })),
+    };
+  }
+
+  @Put('blacklist/:mobile_number')
+  @ApiOperation({ summary: 'Blacklist a number (Postgres and Redis together)' })
+  @ApiOkResponse({ type: BlacklistAddedDto })
+  add(@Param() params: MobileParamDto, @Body() body: BlacklistAddDto): Promise<BlacklistAddedDto> {
+    return this.admin.addToBlacklist(params.mobile_number, body.reason);
+  }
+
+  @Delete('blacklist/:mobile_number')
+  @HttpCode(204)
+  @ApiOperation({ summary: 'Remove a number from the blacklist (and reset its abuse counter)' })
+  @ApiNoContentResponse()
+  @ApiResponse({ status: 404, type: ErrorDto, description: 'not on the blacklist' })
+  async remove(@Param() params: MobileParamDto): Promise<void> {
+    await this.admin.removeFromBlacklist(params.mobile_number);
+  }
+
+  @Get('settings')
+  @ApiOperation({ summary: 'Onboarding settings' })
+  @ApiOkResponse({ type: OnboardingSettingsDto })
+  getSettings(): Promise<OnboardingSettingsDto> {
+    return this.admin.getSettings();
+  }
+
+  @Put('settings')
+  @ApiOperation({ summary: 'Change onboarding settings (every replica picks them up at once)' })
+  @ApiOkResponse({ type: OnboardingSettingsDto })
+  updateSettings(@Body() body: UpdateSettingsDto): Promise<OnboardingSettingsDto> {
+    return this.admin.updateSettings(body);
+  }
+}

@@ -1,0 +1,88 @@
+import { Body, Controller, Get, HttpCode, Param, Post } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ErrorDto } from '../common/dto/error.dto';
+import {
+  InboundSmsDto,
+  InboundSmsResponseDto,
+  MobileParamDto,
+  OnboardStatusDto,
+  RegisterRequestDto,
+  RegisterResponseDto,
+} from './dto/onboarding.dto';
+import { InboundSmsService } from './inbound-sms.service';
+import { OnboardingService } from './onboarding.service';
+
+const REGISTER_ERRORS = [
+  ApiResponse({ status: 400, type: ErrorDto, description: 'not a valid phone number' }),
+  ApiResponse({ status: 401, type: ErrorDto, description: 'missing or wrong API key' }),
+  ApiResponse({ status: 403, type: ErrorDto, description: 'the number is blacklisted (BLACKLISTED)' }),
+  ApiResponse({
+    status: 409,
+    type: ErrorDto,
+    description: 'the number is already onboarded (ALREADY_ONBOARDED)',
+  }),
+  ApiResponse({ status: 503, type: ErrorDto, description: 'Redis unreachable' }),
+];
+const apply =
+  (decorators: MethodDecorator[]): MethodDecorator =>
+  (t, k, d) =>
+    decorators.forEach((dec) => dec(t, k, d));
+
+@ApiTags('onboarding')
+@Controller()
+export class OnboardingController {
+  constructor(
+    private readonly onboarding: OnboardingService,
+    private readonly inbound: InboundSmsService,
+  ) {}
+
+  @Get('onboard/register/:mobile_number')
+  @ApiOperation({
+    summary: 'Start onboarding: get the hash the person texts back',
+    description: 'Redis only (one round trip). The same number within 24 h gets the same hash.',
+  })
+  @ApiOkResponse({ type: RegisterResponseDto })
+  @apply(REGISTER_ERRORS)
+  register(@Param() params: MobileParamDto): Promise<RegisterResponseDto> {
+    return this.onboarding.register(params.mobile_number);
+  }
+
+  @Post('onboarding/register')
+  @HttpCode(200)
+  @ApiOperation({
+    summary: 'Start onboarding (older clients)',
+    deprecated: true,
+    description: 'Use GET /onboard/register/{mobile_number}.',
+  })
+  @ApiOkResponse({ type: RegisterResponseDto })
+  @apply(REGISTER_ERRORS)
+  registerLegacy(@Body() body: RegisterRequestDto): Promise<RegisterResponseDto> {
+    return this.onboarding.register(body.mobile_number);
+  }
+
+  @Post('onboard/sms')
+  @HttpCode(200)
+  @ApiOperation({
+    summary: 'Hand over an inbound SMS (from an SMS gateway)',
+    description:
+      'Checks, in order: blacklist, abuse counter, header, hash, not already onboarded. The same sms_id is processed once and answered the same.',
+  })
+  @ApiOkResponse({ type: InboundSmsResponseDto })
+  @ApiResponse({ status: 400, type: ErrorDto, description: 'invalid body or number' })
+  @ApiResponse({
+    status: 409,
+    type: ErrorDto,
+    description: 'the same sms_id is still being processed (SMS_IN_PROGRESS)',
+  })
+  inboundSms(@Body() body: InboundSmsDto): Promise<InboundSmsResponseDto> {
+    return this.inbound.handle({ ...body, source: 'gateway' });
+  }
+
+  @Get('onboard/status/:mobile_number')
+  @ApiOperation({ summary: 'Where a number stands: verified, pending, blacklisted or unknown' })
+  @ApiOkResponse({ type: OnboardStatusDto })
+  @ApiResponse({ status: 400, type: ErrorDto })
+  status(@Param() params: MobileParamDto): Promise<OnboardStatusDto> {
+    return this.onboarding.status(params.mobile_number);
+  }
+}

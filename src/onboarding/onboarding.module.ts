@@ -1,0 +1,36 @@
+import { Module } from '@nestjs/common';
+import { WorkerModule } from '../workers/worker.module';
+import { AbuseDetectorTask } from './abuse-detector.task';
+import { OnboardingAdminService } from './admin.service';
+import { InboundSmsService } from './inbound-sms.service';
+import { OnboardingAdminController } from './onboarding-admin.controller';
+import { OnboardingController } from './onboarding.controller';
+import { OnboardingMetrics } from './onboarding.metrics';
+import { OnboardingRepository } from './onboarding.repository';
+import { OnboardingService } from './onboarding.service';
+import { MonitorLoggerTask } from './monitor-logger.task';
+import { SettingsService } from './settings.service';
+import { WarmupService } from './warmup.service';
+
+/** What both sides use: the repository, the settings and the metrics. */
+@Module({
+  providers: [OnboardingRepository, SettingsService, OnboardingMetrics],
+  exports: [OnboardingRepository, SettingsService, OnboardingMetrics],
+})
+export class OnboardingCoreModule {}
+
+/** The API side: register, inbound SMS, status, admin; the warm-up of the Redis sets. */
+@Module({
+  imports: [OnboardingCoreModule],
+  controllers: [OnboardingController, OnboardingAdminController],
+  providers: [OnboardingService, InboundSmsService, OnboardingAdminService, WarmupService],
+  exports: [InboundSmsService],
+})
+export class OnboardingModule {}
+
+/** The worker side: the abuse detector and the monitor-logger. */
+@Module({
+  imports: [OnboardingCoreModule, WorkerModule],
+  providers: [AbuseDetectorTask, MonitorLoggerTask],
+})
+export class OnboardingWorkerModule {}

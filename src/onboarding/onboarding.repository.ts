@@ -1,0 +1,303 @@
+// Everything impure onboarding does: Redis (sets, hashes, counters, the audit list) and Postgres (settings,
+// out_sms, blacklist_sms, count_sms, sms_monitor). Services hold the logic.
+import { Inject, Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { REDIS, RedisClient } from '../redis/redis.constants';
+import { RedisKeys } from '../redis/redis-keys';
+import type { AuditEvent } from './audit-event';
+import { registerScript, trimAuditScript } from './onboarding.scripts';
+
+const DAY_SECONDS = 86400;
+
+export type RegisterOutcome = 'already_onboarded' | 'blacklisted' | 'existing' | 'created';
+
+export interface InboundSnapshot {
+  blacklisted: boolean;
+  inboundCount: number;
+  storedHash: string | null;
+  onboarded: boolean;
+}
+
+export interface BlacklistRow {
+  mobile_number: string;
+  reason: string | null;
+  source: 'auto' | 'manual';
+  created_at: Date;
+}
+
+@Injectable()
+export class OnboardingRepository {
+  constructor(
+    @Inject(REDIS) private readonly redis: RedisClient,
+    private readonly db: DataSource,
+  ) {}
+
+  // --- Redis: hot path ---
+
+  /** One round trip: onboarded and blacklist checks, existing-hash lookup or creation, audit event. */
+  async register(
+    mobile: string,
+    candidateHash: string,
+    event: AuditEvent,
+  ): Promise<{ outcome: RegisterOutcome; hash: string | null }> {
+    const [outcome, hash] = await registerScript.run(
+      this.redis,
+      [
+        RedisKeys.onboardedNumbers(),
+        RedisKeys.blacklistedNumbers(),
+        RedisKeys.onboardHash(mobile),
+        RedisKeys.auditQueue(),
+      ],
+      [mobile, candidateHash, DAY_SECONDS, event.event_id, event.created_at],
+    );
+    return { outcome: outcome as RegisterOutcome, hash: hash || null };
+  }
+
+  /** One round trip: everything the inbound checks read, and the abuse counter's increment (24 h window). */
+  async inboundSnapshot(mobile: string): Promise<InboundSnapshot> {
+    const counter = RedisKeys.abuseCounter(mobile);
+    const res = await this.redis
+      .multi()
+      .sismember(RedisKeys.blacklistedNumbers(), mobile)
+      .incr(counter)
+      .expire(counter, DAY_SECONDS, 'NX')
+      .get(RedisKeys.onboardHash(mobile))
+      .sismember(RedisKeys.onboardedNumbers(), mobile)
+      .exec();
+    if (!res) throw new Error('inbound snapshot transaction was aborted');
+    for (const [err] of res) if (err) throw err;
+    return {
+      blacklisted: res[0][1] === 1,
+      inboundCount: Number(res[1][1]),
+      storedHash: (res[3][1] as string | null) ?? null,
+      onboarded: res[4][1] === 1,
+    };
+  }
+
+  /** The number crossed the abuse threshold: the detector looks at candidates only, never at every counter. */
+  async markAbuseCandidate(mobile: string): Promise<void> {
+    await this.redis.sadd(RedisKeys.abuseCandidates(), mobile);
+  }
+
+  /** Success: onboarded at once in Redis, hash consumed, audit event; one transaction. */
+  async completeOnboarding(mobile: string, event: AuditEvent): Promise<void> {
+    await this.redis
+      .multi()
+      .sadd(RedisKeys.onboardedNumbers(), mobile)
+      .del(RedisKeys.onboardHash(mobile))
+      .rpush(RedisKeys.auditQueue(), JSON.stringify(event))
+      .exec();
+  }
+
+  async pushAudit(...events: AuditEvent[]): Promise<void> {
+    if (events.length)
+      await this.redis.rpush(RedisKeys.auditQueue(), ...events.map((e) => JSON.stringify(e)));
+  }
+
+  /** Claims an inbound sms_id for processing; false when it was seen before (answer stored, or in flight). */
+  async claimSms(smsId: string): Promise<boolean> {
+    return (await this.redis.set(RedisKeys.inboundSms(smsId), '', 'EX', DAY_SECONDS, 'NX')) === 'OK';
+  }
+
+  async storeSmsAnswer(smsId: string, answer: object): Promise<void> {
+    await this.redis.set(RedisKeys.inboundSms(smsId), JSON.stringify(answer), 'EX', DAY_SECONDS);
+  }
+
+  /** The stored answer; '' while the first delivery is still being processed; null when unknown. */
+  async smsAnswer(smsId: string): Promise<string | null> {
+    return this.redis.get(RedisKeys.inboundSms(smsId));
+  }
+
+  async releaseSms(smsId: string): Promise<void> {
+    await this.redis.del(RedisKeys.inboundSms(smsId));
+  }
+
+  async statusSnapshot(
+    mobile: string,
+  ): Promise<{ blacklisted: boolean; onboarded: boolean; pending: boolean }> {
+    const [[, b], [, o], [, p]] = (await this.redis
+      .pipeline()
+      .sismember(RedisKeys.blacklistedNumbers(), mobile)
+      .sismember(RedisKeys.onboardedNumbers(), mobile)
+      .exists(RedisKeys.onboardHash(mobile))
+      .exec()) as [Error | null, number][];
+    return { blacklisted: b === 1, onboarded: o === 1, pending: p === 1 };
+  }
+
+  async addToBlacklistSet(mobiles: string[]): Promise<void> {
+    if (mobiles.length) await this.redis.sadd(RedisKeys.blacklistedNumbers(), ...mobiles);
+  }
+
+  /** Removes a number from the blacklist set and forgets its abuse count, so it is not re-listed at once. */
+  async removeFromBlacklistSet(mobile: string): Promise<void> {
+    await this.redis
+      .multi()
+      .srem(RedisKeys.blacklistedNumbers(), mobile)
+      .del(RedisKeys.abuseCounter(mobile))
+      .srem(RedisKeys.abuseCandidates(), mobile)
+      .exec();
+  }
+
+  // --- Redis: background jobs ---
+
+  /** The oldest events, left in place until they are safely in Postgres (at-least-once). */
+  async peekAudit(count: number): Promise<string[]> {
+    return this.redis.lrange(RedisKeys.auditQueue(), 0, count - 1);
+  }
+
+  /** Drops the batch just written (new events are appended at the other end meanwhile). */
+  async trimAudit(batch: string[]): Promise<boolean> {
+    if (!batch.length) return true;
+    return (await trimAuditScript.run(this.redis, [RedisKeys.auditQueue()], [batch[0], batch.length])) === 1;
+  }
+
+  async auditBacklog(): Promise<number> {
+    return this.redis.llen(RedisKeys.auditQueue());
+  }
+
+  async abuseCandidates(count: number): Promise<string[]> {
+    return this.redis.srandmember(RedisKeys.abuseCandidates(), count);
+  }
+
+  async abuseCounts(mobiles: string[]): Promise<number[]> {
+    if (!mobiles.length) return [];
+    const values = await this.redis.mget(...mobiles.map((m) => RedisKeys.abuseCounter(m)));
+    return values.map((v) => Number(v ?? 0));
+  }
+
+  async forgetCandidates(mobiles: string[]): Promise<void> {
+    if (mobiles.length) await this.redis.srem(RedisKeys.abuseCandidates(), ...mobiles);
+  }
+
+  // --- Redis: warm-up ---
+
+  async isWarm(): Promise<boolean> {
+    return (await this.redis.exists(RedisKeys.warmupMarker())) === 1;
+  }
+
+  async addToSets(onboarded: string[], blacklisted: string[]): Promise<void> {
+    const p = this.redis.pipeline();
+    if (onboarded.length) p.sadd(RedisKeys.onboardedNumbers(), ...onboarded);
+    if (blacklisted.length) p.sadd(RedisKeys.blacklistedNumbers(), ...blacklisted);
+    const res = await p.exec();
+    for (const [err] of res ?? []) if (err) throw err;
+  }
+
+  async markWarm(): Promise<void> {
+    await this.redis.set(RedisKeys.warmupMarker(), new Date().toISOString());
+  }
+
+  // --- Postgres ---
+
+  async insertOutSms(mobile: string, smsId: string | null, verifiedAt: string): Promise<void> {
+    await this.db.query(
+      'INSERT INTO out_sms (mobile_number, sms_id, verified_at) VALUES ($1, $2, $3) ON CONFLICT (mobile_number) DO NOTHING',
+      [mobile, smsId, verifiedAt],
+    );
+  }
+
+  async verifiedAt(mobile: string): Promise<Date | null> {
+    const rows: { verified_at: Date }[] = await this.db.query(
+      'SELECT verified_at FROM out_sms WHERE mobile_number = $1',
+      [mobile],
+    );
+    return rows[0]?.verified_at ?? null;
+  }
+
+  /** Keyset pages of a table's numbers, for the warm-up (cost per page does not grow with the table). */
+  async numbersAfter(table: 'out_sms' | 'blacklist_sms', after: string, limit: number): Promise<string[]> {
+    const rows: { mobile_number: string }[] = await this.db.query(
+      `SELECT mobile_number FROM ${table} WHERE mobile_number > $1 ORDER BY mobile_number LIMIT $2`,
+      [after, limit],
+    );
+    return rows.map((r) => r.mobile_number);
+  }
+
+  async listBlacklist(after: string, limit: number): Promise<BlacklistRow[]> {
+    return this.db.query(
+      'SELECT mobile_number, reason, source, created_at FROM blacklist_sms WHERE mobile_number > $1 ORDER BY mobile_number LIMIT $2',
+      [after, limit],
+    );
+  }
+
+  /** Inserts (or updates the reason of) blacklist rows; returns the numbers that were not listed before. */
+  async upsertBlacklist(
+    rows: { mobile: string; reason: string | null; source: 'auto' | 'manual' }[],
+  ): Promise<string[]> {
+    if (!rows.length) return [];
+    const inserted: { mobile_number: string }[] = await this.db.query(
+      `INSERT INTO blacklist_sms (mobile_number, reason, source)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
+       ON CONFLICT (mobile_number) DO UPDATE SET reason = COALESCE(EXCLUDED.reason, blacklist_sms.reason)
+       RETURNING mobile_number, (xmax = 0) AS inserted`,
+      [rows.map((r) => r.mobile), rows.map((r) => r.reason), rows.map((r) => r.source)],
+    );
+    return (inserted as unknown as { mobile_number: string; inserted: boolean }[])
+      .filter((r) => r.inserted)
+      .map((r) => r.mobile_number);
+  }
+
+  async deleteBlacklist(mobile: string): Promise<boolean> {
+    const [, count] = (await this.db.query('DELETE FROM blacklist_sms WHERE mobile_number = $1', [
+      mobile,
+    ])) as [unknown, number];
+    return count > 0;
+  }
+
+  async upsertCounts(rows: { mobile: string; count: number }[], day: string): Promise<void> {
+    if (!rows.length) return;
+    await this.db.query(
+      `INSERT INTO count_sms (mobile_number, day, count)
+       SELECT m, $3::date, c FROM unnest($1::text[], $2::int[]) AS t(m, c)
+       ON CONFLICT (mobile_number, day) DO UPDATE SET count = GREATEST(count_sms.count, EXCLUDED.count), updated_at = now()`,
+      [rows.map((r) => r.mobile), rows.map((r) => r.count), day],
+    );
+  }
+
+  /** Inserts a batch of audit events in one statement; an event already there is skipped (idempotent). */
+  async insertAudit(events: AuditEvent[]): Promise<number> {
+    if (!events.length) return 0;
+    const res: unknown[] = await this.db.query(
+      `INSERT INTO sms_monitor (event_id, mobile_number, event_type, outcome, reason, details, created_at)
+       SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::timestamptz[])
+       ON CONFLICT (event_id) DO NOTHING
+       RETURNING id`,
+      [
+        events.map((e) => e.event_id),
+        events.map((e) => e.mobile_number),
+        events.map((e) => e.event_type),
+        events.map((e) => e.outcome),
+        events.map((e) => e.reason ?? null),
+        events.map((e) => JSON.stringify(e.details ?? {})),
+        events.map((e) => e.created_at),
+      ],
+    );
+    return res.length;
+  }
+
+  /** Verified numbers from audit events, recorded durably (covers an out_sms insert that failed inline). */
+  async insertOutSmsBatch(rows: { mobile: string; smsId: string | null; at: string }[]): Promise<void> {
+    if (!rows.length) return;
+    await this.db.query(
+      `INSERT INTO out_sms (mobile_number, sms_id, verified_at)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])
+       ON CONFLICT (mobile_number) DO NOTHING`,
+      [rows.map((r) => r.mobile), rows.map((r) => r.smsId), rows.map((r) => r.at)],
+    );
+  }
+
+  async loadSettings(): Promise<Record<string, unknown>> {
+    const rows: { key: string; value: unknown }[] = await this.db.query('SELECT key, value FROM settings');
+    return Object.fromEntries(rows.map((r) => [r.key, r.value]));
+  }
+
+  async saveSettings(values: Record<string, unknown>): Promise<void> {
+    const keys = Object.keys(values);
+    if (!keys.length) return;
+    await this.db.query(
+      `INSERT INTO settings (key, value) SELECT k, v FROM unnest($1::text[], $2::jsonb[]) AS t(k, v)
+       ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()`,
+      [keys, keys.map((k) => JSON.stringify(values[k]))],
+    );
+  }
+}

@@ -1,0 +1,55 @@
+import { Injectable } from '@nestjs/common';
+import { AppException } from '../common/app.exception';
+import { normalizePhone } from '../common/phone';
+import { AppConfig } from '../config/app-config';
+import { auditEvent } from './audit-event';
+import { generateHash } from './hash';
+import { OnboardingMetrics } from './onboarding.metrics';
+import { OnboardingRepository } from './onboarding.repository';
+import { SettingsService } from './settings.service';
+
+export type OnboardStatus = 'verified' | 'pending' | 'blacklisted' | 'unknown';
+
+@Injectable()
+export class OnboardingService {
+  constructor(
+    private readonly repo: OnboardingRepository,
+    private readonly settings: SettingsService,
+    private readonly metrics: OnboardingMetrics,
+    private readonly config: AppConfig,
+  ) {}
+
+  /** The hot path: one Redis round trip, no Postgres, no log line on success. */
+  async register(rawMobile: unknown): Promise<{ hash: string }> {
+    const mobile = normalizePhone(rawMobile, this.config.defaultCountry);
+    const candidate = generateHash(this.settings.current.salt_length);
+    const { outcome, hash } = await this.repo.register(
+      mobile,
+      candidate,
+      auditEvent('register', mobile, 'pending'),
+    );
+    this.metrics.register.inc({ outcome });
+    if (outcome === 'already_onboarded') {
+      throw new AppException(409, 'ALREADY_ONBOARDED', 'This number is already onboarded');
+    }
+    if (outcome === 'blacklisted') throw new AppException(403, 'BLACKLISTED', 'This number is blacklisted');
+    return { hash: hash! };
+  }
+
+  async status(
+    rawMobile: unknown,
+  ): Promise<{ mobile_number: string; status: OnboardStatus; verified_at?: string }> {
+    const mobile = normalizePhone(rawMobile, this.config.defaultCountry);
+    const s = await this.repo.statusSnapshot(mobile);
+    if (s.blacklisted) return { mobile_number: mobile, status: 'blacklisted' };
+    if (s.onboarded) {
+      const at = await this.repo.verifiedAt(mobile).catch(() => null);
+      return {
+        mobile_number: mobile,
+        status: 'verified',
+        ...(at && { verified_at: new Date(at).toISOString() }),
+      };
+    }
+    return { mobile_number: mobile, status: s.pending ? 'pending' : 'unknown' };
+  }
+}

@@ -1,0 +1,87 @@
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { ReadinessService } from '../health/readiness.service';
+import { REDIS, RedisClient } from '../redis/redis.constants';
+import { OnboardingRepository } from './onboarding.repository';
+import { SettingsService } from './settings.service';
+
+const BATCH = 5000;
+/** How often a replica checks that Redis still holds the sets (a flush or a restart without AOF loses them). */
+const CHECK_MS = 30_000;
+
+/**
+ * Loads out_sms and blacklist_sms into the Redis sets (keyset pages, one SADD per page) and the settings into
+ * memory. Readiness is false until the first warm-up succeeds; it is retried with backoff while Postgres or
+ * Redis is away. A marker key records that Redis is warm, so a replica notices when Redis lost its data
+ * (FLUSHDB, restart without persistence) and warms it again; several replicas warming at once is harmless
+ * (SADD is idempotent).
+ */
+@Injectable()
+export class WarmupService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('Warmup');
+  private running?: Promise<void>;
+  private timer?: NodeJS.Timeout;
+  private stopped = false;
+
+  constructor(
+    private readonly repo: OnboardingRepository,
+    private readonly settings: SettingsService,
+    private readonly readiness: ReadinessService,
+    @Inject(REDIS) private readonly redis: RedisClient,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    const done = this.readiness.begin('onboarding-warmup');
+    void this.untilWarm().then(done);
+    this.timer = setInterval(() => void this.ensureWarm().catch(() => undefined), CHECK_MS);
+    this.timer.unref();
+    this.redis.on('ready', () => void this.ensureWarm().catch(() => undefined));
+  }
+
+  onApplicationShutdown(): void {
+    this.stopped = true;
+    clearInterval(this.timer);
+  }
+
+  private async untilWarm(): Promise<void> {
+    for (let attempt = 0; !this.stopped; attempt++) {
+      try {
+        await this.settings.refresh();
+        await this.ensureWarm();
+        return;
+      } catch (err) {
+        if (attempt === 0)
+          this.logger.warn(`warm-up waiting for Redis and Postgres: ${(err as Error).message}`);
+        await new Promise((r) => setTimeout(r, Math.min(200 * 2 ** attempt, 5000)));
+      }
+    }
+  }
+
+  /** Warms Redis unless the marker says it is warm already; concurrent calls share one run. */
+  ensureWarm(): Promise<void> {
+    this.running ??= this.warmIfNeeded().finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private async warmIfNeeded(): Promise<void> {
+    if (await this.repo.isWarm()) return;
+    const started = Date.now();
+    const onboarded = await this.loadTable('out_sms');
+    const blacklisted = await this.loadTable('blacklist_sms');
+    await this.repo.markWarm();
+    this.logger.log(
+      `Redis sets warmed from Postgres: ${onboarded} onboarded, ${blacklisted} blacklisted (${Date.now() - started} ms)`,
+    );
+  }
+
+  private async loadTable(table: 'out_sms' | 'blacklist_sms'): Promise<number> {
+    let after = '';
+    let total = 0;
+    for (;;) {
+      const page = await this.repo.numbersAfter(table, after, BATCH);
+      if (!page.length) return total;
+      await this.repo.addToSets(table === 'out_sms' ? page : [], table === 'blacklist_sms' ? page : []);
+      total += page.length;
+      after = page[page.length - 1];
+    }
+  }
+}

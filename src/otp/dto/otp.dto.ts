@@ -1,0 +1,88 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsBoolean, IsIn, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
+
+export class SendOtpDto {
+  /** E.164 or national number */
+  @ApiProperty({ example: '+919876543210' })
+  @IsString()
+  @MaxLength(32)
+  mobile_number: string;
+
+  @ApiProperty({ enum: ['sms', 'whatsapp'] })
+  @IsIn(['sms', 'whatsapp'])
+  channel: 'sms' | 'whatsapp';
+
+  /** Your user's id: GET /users/{user_id}/verification answers for it once verified */
+  @IsOptional()
+  @IsString()
+  @Matches(/^[A-Za-z0-9_.:@+-]{1,128}$/, { message: 'user_id must be 1-128 letters, digits or _.:@+-' })
+  user_id?: string;
+
+  /** Replace an active code (allowed 60 s after the last one) */
+  @IsOptional()
+  @IsBoolean()
+  resend?: boolean;
+}
+
+export class OtpSentDto {
+  @ApiProperty({ example: 300 })
+  expires_in_seconds: number;
+  expires_at: string;
+  /** The message carrying the code (null for OTP_TEST_NUMBERS) */
+  @ApiProperty({ type: String, nullable: true, format: 'uuid' })
+  message_id: string | null;
+}
+
+export class VerifyOtpDto {
+  @ApiProperty({ example: '+919876543210' })
+  @IsString()
+  @MaxLength(32)
+  mobile_number: string;
+
+  /** The 6-digit code */
+  @ApiProperty({ example: '123456' })
+  @IsString()
+  @Matches(/^\d{6}$/, { message: 'otp must be 6 digits' })
+  otp: string;
+}
+
+export class OtpVerifiedDto {
+  @ApiProperty({ example: true })
+  verified: boolean;
+  /** A JWT for the end-user routes (/auth/*) */
+  access_token: string;
+  session_id: string;
+  /** Seconds until the access token expires */
+  expires_in: number;
+}
+
+export class OtpRemainingDto {
+  remaining_seconds: number;
+}
+
+export class OtpStatusDto {
+  @ApiProperty({ enum: ['pending', 'approved', 'expired', 'max_attempts_reached', 'none'] })
+  status: string;
+  @ApiPropertyOptional({ format: 'uuid' })
+  message_id?: string;
+  @ApiPropertyOptional({ enum: ['queued', 'sent', 'delivered', 'undelivered', 'failed'] })
+  delivery_status?: string;
+}
+
+export class UserVerificationDto {
+  user_id: string;
+  verified: boolean;
+}
+
+export class UserIdParamDto {
+  @IsString()
+  @Matches(/^[A-Za-z0-9_.:@+-]{1,128}$/, { message: 'user_id must be 1-128 letters, digits or _.:@+-' })
+  user_id: string;
+}
+
+export class OtpMobileParamDto {
+  @ApiProperty({ example: '+919876543210' })
+  @IsString()
+  @MaxLength(32)
+  mobile_number: string;
+}

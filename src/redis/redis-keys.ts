@@ -1,0 +1,34 @@
+// Every Redis key the service writes is named here, and nowhere else, so the layout can change in one place.
+// Names are relative: the client adds REDIS_KEY_PREFIX (ioredis keyPrefix) to every key it sends.
+export const RedisKeys = {
+  onboardHash: (mobile: string) => `onboard_hash:${mobile}`,
+  onboardedNumbers: () => 'out_sms_numbers',
+  blacklistedNumbers: () => 'blacklist_mobiles',
+  abuseCounter: (mobile: string) => `abuse_counter:${mobile}`,
+  /** Numbers whose abuse counter crossed the threshold since the detector last looked (a set). */
+  abuseCandidates: () => 'abuse_candidates',
+  auditQueue: () => 'sms_monitor_queue',
+  /** Set once the onboarded and blacklist sets were loaded from Postgres; gone after a flush or data loss. */
+  warmupMarker: () => 'warmup:onboarding_sets',
+  /** Inbound SMS already processed, by gateway sms_id, with the answer given (idempotency). */
+  inboundSms: (smsId: string) => `inbound_sms:${smsId}`,
+  otp: (mobile: string) => `otp:${mobile}`,
+  otpAttempts: (mobile: string) => `otp:attempts:${mobile}`,
+  otpStatus: (mobile: string) => `otp:status:${mobile}`,
+  /** Sends of the current hour across all numbers (the SMS-pumping budget). */
+  otpHourlyBudget: (hour: string) => `rate_limit:otp_budget:${hour}`,
+  rateLimit: (action: string, identifier: string) => `rate_limit:${action}:${identifier}`,
+  userVerification: (userId: string) => `user:verification:${userId}`,
+  session: (id: string) => `session:${id}`,
+  userSessions: (userId: string) => `user_sessions:${userId}`,
+  tokenDenylist: (jti: string) => `blacklist:token:${jti}`,
+  /** Sessions by expected expiry ("{id}:{user_id}"), walked by the session clean-up job (a sorted set). */
+  sessionExpiries: () => 'session_expiry',
+  cache: (namespace: string, key: string) => `cache:${namespace}:${key}`,
+  cacheNamespacePattern: (namespace: string) => `cache:${namespace}:*`,
+  idempotency: (clientId: string, key: string) => `idempotency:${clientId}:${key}`,
+  workerHeartbeat: (name: string) => `worker:heartbeat:${name}`,
+  lock: (job: string) => `lock:${job}`,
+  /** Pub/sub channel on which replicas announce cache invalidations. */
+  cacheInvalidationChannel: () => 'cache:invalidate',
+} as const;

@@ -1,0 +1,114 @@
+// Connection settings, one function per kind of connection, all derived from AppConfig.redis.
+import type { ConnectionOptions } from 'bullmq';
+import type { ClusterOptions, RedisOptions } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
+import type { RedisConfig } from '../config/app-config';
+
+/** Capped exponential reconnect: 50 ms, 100 ms, … up to 2 s between tries, forever. */
+export const reconnectDelay = (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000);
+
+function baseOptions(cfg: RedisConfig): RedisOptions {
+  const common: RedisOptions = {
+    connectTimeout: 2000,
+    disconnectTimeout: 500,
+    retryStrategy: reconnectDelay,
+    lazyConnect: true,
+  };
+  if (cfg.url) {
+    const u = new URL(cfg.url);
+    return {
+      ...common,
+      host: u.hostname.replace(/^\[|\]$/g, ''),
+      port: u.port ? Number(u.port) : 6379,
+      username: u.username ? decodeURIComponent(u.username) : undefined,
+      password: u.password ? decodeURIComponent(u.password) : undefined,
+      db: u.pathname.length > 1 ? Number(u.pathname.slice(1)) : 0,
+      tls: u.protocol === 'rediss:' ? { servername: u.hostname } : undefined,
+    };
+  }
+  return { ...common, host: cfg.host, port: cfg.port, password: cfg.password, db: cfg.db };
+}
+
+/** Where the service's Redis lives, without secrets, for logs and error messages. */
+export function describeRedis(cfg: RedisConfig): string {
+  if (cfg.clusterNodes.length)
+    return `cluster ${cfg.clusterNodes.map((n) => `${n.host}:${n.port}`).join(',')}`;
+  const o = baseOptions(cfg);
+  return `${o.tls ? 'rediss' : 'redis'}://${o.host}:${o.port}/${o.db ?? 0}`;
+}
+
+/**
+ * The request-path client: no offline queue (a command while disconnected fails at once), a bounded command
+ * timeout, and the key prefix applied to every key.
+ */
+export function createCommandClient(cfg: RedisConfig, name = 'smsb-command'): Redis | Cluster {
+  const opts: RedisOptions = {
+    ...baseOptions(cfg),
+    connectionName: name,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout: cfg.commandTimeoutMs,
+    // Auto-pipelining stays off: in ioredis 5.9 a command that throws while being queued into an
+    // auto-pipeline leaves its callback behind, and the batch then ends the process with an uncaught
+    // "results[i] is not iterable" (seen under load here; redis/ioredis#1931). The hot paths already send
+    // one command or one explicit MULTI/pipeline each.
+    enableAutoPipelining: false,
+    keyPrefix: cfg.keyPrefix,
+  };
+  if (cfg.clusterNodes.length) {
+    const { host: _h, port: _p, db: _d, keyPrefix, ...redisOptions } = opts;
+    const clusterOptions: ClusterOptions = {
+      redisOptions,
+      keyPrefix,
+      enableOfflineQueue: false,
+      // ioredis picks the auto-pipeline slot of EVALSHA from the sha, not the key (redis/ioredis#2109).
+      enableAutoPipelining: false,
+      lazyConnect: true,
+      clusterRetryStrategy: reconnectDelay,
+    };
+    return new Cluster(cfg.clusterNodes, clusterOptions);
+  }
+  return new Redis(opts);
+}
+
+/**
+ * BullMQ connections. Workers block on Redis and must retry forever (maxRetriesPerRequest null, as BullMQ
+ * requires); producers on the request path fail fast instead, so an outage is a quick error, not a hang.
+ * BullMQ applies its own prefix, so these connections carry none.
+ */
+export function bullmqConnection(cfg: RedisConfig, kind: 'worker' | 'producer'): ConnectionOptions {
+  const opts: RedisOptions = {
+    ...baseOptions(cfg),
+    lazyConnect: false,
+    maxRetriesPerRequest: kind === 'worker' ? null : 1,
+    enableOfflineQueue: kind === 'worker',
+    connectionName: `smsb-bullmq-${kind}`,
+  };
+  if (cfg.clusterNodes.length) {
+    const { host: _h, port: _p, db: _d, ...redisOptions } = opts;
+    // BullMQ bundles its own ioredis; the instance is compatible at runtime. BullMQ does not close a
+    // connection it was handed, so these are tracked and closed with the app (closeBullmqClusters).
+    const cluster = new Cluster(cfg.clusterNodes, {
+      redisOptions,
+      enableOfflineQueue: kind === 'worker',
+      clusterRetryStrategy: reconnectDelay,
+    });
+    cluster.on('error', () => undefined); // outages are reported once by the request-path client
+    openClusters.add(cluster);
+    return cluster as unknown as ConnectionOptions;
+  }
+  return opts;
+}
+
+const openClusters = new Set<Cluster>();
+
+/** Closes the cluster connections handed to BullMQ (at shutdown, after its queues and workers). */
+export function closeBullmqClusters(): void {
+  for (const c of openClusters) c.disconnect();
+  openClusters.clear();
+}
+
+/** BullMQ's key prefix: the service prefix followed by `q`, e.g. `smsb:q:sms:…`. */
+export function bullmqPrefix(cfg: RedisConfig): string {
+  return `${cfg.keyPrefix}q`;
+}

@@ -1,0 +1,46 @@
+import { Injectable, OnModuleInit } from '@nestjs/common';
+import { AppConfig } from '../config/app-config';
+import { ScheduledJobName } from '../workers/job-catalogue';
+import { JobScheduler, ScheduledTask } from '../workers/job-scheduler';
+import { SessionRepository } from './session.repository';
+
+const BATCH = 500;
+/** At most this many batches per tick; what is left waits for the next tick. */
+const MAX_BATCHES = 40;
+
+/**
+ * Drops expired sessions from their users' indexes, so an index does not grow without bound for a user who keeps
+ * signing in and never lists or revokes. It walks only the sessions whose expected expiry has passed (the
+ * session_expiry sorted set), so its cost grows with the sessions that expired, never with the keyspace.
+ */
+@Injectable()
+export class SessionCleanupTask implements ScheduledTask, OnModuleInit {
+  readonly spec;
+
+  constructor(
+    config: AppConfig,
+    private readonly scheduler: JobScheduler,
+    private readonly repo: SessionRepository,
+  ) {
+    this.spec = {
+      name: ScheduledJobName.SessionCleanup,
+      intervalSeconds: config.sessions.cleanupIntervalSec,
+    };
+  }
+
+  onModuleInit(): void {
+    this.scheduler.register(this);
+  }
+
+  async tick(now = Date.now()): Promise<string | void> {
+    let checked = 0;
+    let removed = 0;
+    for (let i = 0; i < MAX_BATCHES; i++) {
+      const batch = await this.repo.cleanupBatch(now, BATCH);
+      checked += batch.checked;
+      removed += batch.removed;
+      if (batch.checked < BATCH) break;
+    }
+    if (removed) return `session-cleanup: ${checked} session(s) due, ${removed} expired one(s) unindexed`;
+  }
+}

@@ -1,0 +1,133 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query, Req } from '@nestjs/common';
+import {
+  ApiCreatedResponse,
+  ApiNoContentResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiResponse,
+  ApiTags,
+} from '@nestjs/swagger';
+import type { FastifyRequest } from 'fastify';
+import { ErrorDto } from '../common/dto/error.dto';
+import {
+  CreateSessionDto,
+  RevokeSessionsQueryDto,
+  SessionCreatedDto,
+  SessionDto,
+  SessionIdParamDto,
+  SessionsRevokedDto,
+  UpdateSessionDto,
+  UserIdParamDto,
+  UserSessionsDto,
+} from './dto/session.dto';
+import { SessionService } from './session.service';
+
+const BAD_REQUEST = ApiResponse({ status: 400, type: ErrorDto, description: 'invalid body or parameters' });
+const NO_KEY = ApiResponse({ status: 401, type: ErrorDto, description: 'missing or wrong API key' });
+const NOT_FOUND = ApiResponse({
+  status: 404,
+  type: ErrorDto,
+  description: 'no such session, or it expired (SESSION_NOT_FOUND)',
+});
+const UNAVAILABLE = ApiResponse({
+  status: 503,
+  type: ErrorDto,
+  description: 'Redis unreachable and the answer needs it (REDIS_UNAVAILABLE)',
+});
+
+@ApiTags('sessions')
+@Controller()
+export class SessionController {
+  constructor(private readonly sessions: SessionService) {}
+
+  @Post('sessions')
+  @ApiOperation({
+    summary: 'Create a session for a user',
+    description:
+      'Records the end user’s IP and User-Agent (from the body, else from this request) so the user can tell ' +
+      'sessions apart. TTL: 30 min, 1 h while active in the last 5 min, never more than 2 h per write, ' +
+      'and never past the absolute lifetime (24 h).',
+  })
+  @ApiCreatedResponse({ type: SessionCreatedDto })
+  @BAD_REQUEST
+  @NO_KEY
+  create(@Body() body: CreateSessionDto, @Req() req: FastifyRequest): Promise<SessionCreatedDto> {
+    const ua = req.headers['user-agent'];
+    return this.sessions.create({
+      userId: body.user_id,
+      context: body.context,
+      ttlSeconds: body.ttl,
+      ip: body.ip ?? req.ip,
+      userAgent: body.user_agent ?? (typeof ua === 'string' ? ua : null),
+    });
+  }
+
+  @Get('sessions/:id')
+  @ApiOperation({
+    summary: 'Read a session; this refreshes its last_activity and TTL',
+    description: 'One Redis round trip. A session whose stored value is corrupt answers 404.',
+  })
+  @ApiOkResponse({ type: SessionDto })
+  @BAD_REQUEST
+  @NO_KEY
+  @NOT_FOUND
+  @UNAVAILABLE
+  get(@Param() params: SessionIdParamDto): Promise<SessionDto> {
+    return this.sessions.get(params.id);
+  }
+
+  @Patch('sessions/:id')
+  @ApiOperation({
+    summary: 'Merge into a session’s context',
+    description: 'Top-level keys replace those in the context; a key set to null is removed. Not activity.',
+  })
+  @ApiOkResponse({ type: SessionDto })
+  @BAD_REQUEST
+  @NO_KEY
+  @NOT_FOUND
+  @ApiResponse({ status: 409, type: ErrorDto, description: 'kept changing during the merge (SESSION_BUSY)' })
+  @UNAVAILABLE
+  update(@Param() params: SessionIdParamDto, @Body() body: UpdateSessionDto): Promise<SessionDto> {
+    return this.sessions.mergeContext(params.id, body.context);
+  }
+
+  @Delete('sessions/:id')
+  @HttpCode(204)
+  @ApiOperation({ summary: 'End a session (its access tokens stop working)' })
+  @ApiNoContentResponse({ description: 'ended, or there was no such session' })
+  @BAD_REQUEST
+  @NO_KEY
+  @UNAVAILABLE
+  async remove(@Param() params: SessionIdParamDto): Promise<void> {
+    await this.sessions.delete(params.id);
+  }
+
+  @Get('users/:user_id/sessions')
+  @ApiOperation({
+    summary: 'A user’s live sessions, with the IP and User-Agent each was created from',
+    description: 'Does not touch the sessions. Index entries of expired sessions are dropped on the way.',
+  })
+  @ApiOkResponse({ type: UserSessionsDto })
+  @BAD_REQUEST
+  @NO_KEY
+  @UNAVAILABLE
+  list(@Param() params: UserIdParamDto): Promise<UserSessionsDto> {
+    return this.sessions.list(params.user_id);
+  }
+
+  @Delete('users/:user_id/sessions')
+  @ApiOperation({
+    summary: 'End all of a user’s sessions, or all but one (`except`)',
+    description: 'Every access token of the ended sessions fails at once.',
+  })
+  @ApiOkResponse({ type: SessionsRevokedDto })
+  @BAD_REQUEST
+  @NO_KEY
+  @UNAVAILABLE
+  revokeAll(
+    @Param() params: UserIdParamDto,
+    @Query() query: RevokeSessionsQueryDto,
+  ): Promise<SessionsRevokedDto> {
+    return this.sessions.revokeAll(params.user_id, query.except);
+  }
+}

@@ -1,0 +1,94 @@
+import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { SchedulerRegistry } from '@nestjs/schedule';
+import { Heartbeats } from './heartbeats';
+import type { ScheduledJobSpec } from './job-catalogue';
+import { JobLock } from './job-lock';
+
+export interface ScheduledTask {
+  readonly spec: ScheduledJobSpec;
+  /** Does one tick of work in bounded batches; returns a one-line summary when it did something. */
+  tick(): Promise<string | void>;
+}
+
+/** The longest a single tick may hold its run lock before another replica may take over. */
+const RUN_LOCK_MS = 5 * 60_000;
+
+/**
+ * Runs registered tasks on their intervals (@nestjs/schedule's registry), once per tick across replicas:
+ * a tick first claims its time slot (lock:{job}:{slot}, SET NX, never released, expires after two intervals),
+ * so replicas whose timers fire at different moments of one interval still run it once, then takes the run
+ * lock (lock:{job}, released by its owner only) so a slow tick never overlaps the next. Every tick that ran
+ * writes the job's heartbeat; errors are logged and the schedule goes on.
+ */
+@Injectable()
+export class JobScheduler implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger('Scheduler');
+  private readonly tasks: ScheduledTask[] = [];
+  private readonly running = new Set<Promise<unknown>>();
+  private stopped = false;
+  /** Ticks this process actually ran, by job (tests count them across replicas). */
+  readonly ticksRun = new Map<string, number>();
+
+  constructor(
+    private readonly registry: SchedulerRegistry,
+    private readonly lock: JobLock,
+    private readonly heartbeats: Heartbeats,
+  ) {}
+
+  register(task: ScheduledTask): void {
+    this.tasks.push(task);
+  }
+
+  onApplicationBootstrap(): void {
+    for (const task of this.tasks) {
+      const ms = task.spec.intervalSeconds * 1000;
+      const fire = () => void this.track(this.runTick(task));
+      this.registry.addInterval(`job:${task.spec.name}`, setInterval(fire, ms));
+      fire();
+    }
+  }
+
+  /** Before Redis and Postgres close: stop the timers and let running ticks finish. */
+  async beforeApplicationShutdown(): Promise<void> {
+    this.stopped = true;
+    for (const name of this.registry.getIntervals()) this.registry.deleteInterval(name);
+    await Promise.allSettled([...this.running]);
+  }
+
+  /** Resolves when no tick of this process is running. */
+  async idle(): Promise<void> {
+    while (this.running.size) await Promise.allSettled([...this.running]);
+  }
+
+  /** Runs one tick now if this replica wins the slot; resolves to whether it ran. */
+  async runTick(task: ScheduledTask, now = Date.now()): Promise<boolean> {
+    if (this.stopped) return false;
+    const { name, intervalSeconds } = task.spec;
+    const intervalMs = intervalSeconds * 1000;
+    const slot = Math.floor(now / intervalMs);
+    let runToken: string | null = null;
+    try {
+      const slotToken = await this.lock.acquire(`${name}:${slot}`, intervalMs * 2);
+      if (!slotToken) return false;
+      runToken = await this.lock.acquire(name, RUN_LOCK_MS);
+      if (!runToken) return false;
+      const started = Date.now();
+      const summary = await task.tick();
+      this.ticksRun.set(name, (this.ticksRun.get(name) ?? 0) + 1);
+      await this.heartbeats.beat(name);
+      if (summary) this.logger.log({ job: name, ms: Date.now() - started }, summary);
+      return true;
+    } catch (err) {
+      this.logger.warn(`${name} tick failed: ${(err as Error).message}`);
+      return false;
+    } finally {
+      if (runToken) await this.lock.release(name, runToken).catch(() => undefined);
+    }
+  }
+
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.running.add(p);
+    void p.finally(() => this.running.delete(p));
+    return p;
+  }
+}

@@ -1,0 +1,55 @@
+// Runs once before the integration suites: checks that Redis and Postgres answer (failing fast with the URL
+// when not), recreates the suite's own database and applies the migrations once.
+import { Redis } from 'ioredis';
+import { Client } from 'pg';
+import { DataSource } from 'typeorm';
+import { dataSourceOptions } from '../src/database/database-options';
+import { runMigrationsLocked } from '../src/database/migration-runner';
+import { BASE_REDIS_URL, testConfig, testDatabaseUrl } from './helpers/test-env';
+
+export default async function globalSetup(): Promise<void> {
+  const redis = new Redis(BASE_REDIS_URL, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    connectTimeout: 2000,
+  });
+  redis.on('error', () => undefined);
+  try {
+    await redis.connect();
+    await redis.ping();
+  } catch (err) {
+    throw new Error(
+      `Redis is not reachable at ${BASE_REDIS_URL} (${(err as Error).message}); start it or set REDIS_URL`,
+    );
+  } finally {
+    redis.disconnect();
+  }
+
+  const target = new URL(testDatabaseUrl());
+  const dbName = target.pathname.slice(1);
+  const admin = new URL(target.toString());
+  admin.pathname = '/postgres';
+  const client = new Client({ connectionString: admin.toString(), connectionTimeoutMillis: 3000 });
+  try {
+    await client.connect();
+  } catch (err) {
+    throw new Error(
+      `Postgres is not reachable at ${admin.host} (${(err as Error).message}); start it or set DATABASE_URL`,
+    );
+  }
+  try {
+    await client.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
+    await client.query(`CREATE DATABASE "${dbName}"`);
+  } finally {
+    await client.end();
+  }
+
+  const ds = new DataSource(dataSourceOptions(testConfig()));
+  await ds.initialize();
+  try {
+    await runMigrationsLocked(ds);
+  } finally {
+    await ds.destroy();
+  }
+}

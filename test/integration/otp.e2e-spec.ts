@@ -1,0 +1,265 @@
+// OTP on the real Redis and Postgres: send, read the code from the queued message, verify.
+import { DataSource } from 'typeorm';
+import { RedisKeys } from '../../src/redis/redis-keys';
+import { randomMobile } from '../helpers/numbers';
+import { RedisServer } from '../helpers/redis-server';
+import { startTestApp, TestApp } from '../helpers/test-app';
+import { sleep } from '../helpers/wait';
+
+const codeOf = async (db: DataSource, messageId: string): Promise<string> => {
+  const [row] = await db.query('SELECT body FROM messages WHERE id = $1', [messageId]);
+  return /(\d{6})/.exec(row.body)![1];
+};
+
+describe('OTP', () => {
+  let t: TestApp;
+  let db: DataSource;
+
+  beforeAll(async () => {
+    t = await startTestApp({
+      OTP_RESEND_COOLDOWN_SECONDS: '1',
+      OTP_TEST_NUMBERS: '+15005550006:424242',
+      OTP_ALLOWED_COUNTRIES: '91,1',
+      TRUST_PROXY: 'true',
+    });
+    db = t.app.get(DataSource);
+  });
+  afterAll(() => t.close());
+
+  let ip = 0;
+  /** Each call from its own client IP, so the per-IP limit does not get in the way of other checks. */
+  const call = (method: 'GET' | 'POST', url: string, payload?: object, app: TestApp = t, fromIp?: string) =>
+    app.request({
+      method,
+      url,
+      payload,
+      headers: { 'x-forwarded-for': fromIp ?? `10.0.${Math.floor(++ip / 250)}.${ip % 250}` },
+    });
+  const send = (mobile: string, extra: object = {}, app?: TestApp, fromIp?: string) =>
+    call('POST', '/otp/send', { mobile_number: mobile, channel: 'sms', ...extra }, app, fromIp);
+  const verify = (mobile: string, otp: string, app?: TestApp, fromIp?: string) =>
+    call('POST', '/otp/verify', { mobile_number: mobile, otp }, app, fromIp);
+
+  it('sends a code through the messages pipeline and verifies it into a token and a session', async () => {
+    const mobile = randomMobile();
+    const sent = await send(mobile, { user_id: 'user-42' });
+    expect(sent.statusCode).toBe(200);
+    expect(sent.json()).toMatchObject({ expires_in_seconds: 300, message_id: expect.any(String) });
+    expect((await call('GET', `/otp/status/${mobile}`)).json()).toMatchObject({
+      status: 'pending',
+      delivery_status: 'queued',
+    });
+    const remaining = (await call('GET', `/otp/remaining/${mobile}`)).json().remaining_seconds;
+    expect(remaining).toBeGreaterThan(290);
+
+    const code = await codeOf(db, sent.json().message_id);
+    const stored = await t.redis.get(RedisKeys.otp(mobile));
+    expect(stored).not.toContain(code);
+    expect(JSON.parse(stored!)).toEqual(
+      expect.objectContaining({ otp_hash: expect.stringMatching(/^[0-9a-f]{64}$/), mobile_number: mobile }),
+    );
+
+    const ok = await verify(mobile, code);
+    expect(ok.statusCode).toBe(200);
+    expect(ok.json()).toMatchObject({
+      verified: true,
+      access_token: expect.any(String),
+      session_id: expect.any(String),
+      expires_in: expect.any(Number),
+    });
+    const me = await t.request({
+      url: '/auth/me',
+      as: 'none',
+      headers: { authorization: `Bearer ${ok.json().access_token}` },
+    });
+    expect(me.statusCode).toBe(200);
+
+    expect((await call('GET', `/otp/status/${mobile}`)).json().status).toBe('approved');
+    expect((await call('GET', `/otp/remaining/${mobile}`)).statusCode).toBe(404);
+    expect((await call('GET', '/users/user-42/verification')).json()).toEqual({
+      user_id: 'user-42',
+      verified: true,
+    });
+    expect((await call('GET', '/users/nobody-7/verification')).json()).toEqual({
+      user_id: 'nobody-7',
+      verified: false,
+    });
+    const [row] = await db.query('SELECT used_at FROM otp_codes WHERE mobile_number = $1', [mobile]);
+    expect(row.used_at).not.toBeNull();
+    expect((await verify(mobile, code)).statusCode).toBe(400); // consumed
+  });
+
+  it('counts wrong codes down and locks the number after the fifth, even for the right code', async () => {
+    const mobile = randomMobile();
+    const code = await codeOf(db, (await send(mobile)).json().message_id);
+    const wrong = code === '000000' ? '111111' : '000000';
+    for (let left = 4; left >= 0; left--) {
+      const res = await verify(mobile, wrong);
+      expect(res.statusCode).toBe(400);
+      expect(res.json()).toMatchObject({ verified: false, attempts_remaining: left, code: 'OTP_INVALID' });
+    }
+    const locked = await verify(mobile, code);
+    expect(locked.statusCode).toBe(429);
+    expect(locked.json().code).toBe('OTP_LOCKED');
+    expect(Number(locked.headers['retry-after'])).toBeGreaterThan(3500);
+    expect((await call('GET', `/otp/status/${mobile}`)).json().status).toBe('max_attempts_reached');
+    // A new code does not reset the count.
+    await t.redis.del(RedisKeys.rateLimit('otp_send', mobile));
+    await send(mobile);
+    expect((await verify(mobile, code)).statusCode).toBe(429);
+  });
+
+  it('gives exactly one success to 20 concurrent verifies of the right code', async () => {
+    const mobile = randomMobile();
+    const code = await codeOf(db, (await send(mobile)).json().message_id);
+    const results = await Promise.all(Array.from({ length: 20 }, () => verify(mobile, code)));
+    expect(results.filter((r) => r.statusCode === 200)).toHaveLength(1);
+    // The rest count as failed attempts on a consumed code (400, then 429 once five have failed).
+    expect(results.filter((r) => r.statusCode !== 200).every((r) => [400, 429].includes(r.statusCode))).toBe(
+      true,
+    );
+  });
+
+  it('answers 409 while a code is active, and resends only after the cooldown, voiding the old code', async () => {
+    const mobile = randomMobile();
+    const first = await codeOf(db, (await send(mobile)).json().message_id);
+    const again = await send(mobile);
+    expect(again.statusCode).toBe(409);
+    expect(again.json().code).toBe('OTP_ACTIVE');
+    expect(Number(again.headers['retry-after'])).toBeGreaterThan(290);
+    await sleep(1100);
+    const resent = await send(mobile, { resend: true });
+    expect(resent.statusCode).toBe(200);
+    const second = await codeOf(db, resent.json().message_id);
+    if (second !== first) expect((await verify(mobile, first)).statusCode).toBe(400);
+    expect((await verify(mobile, second)).statusCode).toBe(200);
+  });
+
+  it('limits sends per number (3 per 5 minutes) with rate-limit headers', async () => {
+    const mobile = randomMobile();
+    const statuses: number[] = [];
+    let last;
+    for (let i = 0; i < 4; i++) {
+      last = await send(mobile, { resend: true });
+      statuses.push(last.statusCode);
+      await t.redis.del(RedisKeys.otp(mobile)); // no active code in the way
+    }
+    expect(statuses).toEqual([200, 200, 200, 429]);
+    expect(last!.json().code).toBe('RATE_LIMITED');
+    expect(last!.headers['retry-after']).toBeDefined();
+  });
+
+  it('limits one client IP to 10 requests a minute on /otp/*', async () => {
+    const codes: number[] = [];
+    for (let i = 0; i < 11; i++)
+      codes.push((await call('GET', `/otp/status/${randomMobile()}`, undefined, t, '192.0.2.77')).statusCode);
+    expect(codes.slice(0, 10).every((c) => c === 200)).toBe(true);
+    expect(codes[10]).toBe(429);
+  });
+
+  it('refuses blacklisted numbers and countries outside OTP_ALLOWED_COUNTRIES with 403', async () => {
+    const mobile = randomMobile();
+    await t.request({ method: 'PUT', url: `/admin/blacklist/${mobile}`, payload: {}, as: 'admin' });
+    expect((await send(mobile)).json()).toMatchObject({ statusCode: 403, code: 'BLACKLISTED' });
+    expect((await send('+447911123456')).json()).toMatchObject({
+      statusCode: 403,
+      code: 'COUNTRY_NOT_ALLOWED',
+    });
+    expect((await send('not a number')).statusCode).toBe(400);
+  });
+
+  it('gives test numbers their fixed code, with no message', async () => {
+    const sent = await send('+15005550006');
+    expect(sent.json().message_id).toBeNull();
+    expect((await verify('+15005550006', '424242')).statusCode).toBe(200);
+  });
+
+  it('reports an expired code as expired', async () => {
+    const short = await startTestApp({
+      OTP_VALIDITY_SECONDS: '1',
+      REDIS_KEY_PREFIX: t.config.redis.keyPrefix,
+      TRUST_PROXY: 'true',
+    });
+    try {
+      const mobile = randomMobile();
+      const code = await codeOf(db, (await send(mobile, {}, short)).json().message_id);
+      await sleep(1300);
+      const res = await verify(mobile, code, short);
+      expect(res.statusCode).toBe(400);
+      expect(res.json()).toMatchObject({ code: 'OTP_EXPIRED', attempts_remaining: 4 });
+      expect((await call('GET', `/otp/status/${mobile}`, undefined, short)).json().status).toBe('expired');
+    } finally {
+      await short.app.close();
+    }
+  });
+
+  it('holds rate limits across two app instances sharing Redis', async () => {
+    const other = await startTestApp({ REDIS_KEY_PREFIX: t.config.redis.keyPrefix, TRUST_PROXY: 'true' });
+    try {
+      const codes: number[] = [];
+      for (let i = 0; i < 11; i++) {
+        codes.push(
+          (await call('GET', `/otp/status/${randomMobile()}`, undefined, i % 2 ? other : t, '192.0.2.99'))
+            .statusCode,
+        );
+      }
+      expect(codes.filter((c) => c === 429)).toHaveLength(1);
+      expect(codes[10]).toBe(429);
+    } finally {
+      await other.app.close();
+    }
+  });
+});
+
+describe('OTP with Redis unreachable', () => {
+  let redis: RedisServer;
+  let t: TestApp;
+
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+    t = await startTestApp({ REDIS_URL: redis.url });
+    await redis.stop();
+  });
+  afterAll(async () => {
+    await t.close();
+    await redis.destroy();
+  });
+
+  it('sends and verifies through Postgres, then uses Redis again when it returns', async () => {
+    const db = t.app.get(DataSource);
+    const mobile = randomMobile();
+    const sent = await t.request({
+      method: 'POST',
+      url: '/otp/send',
+      payload: { mobile_number: mobile, channel: 'sms' },
+    });
+    expect(sent.statusCode).toBe(200);
+    const code = await codeOf(db, sent.json().message_id);
+    const wrong = await t.request({
+      method: 'POST',
+      url: '/otp/verify',
+      payload: { mobile_number: mobile, otp: code === '999999' ? '000000' : '999999' },
+    });
+    expect(wrong.json()).toMatchObject({ statusCode: 400, attempts_remaining: 4 });
+    const ok = await t.request({
+      method: 'POST',
+      url: '/otp/verify',
+      payload: { mobile_number: mobile, otp: code },
+    });
+    expect(ok.statusCode).toBe(200);
+    expect(ok.json().verified).toBe(true);
+    const health = (await t.request({ url: '/health', as: 'none' })).json();
+    expect(health.status).toBe('degraded');
+
+    await redis.startProcess();
+    await new Promise((r) => setTimeout(r, 500));
+    const next = randomMobile();
+    const again = await t.request({
+      method: 'POST',
+      url: '/otp/send',
+      payload: { mobile_number: next, channel: 'sms' },
+    });
+    expect(again.statusCode).toBe(200);
+    expect(await t.redis.exists(RedisKeys.otp(next))).toBe(1);
+  });
+});
