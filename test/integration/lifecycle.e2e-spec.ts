@@ -55,10 +55,14 @@ describe('process lifecycle', () => {
       await waitForHttp(`http://127.0.0.1:${port}/health`, 200);
       // The two processes start independently: the API may answer before the worker's first heartbeat
       // (status `unknown` then, which is not a failure), so wait for the heartbeat to be seen.
-      const body: any = await waitFor(async () => {
-        const b: any = await (await fetch(`http://127.0.0.1:${port}/health`)).json();
-        return b.components.background_workers.status === 'unknown' ? undefined : b;
-      }, 'the worker heartbeat reaches /health', 20000);
+      const body: any = await waitFor(
+        async () => {
+          const b: any = await (await fetch(`http://127.0.0.1:${port}/health`)).json();
+          return b.components.background_workers.status === 'unknown' ? undefined : b;
+        },
+        'the worker heartbeat reaches /health',
+        20000,
+      );
       expect(body.components.background_workers).toMatchObject({
         status: 'up',
         jobs: { worker: { status: 'up' } },
