@@ -72,6 +72,9 @@ export class AppConfig {
     validitySec: number;
     resendCooldownSec: number;
     whatsappSmsFallback: boolean;
+    /** Sends per number per window, and /otp/* requests per client IP per window (shared by replicas). */
+    sendsPerNumber: { limit: number; windowSeconds: number };
+    requestsPerIp: { limit: number; windowSeconds: number };
   };
   readonly sessionFallback: 'memory' | 'none';
   readonly sessions: {
@@ -169,6 +172,11 @@ export class AppConfig {
       validitySec: env.OTP_VALIDITY_SECONDS,
       resendCooldownSec: env.OTP_RESEND_COOLDOWN_SECONDS,
       whatsappSmsFallback: env.OTP_WHATSAPP_SMS_FALLBACK,
+      sendsPerNumber: { limit: env.OTP_SENDS_PER_NUMBER, windowSeconds: env.OTP_SENDS_WINDOW_SECONDS },
+      requestsPerIp: {
+        limit: env.OTP_REQUESTS_PER_IP,
+        windowSeconds: env.OTP_REQUESTS_PER_IP_WINDOW_SECONDS,
+      },
       testNumbers: new Map(
         this.isProduction && !env.OTP_TEST_NUMBERS_IN_PRODUCTION
           ? []

@@ -134,6 +134,10 @@ export class Env {
   @Transform(toInt) @IsInt() @Min(1) @Max(3600) OTP_VALIDITY_SECONDS: number = 300;
   @Transform(toInt) @IsInt() @Min(0) @Max(3600) OTP_RESEND_COOLDOWN_SECONDS: number = 60;
   @Transform(toBool) @IsBoolean() OTP_WHATSAPP_SMS_FALLBACK: boolean = true;
+  @Transform(toInt) @IsInt() @Min(1) @Max(1_000_000) OTP_SENDS_PER_NUMBER: number = 3;
+  @Transform(toInt) @IsInt() @Min(1) @Max(86400) OTP_SENDS_WINDOW_SECONDS: number = 300;
+  @Transform(toInt) @IsInt() @Min(1) @Max(100_000_000) OTP_REQUESTS_PER_IP: number = 10;
+  @Transform(toInt) @IsInt() @Min(1) @Max(86400) OTP_REQUESTS_PER_IP_WINDOW_SECONDS: number = 60;
   @IsIn(['memory', 'none']) SESSION_FALLBACK: string = 'memory';
   @Transform(toInt) @IsInt() @Min(1) @Max(86400) SESSION_TTL_SECONDS: number = 1800;
   @Transform(toInt) @IsInt() @Min(1) @Max(86400) SESSION_ACTIVE_TTL_SECONDS: number = 3600;

@@ -1,6 +1,7 @@
 import { Global, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AppConfig } from '../config/app-config';
+import { MetricsService } from '../metrics/metrics.service';
 import { dataSourceOptions } from './database-options';
 import { MigrationRunner } from './migration-runner';
 import { QueryCounter } from './query-counter';
@@ -22,4 +23,16 @@ import { QueryCounter } from './query-counter';
   providers: [MigrationRunner, { provide: QueryCounter, useValue: QueryCounter.instance }],
   exports: [QueryCounter],
 })
-export class DatabaseModule {}
+export class DatabaseModule {
+  constructor(metrics: MetricsService) {
+    // Read at scrape time: the statements this process sent, by kind (benchmarks divide it by requests).
+    metrics.gauge(
+      'smsb_db_statements',
+      'SQL statements sent by this process, by kind',
+      ['kind'],
+      function () {
+        for (const [kind, n] of Object.entries(QueryCounter.instance.byKind)) this.set({ kind }, n);
+      },
+    );
+  }
+}

@@ -7,9 +7,14 @@ export class QueryCounter implements TypeOrmLogger {
   static readonly instance = new QueryCounter();
   private readonly logger = new NestLogger('Database');
   count = 0;
+  /** Statements by kind (select, insert, update, delete, other), for /metrics. */
+  readonly byKind: Record<string, number> = { select: 0, insert: 0, update: 0, delete: 0, other: 0 };
 
-  logQuery(): void {
+  logQuery(query: string): void {
     this.count++;
+    // A statement is the first write it makes (WITH … INSERT counts as an insert), else a select.
+    const write = /\b(insert|update|delete)\b/i.exec(query)?.[1]?.toLowerCase();
+    this.byKind[write ?? (/^\s*(select|with)\b/i.test(query) ? 'select' : 'other')]++;
   }
 
   logQueryError(error: string | Error, query: string): void {

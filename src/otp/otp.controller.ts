@@ -17,7 +17,7 @@ import { OtpService } from './otp.service';
 
 @ApiTags('otp')
 @Controller('otp')
-@RateLimit('otp_ip', 10, 60)
+@RateLimit('otp_ip', (config) => config.otp.requestsPerIp)
 @ApiResponse({ status: 429, type: ErrorDto, description: 'rate limited (Retry-After, X-RateLimit-*)' })
 export class OtpController {
   constructor(private readonly otp: OtpService) {}

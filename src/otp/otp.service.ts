@@ -260,12 +260,13 @@ export class OtpService implements OnModuleInit {
 
   private async enforceSendLimits(mobile: string, redisUp: boolean): Promise<void> {
     if (!redisUp) {
-      if ((await this.repo.recentSends(mobile, 300)) >= 3) {
+      const { limit, windowSeconds } = this.config.otp.sendsPerNumber;
+      if ((await this.repo.recentSends(mobile, windowSeconds)) >= limit) {
         throw new AppException(429, 'RATE_LIMITED', 'Too many codes for this number; retry later', {}, 60);
       }
       return;
     }
-    await this.limits.consume({ action: 'otp_send', limit: 3, windowSeconds: 300 }, mobile);
+    await this.limits.consume({ action: 'otp_send', ...this.config.otp.sendsPerNumber }, mobile);
     const hour = new Date().toISOString().slice(0, 13);
     if ((await this.repo.hourlySends(hour)) > this.config.otp.maxSendsPerHour) {
       this.budgetExceeded.inc();

@@ -193,6 +193,33 @@ describe('OTP', () => {
     }
   });
 
+  it('takes its limits from the configuration (OTP_SENDS_PER_NUMBER, OTP_REQUESTS_PER_IP)', async () => {
+    const tuned = await startTestApp({
+      REDIS_KEY_PREFIX: t.config.redis.keyPrefix,
+      TRUST_PROXY: 'true',
+      OTP_SENDS_PER_NUMBER: '1',
+      OTP_REQUESTS_PER_IP: '3',
+      OTP_REQUESTS_PER_IP_WINDOW_SECONDS: '120',
+    });
+    try {
+      const mobile = randomMobile();
+      expect((await send(mobile, {}, tuned)).statusCode).toBe(200);
+      await t.redis.del(RedisKeys.otp(mobile));
+      expect((await send(mobile, {}, tuned)).json()).toMatchObject({ statusCode: 429, code: 'RATE_LIMITED' });
+
+      const codes: number[] = [];
+      for (let i = 0; i < 4; i++)
+        codes.push(
+          (await call('GET', `/otp/status/${randomMobile()}`, undefined, tuned, '192.0.2.55')).statusCode,
+        );
+      expect(codes).toEqual([200, 200, 200, 429]);
+      const ttl = await t.redis.ttl(RedisKeys.rateLimit('otp_ip', '192.0.2.55'));
+      expect(ttl).toBeGreaterThan(60);
+    } finally {
+      await tuned.app.close();
+    }
+  });
+
   it('holds rate limits across two app instances sharing Redis', async () => {
     const other = await startTestApp({ REDIS_KEY_PREFIX: t.config.redis.keyPrefix, TRUST_PROXY: 'true' });
     try {

@@ -12,12 +12,16 @@ import {
 import { Reflector } from '@nestjs/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import { AppConfig } from '../../config/app-config';
 import { MetricsService } from '../../metrics/metrics.service';
 import { REDIS, RedisClient } from '../../redis/redis.constants';
 import { RedisKeys } from '../../redis/redis-keys';
 import { AppException } from '../app.exception';
 
 export type RateLimitKey = 'ip' | ((req: FastifyRequest) => string | undefined);
+
+/** A limit and its window: fixed, or read from the configuration (so an operator can tune it). */
+export type RateLimitSize = { limit: number; windowSeconds: number } | ((config: AppConfig) => RateLimitSize);
 
 export interface RateLimitRule {
   action: string;
@@ -28,9 +32,15 @@ export interface RateLimitRule {
 
 const RULES = 'smsb:rate-limits';
 
+interface RateLimitMeta {
+  action: string;
+  size: RateLimitSize;
+  key: RateLimitKey;
+}
+
 /** Limits a route: at most `limit` requests per `windowSeconds` for each key (the client IP by default). */
-export const RateLimit = (action: string, limit: number, windowSeconds: number, key: RateLimitKey = 'ip') =>
-  applyDecorators(SetMetadata(RULES, [{ action, limit, windowSeconds, key }]), UseGuards(RateLimitGuard));
+export const RateLimit = (action: string, size: RateLimitSize, key: RateLimitKey = 'ip') =>
+  applyDecorators(SetMetadata(RULES, [{ action, size, key }]), UseGuards(RateLimitGuard));
 
 /** Limiters by rule, shared by the guard and by services that limit inside their own logic. */
 @Injectable()
@@ -101,16 +111,20 @@ export class RateLimitGuard implements CanActivate {
   constructor(
     private readonly reflector: Reflector,
     private readonly limiters: RateLimiters,
+    private readonly config: AppConfig,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const rules =
-      this.reflector.getAllAndMerge<RateLimitRule[]>(RULES, [context.getHandler(), context.getClass()]) ?? [];
+      this.reflector.getAllAndMerge<RateLimitMeta[]>(RULES, [context.getHandler(), context.getClass()]) ?? [];
     const req = context.switchToHttp().getRequest<FastifyRequest>();
     const reply = context.switchToHttp().getResponse<FastifyReply>();
-    for (const rule of rules) {
-      const id = rule.key === 'ip' ? req.ip : rule.key(req);
+    for (const meta of rules) {
+      const id = meta.key === 'ip' ? req.ip : meta.key(req);
       if (!id) continue;
+      let size = meta.size;
+      while (typeof size === 'function') size = size(this.config);
+      const rule = { action: meta.action, ...size };
       try {
         const h = await this.limiters.consume(rule, id);
         if (h) void reply.headers(h);
