@@ -1,7 +1,8 @@
-import { Body, Controller, Get, HttpCode, Param, Post } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Post, Req, Res } from '@nestjs/common';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { ErrorDto } from '../common/dto/error.dto';
-import { RateLimit } from '../common/rate-limit/rate-limit';
+import { RateLimit, RateLimitCountedInHandler } from '../common/rate-limit/rate-limit';
 import {
   OtpMobileParamDto,
   OtpRemainingDto,
@@ -13,11 +14,12 @@ import {
   UserVerificationDto,
   VerifyOtpDto,
 } from './dto/otp.dto';
+import { OTP_IP_LIMIT } from './otp.repository';
 import { OtpService } from './otp.service';
 
 @ApiTags('otp')
 @Controller('otp')
-@RateLimit('otp_ip', (config) => config.otp.requestsPerIp)
+@RateLimit(OTP_IP_LIMIT, (config) => config.otp.requestsPerIp)
 @ApiResponse({ status: 429, type: ErrorDto, description: 'rate limited (Retry-After, X-RateLimit-*)' })
 export class OtpController {
   constructor(private readonly otp: OtpService) {}
@@ -45,6 +47,7 @@ export class OtpController {
 
   @Post('verify')
   @HttpCode(200)
+  @RateLimitCountedInHandler(OTP_IP_LIMIT)
   @ApiOperation({ summary: 'Check a code; success gives an access token and a session' })
   @ApiOkResponse({ type: OtpVerifiedDto })
   @ApiResponse({
@@ -52,8 +55,15 @@ export class OtpController {
     type: ErrorDto,
     description: 'wrong or expired: {"verified": false, "attempts_remaining"}',
   })
-  verify(@Body() body: VerifyOtpDto): Promise<OtpVerifiedDto> {
-    return this.otp.verify(body.mobile_number, body.otp);
+  verify(
+    @Body() body: VerifyOtpDto,
+    @Req() req: FastifyRequest,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<OtpVerifiedDto> {
+    return this.otp.verify(body.mobile_number, body.otp, {
+      ip: req.ip,
+      setHeaders: (h) => void reply.headers(h),
+    });
   }
 
   @Get('remaining/:mobile_number')

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { REDIS, RedisClient } from '../redis/redis.constants';
 import { RedisKeys } from '../redis/redis-keys';
-import { verifyScript } from './otp.scripts';
+import { verifyScript, VerifyResult } from './otp.scripts';
 
 export interface StoredOtp {
   otp_hash: string;
@@ -30,6 +30,8 @@ export interface OtpRow {
 }
 
 export const ATTEMPTS_TTL_SECONDS = 3600;
+/** The per-client-IP limit on /otp/* (the @RateLimit action). */
+export const OTP_IP_LIMIT = 'otp_ip';
 export const STATUS_TTL_SECONDS = 3600;
 
 @Injectable()
@@ -73,15 +75,30 @@ export class OtpRepository {
       .exec();
   }
 
+  /** Check and consume, counting the client IP's /otp/* request in the same step when `ip` is given. */
   async verify(
     mobile: string,
     candidateHash: string,
     maxAttempts: number,
-  ): Promise<[string, number, string | null]> {
+    ip?: { id: string; limit: number; windowSeconds: number },
+  ): Promise<VerifyResult> {
     return verifyScript.run(
       this.redis,
-      [RedisKeys.otp(mobile), RedisKeys.otpAttempts(mobile), RedisKeys.otpStatus(mobile)],
-      [candidateHash, Date.now(), maxAttempts, ATTEMPTS_TTL_SECONDS, STATUS_TTL_SECONDS],
+      [
+        RedisKeys.otp(mobile),
+        RedisKeys.otpAttempts(mobile),
+        RedisKeys.otpStatus(mobile),
+        RedisKeys.rateLimit(OTP_IP_LIMIT, ip?.id ?? ''),
+      ],
+      [
+        candidateHash,
+        Date.now(),
+        maxAttempts,
+        ATTEMPTS_TTL_SECONDS,
+        STATUS_TTL_SECONDS,
+        ip ? ip.limit : '',
+        ip ? ip.windowSeconds : 0,
+      ],
     );
   }
 

@@ -11,7 +11,8 @@ import { StatusCallbacks } from '../messages/status-callbacks';
 import { SessionService } from '../session/session.service';
 import { TokenService } from '../session/token.service';
 import { hashCode, newCode, sameHash } from './otp-code';
-import { OtpRepository, StoredOtp } from './otp.repository';
+import { OTP_IP_LIMIT, OtpRepository, StoredOtp } from './otp.repository';
+import type { VerifyResult } from './otp.scripts';
 
 export const MAX_ATTEMPTS = 5;
 /** The API key id OTP messages are stored under (they are the service's own, not a client's). */
@@ -180,18 +181,34 @@ export class OtpService implements OnModuleInit {
     };
   }
 
-  async verify(rawMobile: string, otp: string) {
+  /**
+   * Verify. `client.ip` is the caller's IP: its /otp/* request is counted in the same round trip as the check
+   * (the guard skips this route), and `client.setHeaders` receives the X-RateLimit-* headers.
+   */
+  async verify(
+    rawMobile: string,
+    otp: string,
+    client: { ip?: string; setHeaders?: (h: Record<string, string>) => void } = {},
+  ) {
     const mobile = normalizePhone(rawMobile, this.config.defaultCountry);
     const candidate = hashCode(this.config.secrets.otp, mobile, otp);
-    let result: [string, number, string | null];
+    const ipRule = this.config.otp.requestsPerIp;
+    let result: VerifyResult;
     try {
-      result = await this.repo.verify(mobile, candidate, MAX_ATTEMPTS);
+      result = await this.repo.verify(
+        mobile,
+        candidate,
+        MAX_ATTEMPTS,
+        client.ip ? { id: client.ip, ...ipRule } : undefined,
+      );
     } catch (err) {
       if (!isRedisDown(err)) throw err;
       this.fallbacks.inc({ operation: 'verify' });
       return this.verifyInPostgres(mobile, candidate);
     }
-    const [outcome, n, raw] = result;
+    const [outcome, n, raw, ipUsed, ipMsLeft] = result;
+    if (client.ip) client.setHeaders?.(RateLimiters.headers(ipRule.limit, ipUsed, ipMsLeft));
+    if (outcome === 'rate_limited') throw this.limits.rejection(OTP_IP_LIMIT, ipMsLeft);
     if (outcome === 'locked') throw this.locked(n);
     if (outcome !== 'ok') return this.failure(outcome, n);
     const stored = JSON.parse(raw!) as StoredOtp;

@@ -1,4 +1,5 @@
 // OTP on the real Redis and Postgres: send, read the code from the queued message, verify.
+import Redis from 'ioredis';
 import { DataSource } from 'typeorm';
 import { RedisKeys } from '../../src/redis/redis-keys';
 import { randomMobile } from '../helpers/numbers';
@@ -218,6 +219,56 @@ describe('OTP', () => {
     } finally {
       await tuned.app.close();
     }
+  });
+
+  it('verifies in two Redis round trips, counting the caller IP in the same step as the check', async () => {
+    const mobile = randomMobile();
+    const code = await codeOf(db, (await send(mobile)).json().message_id);
+    await verify(randomMobile(), '123456'); // loads the script, so the count below sees EVALSHA
+    const monitor = new Redis(t.config.redis.url!);
+    const seen: { cmd: string; source: string; ours: boolean }[] = [];
+    const m = await monitor.monitor();
+    m.on('monitor', (_time: string, args: string[], source: string) => {
+      const ours = args.some((a) => typeof a === 'string' && a.startsWith(t.config.redis.keyPrefix));
+      seen.push({ cmd: args[0].toLowerCase(), source, ours });
+    });
+    await sleep(100);
+    const res = await verify(mobile, code, t, '192.0.2.123');
+    await sleep(200);
+    m.disconnect();
+    monitor.disconnect();
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['x-ratelimit-remaining']).toBe('9');
+    // Everything the app's client sent (the shared Redis may carry other suites' traffic): the
+    // check-and-consume script (which also counts the IP), then the session's MULTI.
+    const app = seen.find((s) => s.ours && s.cmd === 'evalsha')!.source;
+    expect(seen.filter((s) => s.source === app).map((s) => s.cmd)).toEqual([
+      'evalsha',
+      'multi',
+      'set',
+      'sadd',
+      'pexpire',
+      'zadd',
+      'exec',
+    ]);
+    expect(await t.redis.get(RedisKeys.rateLimit('otp_ip', '192.0.2.123'))).toBe('1');
+  });
+
+  it('counts verify in the per-IP limit it shares with the other /otp/* routes, without touching the code', async () => {
+    const mobile = randomMobile();
+    const code = await codeOf(db, (await send(mobile)).json().message_id);
+    const ip = '192.0.2.124';
+    for (let i = 0; i < 9; i++) await call('GET', `/otp/status/${randomMobile()}`, undefined, t, ip);
+    const wrong = await verify(mobile, code === '000000' ? '111111' : '000000', t, ip); // the 10th
+    expect(wrong.json()).toMatchObject({ code: 'OTP_INVALID', attempts_remaining: 4 });
+    const limited = await verify(mobile, code, t, ip); // the 11th
+    expect(limited.statusCode).toBe(429);
+    expect(limited.json()).toMatchObject({ code: 'RATE_LIMITED' });
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+    expect(limited.headers['x-ratelimit-remaining']).toBe('0');
+    // Refused before the check: the code is still there, and no attempt was spent on it.
+    expect(await t.redis.get(RedisKeys.otpAttempts(mobile))).toBe('1');
+    expect((await verify(mobile, code)).statusCode).toBe(200);
   });
 
   it('holds rate limits across two app instances sharing Redis', async () => {

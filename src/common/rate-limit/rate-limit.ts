@@ -38,6 +38,14 @@ interface RateLimitMeta {
   key: RateLimitKey;
 }
 
+const COUNTED_IN_HANDLER = 'smsb:rate-limits-counted-in-handler';
+
+/**
+ * Marks a handler that counts the named limit itself, inside its own Redis round trip (OTP verify does, so its
+ * success path stays at two round trips). The guard skips that rule there; the counter and key are the same.
+ */
+export const RateLimitCountedInHandler = (action: string) => SetMetadata(COUNTED_IN_HANDLER, action);
+
 /** Limits a route: at most `limit` requests per `windowSeconds` for each key (the client IP by default). */
 export const RateLimit = (action: string, size: RateLimitSize, key: RateLimitKey = 'ip') =>
   applyDecorators(SetMetadata(RULES, [{ action, size, key }]), UseGuards(RateLimitGuard));
@@ -85,16 +93,26 @@ export class RateLimiters {
       return headers(rule.limit, res);
     } catch (err) {
       if (!(err instanceof RateLimiterRes)) return null;
-      this.rejected.inc({ action: rule.action });
-      const retryAfter = Math.max(1, Math.ceil(err.msBeforeNext / 1000));
-      throw new AppException(
-        429,
-        'RATE_LIMITED',
-        `Too many requests for ${rule.action}; retry in ${retryAfter} s`,
-        {},
-        retryAfter,
-      );
+      throw this.rejection(rule.action, err.msBeforeNext);
     }
+  }
+
+  /** The 429 for a request past a limit (counted in the rejections metric). */
+  rejection(action: string, msBeforeNext: number): AppException {
+    this.rejected.inc({ action });
+    const retryAfter = Math.max(1, Math.ceil(msBeforeNext / 1000));
+    return new AppException(
+      429,
+      'RATE_LIMITED',
+      `Too many requests for ${action}; retry in ${retryAfter} s`,
+      {},
+      retryAfter,
+    );
+  }
+
+  /** The X-RateLimit-* headers for a counter at `consumed` of `limit`, reset in `msBeforeNext`. */
+  static headers(limit: number, consumed: number, msBeforeNext: number): Record<string, string> {
+    return headers(limit, { remainingPoints: limit - consumed, msBeforeNext } as RateLimiterRes);
   }
 }
 
@@ -117,9 +135,11 @@ export class RateLimitGuard implements CanActivate {
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const rules =
       this.reflector.getAllAndMerge<RateLimitMeta[]>(RULES, [context.getHandler(), context.getClass()]) ?? [];
+    const countedInHandler = this.reflector.get<string | undefined>(COUNTED_IN_HANDLER, context.getHandler());
     const req = context.switchToHttp().getRequest<FastifyRequest>();
     const reply = context.switchToHttp().getResponse<FastifyReply>();
     for (const meta of rules) {
+      if (meta.action === countedInHandler) continue;
       const id = meta.key === 'ip' ? req.ip : meta.key(req);
       if (!id) continue;
       let size = meta.size;

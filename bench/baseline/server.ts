@@ -1,0 +1,256 @@
+// The floor: the service's hot paths written with nothing but Fastify, ioredis and pg (plus BullMQ's Queue for
+// the one path that adds a job), using the service's own Lua scripts, key builder and pure helpers, so the
+// same Redis keys and commands are used. No Nest, no guards, no pipes, no interceptors, no validation library,
+// no logger: what the framework layers cost is the gap between this and the service.
+//
+// Run by bench/run.ts as a child process: env PORT, REDIS_URL, REDIS_KEY_PREFIX, DATABASE_URL, OTP_SECRET,
+// JWT_SECRET, API_KEY.
+import { randomUUID } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
+import { Queue } from 'bullmq';
+import Fastify from 'fastify';
+import Redis from 'ioredis';
+import { sign } from 'jsonwebtoken';
+import { Pool } from 'pg';
+import { normalizePhone } from '../../src/common/phone';
+import { generateHash } from '../../src/onboarding/hash';
+import { runInboundChecks } from '../../src/onboarding/checks';
+import { registerScript } from '../../src/onboarding/onboarding.scripts';
+import { hashCode } from '../../src/otp/otp-code';
+import { verifyScript } from '../../src/otp/otp.scripts';
+import { RedisKeys } from '../../src/redis/redis-keys';
+import { serializeSession, parseSession, newSessionId } from '../../src/session/session-record';
+import { touchScript } from '../../src/session/session.scripts';
+
+const env = process.env;
+const prefix = env.REDIS_KEY_PREFIX ?? 'smsb:';
+const redis = new Redis(env.REDIS_URL!, { keyPrefix: prefix, enableOfflineQueue: true });
+for (const s of [registerScript, verifyScript, touchScript]) s.define(redis);
+const pool = new Pool({ connectionString: env.DATABASE_URL, max: 10 });
+const redisUrl = new URL(env.REDIS_URL!);
+const sms = new Queue('sms', {
+  connection: { host: redisUrl.hostname, port: Number(redisUrl.port), maxRetriesPerRequest: null },
+  prefix: `${prefix}q`,
+});
+const apiKey = Buffer.from(env.API_KEY ?? '');
+const COUNTRY = 'IN';
+const DAY = 86400;
+// The defaults the service reads from its settings table.
+const SETTINGS = { salt_length: 10, permitted_headers: ['ONBOARD'], abuse_threshold: 10 };
+
+const app = Fastify({ logger: false });
+
+function authorized(key: unknown): boolean {
+  const k = Buffer.from(typeof key === 'string' ? key : '');
+  return k.length === apiKey.length && timingSafeEqual(k, apiKey);
+}
+
+function fail(reply: { code(n: number): { send(b: unknown): unknown } }, status: number, code: string) {
+  return reply.code(status).send({ statusCode: status, error: code, code, message: code });
+}
+
+const event = (type: string, mobile: string, outcome: string, extra: object = {}) => ({
+  event_id: randomUUID(),
+  mobile_number: mobile,
+  event_type: type,
+  outcome,
+  ...extra,
+  created_at: new Date().toISOString(),
+});
+
+app.get('/health/live', async () => ({ status: 'ok' }));
+
+app.get<{ Params: { mobile: string } }>('/onboard/register/:mobile', async (req, reply) => {
+  if (!authorized(req.headers['x-api-key'])) return fail(reply, 401, 'UNAUTHORIZED');
+  let mobile: string;
+  try {
+    mobile = normalizePhone(req.params.mobile, COUNTRY);
+  } catch {
+    return fail(reply, 400, 'INVALID_MOBILE_NUMBER');
+  }
+  const e = event('register', mobile, 'pending');
+  const [outcome, hash] = await registerScript.run(
+    redis,
+    [
+      RedisKeys.onboardedNumbers(),
+      RedisKeys.blacklistedNumbers(),
+      RedisKeys.onboardHash(mobile),
+      RedisKeys.auditQueue(),
+    ],
+    [mobile, generateHash(SETTINGS.salt_length), DAY, e.event_id, e.created_at],
+  );
+  if (outcome === 'already_onboarded') return fail(reply, 409, 'ALREADY_ONBOARDED');
+  if (outcome === 'blacklisted') return fail(reply, 403, 'BLACKLISTED');
+  return { hash };
+});
+
+app.post<{ Body: { mobile_number: string; message: string; sms_id?: string } }>(
+  '/onboard/sms',
+  async (req, reply) => {
+    if (!authorized(req.headers['x-api-key'])) return fail(reply, 401, 'UNAUTHORIZED');
+    const body = req.body ?? ({} as never);
+    if (typeof body.message !== 'string') return fail(reply, 400, 'VALIDATION_FAILED');
+    let mobile: string;
+    try {
+      mobile = normalizePhone(body.mobile_number, COUNTRY);
+    } catch {
+      return fail(reply, 400, 'INVALID_MOBILE_NUMBER');
+    }
+    if (body.sms_id && (await redis.set(RedisKeys.inboundSms(body.sms_id), '', 'EX', DAY, 'NX')) !== 'OK')
+      return fail(reply, 409, 'SMS_IN_PROGRESS');
+    const counter = RedisKeys.abuseCounter(mobile);
+    const res = (await redis
+      .multi()
+      .sismember(RedisKeys.blacklistedNumbers(), mobile)
+      .incr(counter)
+      .expire(counter, DAY, 'NX')
+      .get(RedisKeys.onboardHash(mobile))
+      .sismember(RedisKeys.onboardedNumbers(), mobile)
+      .exec())!;
+    const snapshot = {
+      blacklisted: res[0][1] === 1,
+      inboundCount: Number(res[1][1]),
+      storedHash: (res[3][1] as string | null) ?? null,
+      onboarded: res[4][1] === 1,
+    };
+    if (snapshot.inboundCount > SETTINGS.abuse_threshold)
+      await redis.sadd(RedisKeys.abuseCandidates(), mobile);
+    const reason = runInboundChecks({
+      mobile,
+      message: body.message,
+      settings: SETTINGS as never,
+      ...snapshot,
+    });
+    // The bench drives the rejected path only (fresh numbers, no hash), as the service scenario does.
+    const answer = reason ? { status: 'rejected', reason } : { status: 'verified' };
+    await redis.rpush(
+      RedisKeys.auditQueue(),
+      JSON.stringify(event('inbound_sms', mobile, answer.status, { reason })),
+    );
+    if (body.sms_id) await redis.set(RedisKeys.inboundSms(body.sms_id), JSON.stringify(answer), 'EX', DAY);
+    return answer;
+  },
+);
+
+app.get<{ Params: { id: string } }>('/sessions/:id', async (req, reply) => {
+  if (!authorized(req.headers['x-api-key'])) return fail(reply, 401, 'UNAUTHORIZED');
+  const res = await touchScript.run(
+    redis,
+    [RedisKeys.session(req.params.id)],
+    [new Date().toISOString(), 1800_000],
+  );
+  const record = res && parseSession(res[0]);
+  if (!record) return fail(reply, 404, 'SESSION_NOT_FOUND');
+  return { session_id: req.params.id, ...record };
+});
+
+app.post<{ Body: { mobile_number: string; otp: string } }>('/otp/verify', async (req, reply) => {
+  if (!authorized(req.headers['x-api-key'])) return fail(reply, 401, 'UNAUTHORIZED');
+  const body = req.body ?? ({} as never);
+  if (typeof body.otp !== 'string' || !/^\d{6}$/.test(body.otp)) return fail(reply, 400, 'VALIDATION_FAILED');
+  let mobile: string;
+  try {
+    mobile = normalizePhone(body.mobile_number, COUNTRY);
+  } catch {
+    return fail(reply, 400, 'INVALID_MOBILE_NUMBER');
+  }
+  const [outcome, , raw] = await verifyScript.run(
+    redis,
+    [RedisKeys.otp(mobile), RedisKeys.otpAttempts(mobile), RedisKeys.otpStatus(mobile)],
+    [hashCode(env.OTP_SECRET!, mobile, body.otp), Date.now(), 5, 3600, 3600],
+  );
+  if (outcome === 'locked') return fail(reply, 429, 'OTP_LOCKED');
+  if (outcome !== 'ok') return fail(reply, 400, 'OTP_INVALID');
+  const stored = JSON.parse(raw!) as { row_id: string; user_id: string | null };
+  await pool.query('UPDATE otp_codes SET used_at = now() WHERE id = $1 AND used_at IS NULL', [stored.row_id]);
+  const userId = stored.user_id ?? mobile;
+  const now = Date.now();
+  const sessionId = newSessionId();
+  const at = new Date(now).toISOString();
+  const ttlMs = 3600_000;
+  const index = RedisKeys.userSessions(userId);
+  await redis
+    .multi()
+    .set(
+      RedisKeys.session(sessionId),
+      serializeSession({
+        last_activity: at,
+        user_id: userId,
+        created_at: at,
+        context: { via: 'otp' },
+        ip: null,
+        user_agent: null,
+      }),
+      'PX',
+      ttlMs,
+    )
+    .sadd(index, sessionId)
+    .pexpire(index, DAY * 1000)
+    .zadd(RedisKeys.sessionExpiries(), now + ttlMs, `${sessionId}:${userId}`)
+    .exec();
+  const access_token = sign({ sid: sessionId }, env.JWT_SECRET!, {
+    algorithm: 'HS256',
+    subject: userId,
+    jwtid: randomUUID(),
+    expiresIn: 900,
+  });
+  return { verified: true, access_token, session_id: sessionId, expires_in: 900 };
+});
+
+const SEND_JOB = {
+  attempts: 5,
+  backoff: { type: 'exponential' as const, delay: 1000 },
+  removeOnComplete: { age: 3600, count: 10_000 },
+  removeOnFail: { age: 7 * 86400, count: 10_000 },
+};
+
+app.post<{ Body: { to: string; type: string; body: string } }>(
+  '/api/v1/messages/send',
+  async (req, reply) => {
+    if (!authorized(req.headers['x-api-key'])) return fail(reply, 401, 'UNAUTHORIZED');
+    const b = req.body ?? ({} as never);
+    if (b.type !== 'sms' || typeof b.body !== 'string' || !b.body.length)
+      return fail(reply, 400, 'VALIDATION_FAILED');
+    let to: string;
+    try {
+      to = normalizePhone(b.to, COUNTRY, 'to');
+    } catch {
+      return fail(reply, 400, 'INVALID_MOBILE_NUMBER');
+    }
+    const id = randomUUID();
+    const { rows } = await pool.query(
+      `WITH m AS (
+       INSERT INTO messages (id, client_id, type, "from", "to", subject, body, media_urls, metadata, status_callback,
+                             sensitive, send_at, idempotency_key, request_hash)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+       RETURNING *
+     ), e AS (INSERT INTO message_events (message_id, status) SELECT id, 'pending' FROM m)
+     SELECT * FROM m`,
+      [id, 'bench', 'sms', null, to, null, b.body, null, null, null, false, null, null, null],
+    );
+    await sms.add('send-message', { messageId: id }, { ...SEND_JOB, jobId: id, delay: 0 });
+    const row = rows[0];
+    return reply.code(202).send({
+      id,
+      status: row.status,
+      type: row.type,
+      to: row.to,
+      created_at: new Date(row.created_at).toISOString(),
+      send_at: null,
+    });
+  },
+);
+
+app.listen({ port: Number(env.PORT ?? 3100), host: '127.0.0.1' }).then(
+  () => process.stdout.write('baseline listening\n'),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
+process.on('SIGTERM', () => {
+  void app
+    .close()
+    .then(() => Promise.all([redis.quit(), pool.end(), sms.close()]))
+    .finally(() => process.exit(0));
+});

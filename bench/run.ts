@@ -1,0 +1,607 @@
+// `npm run bench`: every hot path of the service against the bare baseline (bench/baseline/server.ts), side by
+// side in one run, plus the data-size, fixed-rate, end-to-end, job and memory scenarios. Writes
+// bench/results/latest.json and prints a Markdown table. How to read it: bench/README.md.
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import Redis from 'ioredis';
+import { Pool } from 'pg';
+import { hashCode } from '../src/otp/otp-code';
+import { RedisKeys } from '../src/redis/redis-keys';
+import { drive, LoadResult, median, once, readsProcessed, Req, sqlCounters } from './lib/load';
+import {
+  freePort,
+  PrivateRedis,
+  recreateDatabase,
+  ROOT,
+  Service,
+  startNode,
+  waitUntil,
+} from './lib/services';
+
+const env = process.env;
+const SECONDS = Number(env.BENCH_SECONDS ?? 5);
+const ROUNDS = Number(env.BENCH_ROUNDS ?? 3);
+const CONNECTIONS = Number(env.BENCH_CONNECTIONS ?? 50);
+const E2E_SECONDS = Number(env.BENCH_E2E_SECONDS ?? 60);
+const SOAK_SECONDS = Number(env.BENCH_SOAK_SECONDS ?? 60);
+const PROBE = 200;
+const LARGE = Number(env.BENCH_LARGE ?? 1_000_000); // the large data set (members / rows)
+const COUNTERS = Number(env.BENCH_COUNTERS ?? 1_000_000); // abuse counters // sequential requests for the per-request counts
+const DATABASE_URL = env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/sms_bridge_bench';
+const PREFIX = 'smsb-bench:';
+const KEY = 'bench-client-key-0123456789abcdef';
+const SECRETS = {
+  OTP_SECRET: 'bench-otp-secret-0123456789abcdef0123456789',
+  JWT_SECRET: 'bench-jwt-secret-0123456789abcdef0123456789',
+  ONBOARDING_SECRET: 'bench-onboarding-secret-0123456789abcdef',
+  WEBHOOK_SIGNING_SECRET: 'bench-webhook-secret-0123456789abcdef',
+};
+const auth = { 'x-api-key': KEY };
+
+interface Row {
+  scenario: string;
+  service: LoadResult;
+  baseline?: LoadResult;
+  ratio?: number;
+  redis_commands_per_req?: number;
+  redis_commands?: Record<string, number>;
+  redis_round_trips_per_req?: number;
+  sql_per_req?: number;
+  sql_writes?: string;
+  note?: string;
+}
+
+const rows: Row[] = [];
+const extra: Record<string, unknown> = {};
+const log = (s: string) => process.stderr.write(`[bench] ${s}\n`);
+
+// Numbers: a new one for every request that needs one (valid Indian mobiles), never reused within a run.
+let serial = 0;
+const fresh = () => `+919${String(serial++).padStart(9, '0')}`;
+
+async function main() {
+  const started = Date.now();
+  const redisServer = await PrivateRedis.start();
+  const redis = new Redis(redisServer.url);
+  const prefixed = new Redis(redisServer.url, { keyPrefix: PREFIX });
+  await recreateDatabase(DATABASE_URL);
+  const db = new Pool({ connectionString: DATABASE_URL, max: 4 });
+  const serviceEnv = {
+    NODE_ENV: 'production',
+    APP_ROLE: 'api',
+    LOG_LEVEL: 'info',
+    API_KEYS: KEY,
+    ADMIN_API_KEYS: `admin-${KEY}`,
+    REDIS_URL: redisServer.url,
+    REDIS_KEY_PREFIX: PREFIX,
+    DATABASE_URL,
+    ...SECRETS,
+    // The limits are the product's, not the benchmark's subject: one client drives the load from one IP.
+    OTP_REQUESTS_PER_IP: '100000000',
+    OTP_MAX_SENDS_PER_HOUR: '100000000',
+  };
+  const services: Service[] = [];
+  try {
+    const apiPort = await freePort();
+    const api = await startNode(
+      'api',
+      ['dist/main.js'],
+      { ...serviceEnv, PORT: String(apiPort) },
+      apiPort,
+      '/health/ready',
+    );
+    services.push(api);
+    const basePort = await freePort();
+    const baseline = await startNode(
+      'baseline',
+      ['-r', 'ts-node/register/transpile-only', 'bench/baseline/server.ts'],
+      {
+        ...SECRETS,
+        PORT: String(basePort),
+        REDIS_URL: redisServer.url,
+        REDIS_KEY_PREFIX: PREFIX,
+        DATABASE_URL,
+        API_KEY: KEY,
+      },
+      basePort,
+      '/health/live',
+    );
+    services.push(baseline);
+    log(`api :${apiPort}, baseline :${basePort}, redis :${redisServer.port}`);
+
+    /** Per-request counts: PROBE sequential requests, less what one measurement costs by itself. */
+    /**
+     * Per-request counts from PROBE sequential requests: top-level Redis commands from MONITOR (commands a Lua
+     * script runs are reported as source "lua" and not counted: a script is one command), round trips from
+     * total_reads_processed (one read per request the server receives; a MULTI sent at once is one), SQL from
+     * the service's statement counter. A window with no request calibrates what measuring costs by itself.
+     */
+    async function probe(port: number, next: () => Req, withSql: boolean) {
+      const window = async (n: number) => {
+        const s0 = withSql ? await sqlCounters(port) : { total: 0 };
+        const r0 = await readsProcessed(redis);
+        const monitor = await redis.monitor();
+        const commands: Record<string, number> = {};
+        monitor.on('monitor', (_time: string, args: string[], source: string) => {
+          if (source === 'lua') return;
+          const name = String(args[0]).toLowerCase();
+          commands[name] = (commands[name] ?? 0) + 1;
+        });
+        for (let i = 0; i < n; i++) await once(port, next());
+        await new Promise((r) => setTimeout(r, 100)); // the last MONITOR lines
+        monitor.disconnect();
+        const r1 = await readsProcessed(redis);
+        const s1 = withSql ? await sqlCounters(port) : { total: 0 };
+        const sql: Record<string, number> = {};
+        for (const k of Object.keys(s1)) sql[k] = s1[k] - (s0[k] ?? 0);
+        return { commands, reads: r1 - r0, sql };
+      };
+      const idle = await window(0);
+      const w = await window(PROBE);
+      const perReq = (x: number) => x / PROBE;
+      const commandTotal = Object.values(w.commands).reduce((a, b) => a + b, 0);
+      const writes = ['insert', 'update', 'delete']
+        .map((k) => [k, perReq((w.sql[k] ?? 0) - (idle.sql[k] ?? 0))] as const)
+        .filter(([, v]) => v > 0)
+        .map(([k, v]) => `${v.toFixed(2)} ${k}`)
+        .join(', ');
+      return {
+        commands: perReq(commandTotal),
+        byCommand: Object.fromEntries(Object.entries(w.commands).map(([k, v]) => [k, perReq(v)])),
+        reads: perReq(w.reads - idle.reads),
+        sql: withSql ? perReq(w.sql.total - idle.sql.total) : undefined,
+        writes,
+      };
+    }
+
+    /** A B A B …: baseline then service, ROUNDS times; the median of each side and of the round ratios. */
+    async function compare(name: string, svcNext: () => Req, baseNext: (() => Req) | null, opts = {}) {
+      log(`${name}`);
+      const run = (port: number, next: () => Req) =>
+        drive(port, next, { seconds: SECONDS, connections: CONNECTIONS, ...opts });
+      await drive(apiPort, svcNext, { seconds: 1, connections: 10 }); // warm-up
+      if (baseNext) await drive(basePort, baseNext, { seconds: 1, connections: 10 });
+      const svc: LoadResult[] = [];
+      const base: LoadResult[] = [];
+      for (let i = 0; i < ROUNDS; i++) {
+        if (baseNext) base.push(await run(basePort, baseNext));
+        svc.push(await run(apiPort, svcNext));
+      }
+      const pick = (rs: LoadResult[]): LoadResult => {
+        const m = median(rs.map((r) => r.rps));
+        return {
+          ...rs.find((r) => r.rps === m)!,
+          rps: m,
+          errors: sum(rs, 'errors'),
+          non2xx: sum(rs, 'non2xx'),
+        };
+      };
+      const counts = await probe(apiPort, svcNext, true);
+      const row: Row = {
+        scenario: name,
+        service: pick(svc),
+        ...(baseNext && { baseline: pick(base), ratio: median(svc.map((s, i) => s.rps / base[i].rps)) }),
+        redis_commands_per_req: counts.commands,
+        redis_commands: counts.byCommand,
+        redis_round_trips_per_req: counts.reads,
+        sql_per_req: counts.sql,
+        sql_writes: counts.writes,
+      };
+      rows.push(row);
+      return row;
+    }
+
+    // --- the HTTP floor and the Redis-only hot paths ---
+    await compare(
+      'GET /health/live',
+      () => ({ path: '/health/live' }),
+      () => ({ path: '/health/live' }),
+    );
+
+    const repeated = fresh();
+    const reg = (path: string): Req => ({ path, headers: auth });
+    await compare(
+      'register, repeated number',
+      () => reg(`/onboard/register/${repeated}`),
+      () => reg(`/onboard/register/${repeated}`),
+    );
+    await compare(
+      'register, fresh numbers',
+      () => reg(`/onboard/register/${fresh()}`),
+      () => reg(`/onboard/register/${fresh()}`),
+    );
+
+    const inbound = (): Req => ({
+      method: 'POST',
+      path: '/onboard/sms',
+      headers: auth,
+      body: { mobile_number: fresh(), message: 'ONBOARD ABCDEFGHJK', sms_id: randomUUID() },
+    });
+    await compare('inbound SMS (validation, rejected)', inbound, inbound);
+
+    // Sessions, made through the service; read by both.
+    const sessionIds: string[] = [];
+    for (let i = 0; i < 500; i++) {
+      const r = await fetch(`http://127.0.0.1:${apiPort}/sessions`, {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json' },
+        body: JSON.stringify({ user_id: `bench-user-${i % 50}`, context: { plan: 'pro', n: i } }),
+      });
+      sessionIds.push(((await r.json()) as { session_id: string }).session_id);
+    }
+    let s = 0;
+    const sessionGet = (): Req => ({
+      path: `/sessions/${sessionIds[s++ % sessionIds.length]}`,
+      headers: auth,
+    });
+    await compare('session get', sessionGet, sessionGet);
+
+    // OTP verify: codes seeded as the service stores them (Redis JSON + otp_codes row), one per number.
+    const CODE = '123456';
+    const seedOtps = async (count: number): Promise<string[]> => {
+      const numbers = Array.from({ length: count }, () => fresh());
+      const now = Date.now();
+      for (let i = 0; i < numbers.length; i += 2000) {
+        const chunk = numbers.slice(i, i + 2000);
+        const ids = chunk.map(() => randomUUID());
+        const hashes = chunk.map((m) => hashCode(SECRETS.OTP_SECRET, m, CODE));
+        await db.query(
+          `INSERT INTO otp_codes (id, mobile_number, otp_hash, channel, expires_at)
+           SELECT unnest($1::uuid[]), unnest($2::text[]), unnest($3::text[]), 'sms', now() + interval '1 hour'`,
+          [ids, chunk, hashes],
+        );
+        const p = prefixed.pipeline();
+        chunk.forEach((m, j) => {
+          const stored = {
+            otp_hash: hashes[j],
+            mobile_number: m,
+            created_at: new Date(now).toISOString(),
+            expires_at: new Date(now + 3600_000).toISOString(),
+            expires_ms: now + 3600_000,
+            channel: 'sms',
+            user_id: null,
+            message_id: null,
+            row_id: ids[j],
+          };
+          p.set(RedisKeys.otp(m), JSON.stringify(stored), 'EX', 3600);
+        });
+        await p.exec();
+      }
+      return numbers;
+    };
+    await assertHashMatches(apiPort, seedOtps, CODE);
+    let otpPool = await seedOtps(120_000);
+    const verify = (): Req => {
+      if (!otpPool.length) throw new Error('the OTP pool ran dry: raise its size');
+      return {
+        method: 'POST',
+        path: '/otp/verify',
+        headers: auth,
+        body: { mobile_number: otpPool.pop(), otp: CODE },
+      };
+    };
+    await compare('OTP verify (success)', verify, verify);
+
+    const otpSend = (): Req => ({
+      method: 'POST',
+      path: '/otp/send',
+      headers: auth,
+      body: { mobile_number: fresh(), channel: 'sms' },
+    });
+    const sendRow = await compare('OTP send (no baseline)', otpSend, null);
+    sendRow.note = 'service only: the baseline has no OTP send';
+
+    const message = (): Req => ({
+      method: 'POST',
+      path: '/api/v1/messages/send',
+      headers: auth,
+      body: { to: fresh(), type: 'sms', body: 'Your parcel is on its way.' },
+    });
+    const accept = await compare('message accept', message, message);
+    accept.note = `${await prefixed.llen('q:sms:wait')} jobs queued (no worker running)`;
+    const { rows: client } = await db.query('SELECT client_id FROM messages LIMIT 1');
+
+    // --- fixed-rate latency ---
+    log('fixed rate: register at 1,000 req/s, OTP verify at 500 req/s');
+    const regFixed = await drive(apiPort, () => reg(`/onboard/register/${fresh()}`), {
+      seconds: 10,
+      connections: 50,
+      rate: 1000,
+    });
+    otpPool = otpPool.length > 6000 ? otpPool : await seedOtps(6000);
+    const verifyFixed = await drive(apiPort, verify, { seconds: 10, connections: 50, rate: 500 });
+    extra.fixed_rate = { register_1000rps: regFixed, otp_verify_500rps: verifyFixed };
+    extra.api_peak_rss_mb_after_load = api.peakRssMb();
+
+    // --- growth: 10 thousand vs 1 million members / rows ---
+    extra.growth = await growth(apiPort, prefixed, db, client[0].client_id as string);
+
+    // --- memory soak under register load ---
+    log(`soak: register at 1,000 req/s for ${SOAK_SECONDS} s`);
+    const rssStart = api.rssMb();
+    const samples: number[] = [];
+    const timer = setInterval(() => samples.push(api.rssMb()), 1000);
+    const soak = await drive(apiPort, () => reg(`/onboard/register/${fresh()}`), {
+      seconds: SOAK_SECONDS,
+      connections: 50,
+      rate: 1000,
+    });
+    clearInterval(timer);
+    const q = Math.max(1, Math.floor(samples.length / 4));
+    extra.soak = {
+      seconds: SOAK_SECONDS,
+      requests: soak.requests,
+      non2xx: soak.non2xx,
+      rss_start_mb: rssStart,
+      rss_first_quarter_mb: median(samples.slice(0, q)),
+      rss_last_quarter_mb: median(samples.slice(-q)),
+      peak_rss_mb: api.peakRssMb(),
+    };
+
+    // --- the worker: message end to end, monitor-logger drain, abuse-detector tick ---
+    await clearMessages(db, prefixed);
+    const workerEnv = {
+      ...serviceEnv,
+      APP_ROLE: 'worker',
+      PORT: String(await freePort()),
+      MONITOR_LOG_INTERVAL: '1',
+      ABUSE_CHECK_INTERVAL: '1',
+      // Fast enough that the provider limit is not what the scenario measures (SPEC default: 100/s).
+      SMS_RATE_LIMIT_PER_SECOND: '5000',
+    };
+    await prefixed.del(RedisKeys.auditQueue()); // the register runs' backlog is not this scenario's subject
+    const worker = await startNode('worker', ['dist/worker.js'], workerEnv, 0, null);
+    services.push(worker);
+    await waitUntil(
+      async () => (await prefixed.exists(RedisKeys.workerHeartbeat('worker'))) === 1,
+      'the worker heartbeat',
+    );
+    extra.message_end_to_end = await endToEnd(apiPort, db, message);
+    extra.monitor_logger = await monitorDrain(prefixed, worker);
+    extra.abuse_detector = await abuseTick(prefixed, worker);
+    extra.api_peak_rss_mb = api.peakRssMb();
+  } finally {
+    for (const svc of services.reverse()) await svc.stop();
+    await db.end();
+    redis.disconnect();
+    prefixed.disconnect();
+    await redisServer.stop();
+  }
+  const result = {
+    when: new Date().toISOString(),
+    machine: `${cpus().length} cores, node ${process.version}`,
+    settings: { seconds: SECONDS, rounds: ROUNDS, connections: CONNECTIONS, probe: PROBE },
+    rows,
+    ...extra,
+    total_seconds: Math.round((Date.now() - started) / 1000),
+  };
+  mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
+  writeFileSync(join(ROOT, 'bench', 'results', 'latest.json'), `${JSON.stringify(result, null, 2)}\n`);
+  process.stdout.write(report(result));
+}
+
+const sum = (rs: LoadResult[], k: 'errors' | 'non2xx') => rs.reduce((n, r) => n + r[k], 0);
+
+/** Fails early if the seeded codes would not verify (a changed hash layout would otherwise read as 400s). */
+async function assertHashMatches(port: number, seed: (n: number) => Promise<string[]>, code: string) {
+  const [m] = await seed(1);
+  const status = await once(port, {
+    method: 'POST',
+    path: '/otp/verify',
+    headers: auth,
+    body: { mobile_number: m, otp: code },
+  });
+  if (status !== 200)
+    throw new Error(`a seeded OTP did not verify (${status}): the seeding no longer matches otp-code.ts`);
+}
+
+async function clearMessages(db: Pool, redis: Redis) {
+  await db.query('TRUNCATE messages, message_events');
+  const keys = await redis.keys(`${PREFIX}q:*`);
+  for (let i = 0; i < keys.length; i += 500)
+    await redis.unlink(...keys.slice(i, i + 500).map((k) => k.slice(PREFIX.length)));
+}
+
+async function growth(apiPort: number, redis: Redis, db: Pool, clientId: string) {
+  log('growth: register and message list at 10 thousand and 1 million');
+  const out: Record<string, unknown> = {};
+  const measure = (next: () => Req) => drive(apiPort, next, { seconds: SECONDS, connections: 10 });
+  const fillSet = async (from: number, to: number) => {
+    for (let i = from; i < to; i += 10_000) {
+      const members = Array.from(
+        { length: Math.min(10_000, to - i) },
+        (_, j) => `+914${String(i + j).padStart(9, '0')}`,
+      );
+      await redis.sadd(RedisKeys.onboardedNumbers(), ...members);
+    }
+  };
+  const fillRows = async (from: number, to: number) => {
+    await db.query(
+      `INSERT INTO messages (id, client_id, type, "to", body, status, created_at)
+       SELECT gen_random_uuid(), $3, 'sms', '+913' || lpad(g::text, 9, '0'), 'hello', 'sent',
+              now() - (g || ' milliseconds')::interval
+       FROM generate_series($1::int, $2::int - 1) g`,
+      [from, to, clientId],
+    );
+    await db.query('ANALYZE messages');
+  };
+  const list = (): Req => ({ path: '/api/v1/messages?limit=50&status=sent', headers: auth });
+  const register = (): Req => ({ path: `/onboard/register/${fresh()}`, headers: auth });
+  await clearMessages(db, redis);
+  await fillSet(0, 10_000);
+  await fillRows(0, 10_000);
+  out.small = {
+    onboarded: await redis.scard(RedisKeys.onboardedNumbers()),
+    register: await measure(register),
+    message_list: await measure(list),
+  };
+  await fillSet(10_000, LARGE);
+  await fillRows(10_000, LARGE);
+  out.large = {
+    onboarded: await redis.scard(RedisKeys.onboardedNumbers()),
+    register: await measure(register),
+    message_list: await measure(list),
+  };
+  const s = out.small as { register: LoadResult; message_list: LoadResult };
+  const l = out.large as { register: LoadResult; message_list: LoadResult };
+  out.register_p50_ratio = l.register.p50 / s.register.p50;
+  out.message_list_p50_ratio = l.message_list.p50 / s.message_list.p50;
+  await clearMessages(db, redis);
+  return out;
+}
+
+/** Messages at a fixed rate through API → queue → worker → console provider; lag sampled every second. */
+async function endToEnd(apiPort: number, db: Pool, message: () => Req) {
+  const rate = Number(env.BENCH_E2E_RATE ?? 1000);
+  log(`message end to end: ${rate} msg/s for ${E2E_SECONDS} s, worker running`);
+  const lag: number[] = [];
+  const count = async () => {
+    const { rows: r } = await db.query(
+      `SELECT count(*)::int AS all, count(*) FILTER (WHERE status IN ('sent', 'delivered'))::int AS done FROM messages`,
+    );
+    return r[0] as { all: number; done: number };
+  };
+  const sampler = setInterval(() => void count().then((c) => lag.push(c.all - c.done)), 1000);
+  const t0 = Date.now();
+  const load = await drive(apiPort, message, { seconds: E2E_SECONDS, connections: 50, rate });
+  const accepted = (await count()).all;
+  const loadEnd = Date.now();
+  await waitUntil(
+    async () => (await count()).done >= accepted,
+    'every accepted message to be sent',
+    180_000,
+  ).catch(() => undefined);
+  clearInterval(sampler);
+  const end = await count();
+  const { rows: st } = await db.query(`SELECT status, count(*)::int AS n FROM messages GROUP BY status`);
+  return {
+    rate,
+    seconds: E2E_SECONDS,
+    accepted_202: load.requests - load.non2xx - load.errors,
+    non2xx: load.non2xx,
+    errors: load.errors,
+    rows: end.all,
+    sent: end.done,
+    by_status: Object.fromEntries(st.map((r) => [r.status, r.n])),
+    lost: Math.max(0, load.requests - load.non2xx - load.errors - end.all),
+    sent_per_second: end.done / ((Date.now() - t0) / 1000),
+    drain_after_load_s: (Date.now() - loadEnd) / 1000,
+    max_queue_lag: Math.max(0, ...lag),
+    final_lag: end.all - end.done,
+    p99_accept_ms: load.p99,
+  };
+}
+
+/** Pushes N audit events and times the monitor-logger (1 s interval, default batch size) moving them. */
+async function monitorDrain(redis: Redis, worker: Service) {
+  const N = Number(env.BENCH_MONITOR_EVENTS ?? 50_000);
+  log(`monitor-logger: drain ${N} events`);
+  const key = RedisKeys.auditQueue();
+  for (let i = 0; i < N; i += 5000) {
+    const events = Array.from({ length: Math.min(5000, N - i) }, (_, j) =>
+      JSON.stringify({
+        event_id: randomUUID(),
+        mobile_number: `+912${String(i + j).padStart(9, '0')}`,
+        event_type: 'register',
+        outcome: 'created',
+        created_at: new Date().toISOString(),
+      }),
+    );
+    await redis.rpush(key, ...events);
+  }
+  let first = 0;
+  await waitUntil(
+    async () => {
+      const left = await redis.llen(key);
+      if (!first && left < N) first = Date.now();
+      return left === 0;
+    },
+    'the audit queue to drain',
+    300_000,
+  );
+  const seconds = (Date.now() - first) / 1000;
+  const ticks = [...worker.output().matchAll(/"job":"monitor-logger"[^\n]*?"ms":(\d+)/g)].map((m) =>
+    Number(m[1]),
+  );
+  return { events: N, seconds, events_per_second: N / seconds, tick_ms: ticks.slice(-5) };
+}
+
+/** 1,000,000 abuse counters, 100 of them offenders (over the threshold and recorded as candidates). */
+async function abuseTick(redis: Redis, worker: Service) {
+  log('abuse-detector: 1,000,000 counters, 100 offenders');
+  for (let i = 0; i < COUNTERS; i += 10_000) {
+    const p = redis.pipeline();
+    for (let j = i; j < i + 10_000; j++)
+      p.set(RedisKeys.abuseCounter(`+911${String(j).padStart(9, '0')}`), 3, 'EX', 86400);
+    await p.exec();
+  }
+  const offenders = Array.from({ length: 100 }, (_, i) => `+911${String(i * 9973).padStart(9, '0')}`);
+  const before = [...worker.output().matchAll(/"job":"abuse-detector"[^\n]*?"ms":(\d+)/g)].length;
+  const p = redis.pipeline();
+  for (const m of offenders) p.set(RedisKeys.abuseCounter(m), 50, 'EX', 86400);
+  p.sadd(RedisKeys.abuseCandidates(), ...offenders);
+  await p.exec();
+  await waitUntil(
+    async () => [...worker.output().matchAll(/"job":"abuse-detector"[^\n]*?"ms":(\d+)/g)].length > before,
+    'an abuse-detector tick',
+    30_000,
+  );
+  const ticks = [...worker.output().matchAll(/"job":"abuse-detector"[^\n]*?"ms":(\d+)/g)].map((m) =>
+    Number(m[1]),
+  );
+  const blacklisted = await redis.smismember(RedisKeys.blacklistedNumbers(), ...offenders);
+  return {
+    counters: COUNTERS,
+    offenders: offenders.length,
+    tick_ms: ticks[ticks.length - 1],
+    offenders_blacklisted: blacklisted.filter((x) => x === 1).length,
+  };
+}
+
+function report(r: { rows: Row[] } & Record<string, unknown>): string {
+  const f = (n: number | undefined, d = 0) => (n === undefined || Number.isNaN(n) ? '—' : n.toFixed(d));
+  const lines = [
+    '',
+    `| scenario | service req/s | baseline req/s | ratio | p50 ms | p99 ms | errors | non-2xx (service / baseline) | Redis cmds/req | Redis round trips/req | SQL/req |`,
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...r.rows.map(
+      (x) =>
+        `| ${x.scenario} | ${f(x.service.rps)} | ${f(x.baseline?.rps)} | ${f(x.ratio, 2)} | ${f(x.service.p50)} | ${f(x.service.p99)} | ${x.service.errors} | ${x.service.non2xx}${x.baseline ? ` / ${x.baseline.non2xx}` : ''} | ${f(x.redis_commands_per_req, 2)} | ${f(x.redis_round_trips_per_req, 2)} | ${f(x.sql_per_req, 2)}${x.sql_writes ? ` (${x.sql_writes})` : ''} |`,
+    ),
+    '',
+  ];
+  const fx = r.fixed_rate as { register_1000rps: LoadResult; otp_verify_500rps: LoadResult };
+  const g = r.growth as {
+    register_p50_ratio: number;
+    message_list_p50_ratio: number;
+    small: any;
+    large: any;
+  };
+  const e = r.message_end_to_end as Record<string, number>;
+  const m = r.monitor_logger as Record<string, number>;
+  const a = r.abuse_detector as Record<string, number>;
+  const s = r.soak as Record<string, number>;
+  lines.push(
+    '| measure | value |',
+    '|---|---|',
+    `| register p99 at 1,000 req/s | ${f(fx.register_1000rps.p99)} ms (p50 ${f(fx.register_1000rps.p50)} ms, ${f(fx.register_1000rps.rps)} req/s, non-2xx ${fx.register_1000rps.non2xx}) |`,
+    `| OTP verify p99 at 500 req/s | ${f(fx.otp_verify_500rps.p99)} ms (p50 ${f(fx.otp_verify_500rps.p50)} ms, non-2xx ${fx.otp_verify_500rps.non2xx}) |`,
+    `| register p50, 10 k → 1 M onboarded | ${f(g.small.register.p50, 2)} → ${f(g.large.register.p50, 2)} ms (× ${f(g.register_p50_ratio, 2)}) |`,
+    `| message list p50, 10 k → 1 M rows | ${f(g.small.message_list.p50, 2)} → ${f(g.large.message_list.p50, 2)} ms (× ${f(g.message_list_p50_ratio, 2)}) |`,
+    `| message end to end at ${e.rate}/s for ${e.seconds} s | ${f(e.sent_per_second)} sent/s; ${e.accepted_202} accepted, ${e.sent} sent, ${e.lost} lost; max lag ${e.max_queue_lag}, drained ${f(e.drain_after_load_s, 1)} s after |`,
+    `| monitor-logger drain | ${f(m.events_per_second)} events/s (${m.events} events in ${f(m.seconds, 1)} s) |`,
+    `| abuse-detector tick, 1 M counters, 100 offenders | ${a.tick_ms} ms (${a.offenders_blacklisted} blacklisted) |`,
+    `| API RSS, ${s.seconds} s register soak at 1,000 req/s | first quarter ${f(s.rss_first_quarter_mb)} MB → last quarter ${f(s.rss_last_quarter_mb)} MB; peak ${f(s.peak_rss_mb)} MB |`,
+    `| API peak RSS, whole run | ${f(r.api_peak_rss_mb as number)} MB |`,
+    `| run time | ${r.total_seconds} s |`,
+    '',
+  );
+  return lines.join('\n');
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
