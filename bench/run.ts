@@ -27,6 +27,8 @@ const CONNECTIONS = Number(env.BENCH_CONNECTIONS ?? 50);
 const E2E_SECONDS = Number(env.BENCH_E2E_SECONDS ?? 60);
 const SOAK_SECONDS = Number(env.BENCH_SOAK_SECONDS ?? 60);
 const PROBE = 200;
+/** BENCH_QUICK=1: the side-by-side scenarios only (for profiling rounds). */
+const QUICK = env.BENCH_QUICK === '1';
 const LARGE = Number(env.BENCH_LARGE ?? 1_000_000); // the large data set (members / rows)
 const COUNTERS = Number(env.BENCH_COUNTERS ?? 1_000_000); // abuse counters // sequential requests for the per-request counts
 const DATABASE_URL = env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/sms_bridge_bench';
@@ -50,6 +52,7 @@ interface Row {
   redis_round_trips_per_req?: number;
   sql_per_req?: number;
   sql_writes?: string;
+  probe_non2xx?: number;
   note?: string;
 }
 
@@ -119,6 +122,7 @@ async function main() {
      * the service's statement counter. A window with no request calibrates what measuring costs by itself.
      */
     async function probe(port: number, next: () => Req, withSql: boolean) {
+      let failed = 0;
       const window = async (n: number) => {
         const s0 = withSql ? await sqlCounters(port) : { total: 0 };
         const r0 = await readsProcessed(redis);
@@ -129,7 +133,7 @@ async function main() {
           const name = String(args[0]).toLowerCase();
           commands[name] = (commands[name] ?? 0) + 1;
         });
-        for (let i = 0; i < n; i++) await once(port, next());
+        for (let i = 0; i < n; i++) if ((await once(port, next())) >= 300) failed++;
         await new Promise((r) => setTimeout(r, 100)); // the last MONITOR lines
         monitor.disconnect();
         const r1 = await readsProcessed(redis);
@@ -138,6 +142,7 @@ async function main() {
         for (const k of Object.keys(s1)) sql[k] = s1[k] - (s0[k] ?? 0);
         return { commands, reads: r1 - r0, sql };
       };
+      await new Promise((r) => setTimeout(r, 1500)); // requests the load left in flight finish first
       const idle = await window(0);
       const w = await window(PROBE);
       const perReq = (x: number) => x / PROBE;
@@ -153,6 +158,7 @@ async function main() {
         reads: perReq(w.reads - idle.reads),
         sql: withSql ? perReq(w.sql.total - idle.sql.total) : undefined,
         writes,
+        failed,
       };
     }
 
@@ -188,6 +194,7 @@ async function main() {
         redis_round_trips_per_req: counts.reads,
         sql_per_req: counts.sql,
         sql_writes: counts.writes,
+        probe_non2xx: counts.failed,
       };
       rows.push(row);
       return row;
@@ -303,64 +310,66 @@ async function main() {
     accept.note = `${await prefixed.llen('q:sms:wait')} jobs queued (no worker running)`;
     const { rows: client } = await db.query('SELECT client_id FROM messages LIMIT 1');
 
-    // --- fixed-rate latency ---
-    log('fixed rate: register at 1,000 req/s, OTP verify at 500 req/s');
-    const regFixed = await drive(apiPort, () => reg(`/onboard/register/${fresh()}`), {
-      seconds: 10,
-      connections: 50,
-      rate: 1000,
-    });
-    otpPool = otpPool.length > 6000 ? otpPool : await seedOtps(6000);
-    const verifyFixed = await drive(apiPort, verify, { seconds: 10, connections: 50, rate: 500 });
-    extra.fixed_rate = { register_1000rps: regFixed, otp_verify_500rps: verifyFixed };
-    extra.api_peak_rss_mb_after_load = api.peakRssMb();
+    if (!QUICK) {
+      // --- fixed-rate latency ---
+      log('fixed rate: register at 1,000 req/s, OTP verify at 500 req/s');
+      const regFixed = await drive(apiPort, () => reg(`/onboard/register/${fresh()}`), {
+        seconds: 10,
+        connections: 50,
+        rate: 1000,
+      });
+      otpPool = otpPool.length > 6000 ? otpPool : await seedOtps(6000);
+      const verifyFixed = await drive(apiPort, verify, { seconds: 10, connections: 50, rate: 500 });
+      extra.fixed_rate = { register_1000rps: regFixed, otp_verify_500rps: verifyFixed };
+      extra.api_peak_rss_mb_after_load = api.peakRssMb();
 
-    // --- growth: 10 thousand vs 1 million members / rows ---
-    extra.growth = await growth(apiPort, prefixed, db, client[0].client_id as string);
+      // --- growth: 10 thousand vs 1 million members / rows ---
+      extra.growth = await growth(apiPort, prefixed, db, client[0].client_id as string);
 
-    // --- memory soak under register load ---
-    log(`soak: register at 1,000 req/s for ${SOAK_SECONDS} s`);
-    const rssStart = api.rssMb();
-    const samples: number[] = [];
-    const timer = setInterval(() => samples.push(api.rssMb()), 1000);
-    const soak = await drive(apiPort, () => reg(`/onboard/register/${fresh()}`), {
-      seconds: SOAK_SECONDS,
-      connections: 50,
-      rate: 1000,
-    });
-    clearInterval(timer);
-    const q = Math.max(1, Math.floor(samples.length / 4));
-    extra.soak = {
-      seconds: SOAK_SECONDS,
-      requests: soak.requests,
-      non2xx: soak.non2xx,
-      rss_start_mb: rssStart,
-      rss_first_quarter_mb: median(samples.slice(0, q)),
-      rss_last_quarter_mb: median(samples.slice(-q)),
-      peak_rss_mb: api.peakRssMb(),
-    };
+      // --- memory soak under register load ---
+      log(`soak: register at 1,000 req/s for ${SOAK_SECONDS} s`);
+      const rssStart = api.rssMb();
+      const samples: number[] = [];
+      const timer = setInterval(() => samples.push(api.rssMb()), 1000);
+      const soak = await drive(apiPort, () => reg(`/onboard/register/${fresh()}`), {
+        seconds: SOAK_SECONDS,
+        connections: 50,
+        rate: 1000,
+      });
+      clearInterval(timer);
+      const q = Math.max(1, Math.floor(samples.length / 4));
+      extra.soak = {
+        seconds: SOAK_SECONDS,
+        requests: soak.requests,
+        non2xx: soak.non2xx,
+        rss_start_mb: rssStart,
+        rss_first_quarter_mb: median(samples.slice(0, q)),
+        rss_last_quarter_mb: median(samples.slice(-q)),
+        peak_rss_mb: api.peakRssMb(),
+      };
 
-    // --- the worker: message end to end, monitor-logger drain, abuse-detector tick ---
-    await clearMessages(db, prefixed);
-    const workerEnv = {
-      ...serviceEnv,
-      APP_ROLE: 'worker',
-      PORT: String(await freePort()),
-      MONITOR_LOG_INTERVAL: '1',
-      ABUSE_CHECK_INTERVAL: '1',
-      // Fast enough that the provider limit is not what the scenario measures (SPEC default: 100/s).
-      SMS_RATE_LIMIT_PER_SECOND: '5000',
-    };
-    await prefixed.del(RedisKeys.auditQueue()); // the register runs' backlog is not this scenario's subject
-    const worker = await startNode('worker', ['dist/worker.js'], workerEnv, 0, null);
-    services.push(worker);
-    await waitUntil(
-      async () => (await prefixed.exists(RedisKeys.workerHeartbeat('worker'))) === 1,
-      'the worker heartbeat',
-    );
-    extra.message_end_to_end = await endToEnd(apiPort, db, message);
-    extra.monitor_logger = await monitorDrain(prefixed, worker);
-    extra.abuse_detector = await abuseTick(prefixed, worker);
+      // --- the worker: message end to end, monitor-logger drain, abuse-detector tick ---
+      await clearMessages(db, prefixed);
+      const workerEnv = {
+        ...serviceEnv,
+        APP_ROLE: 'worker',
+        PORT: String(await freePort()),
+        MONITOR_LOG_INTERVAL: '1',
+        ABUSE_CHECK_INTERVAL: '1',
+        // Fast enough that the provider limit is not what the scenario measures (SPEC default: 100/s).
+        SMS_RATE_LIMIT_PER_SECOND: '5000',
+      };
+      await prefixed.del(RedisKeys.auditQueue()); // the register runs' backlog is not this scenario's subject
+      const worker = await startNode('worker', ['dist/worker.js'], workerEnv, 0, null);
+      services.push(worker);
+      await waitUntil(
+        async () => (await prefixed.exists(RedisKeys.workerHeartbeat('worker'))) === 1,
+        'the worker heartbeat',
+      );
+      extra.message_end_to_end = await endToEnd(apiPort, db, message);
+      extra.monitor_logger = await monitorDrain(prefixed, worker);
+      extra.abuse_detector = await abuseTick(prefixed, worker);
+    }
     extra.api_peak_rss_mb = api.peakRssMb();
   } finally {
     for (const svc of services.reverse()) await svc.stop();
@@ -572,6 +581,7 @@ function report(r: { rows: Row[] } & Record<string, unknown>): string {
     ),
     '',
   ];
+  if (!r.fixed_rate) return lines.join('\n');
   const fx = r.fixed_rate as { register_1000rps: LoadResult; otp_verify_500rps: LoadResult };
   const g = r.growth as {
     register_p50_ratio: number;

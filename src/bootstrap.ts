@@ -1,11 +1,11 @@
 // Builds the API application (used by main.ts and by the tests) and the worker context (worker.ts).
-import helmet from '@fastify/helmet';
+import helmet from 'helmet';
 import { DynamicModule, INestApplicationContext, Logger as NestLogger, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
-import { Logger } from 'nestjs-pino';
+import { Logger, PinoLogger } from 'nestjs-pino';
 import { AppModule } from './app.module';
-import { requestIdFor } from './common/logging';
+import { logRequestOutcome, requestContext, requestIdFor } from './common/logging';
 import { maskPhone } from './common/mask';
 import { setupSwagger } from './common/swagger';
 import { AppConfig } from './config/app-config';
@@ -39,7 +39,7 @@ export async function createApiApp(
   // the global AllExceptionsFilter through Nest's own Fastify error handler, so they share the answer shape.
   fastify.addHook('onRequest', (req, reply, done) => {
     void reply.header('x-request-id', req.id);
-    done();
+    requestContext.run({ id: req.id }, done);
   });
   const duration = app.get(MetricsService).httpDuration;
   fastify.addHook('onResponse', (req, reply, done) => {
@@ -47,10 +47,14 @@ export async function createApiApp(
       { method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
       reply.elapsedTime / 1000,
     );
+    // PinoLogger.root is set when the app initialises (after this function), hence read here.
+    logRequestOutcome(PinoLogger.root, req, reply.statusCode, reply.elapsedTime);
     done();
   });
 
-  await app.register(helmet, {
+  // Security headers from helmet, built once. (@fastify/helmet builds helmet anew and re-parses the CSP on
+  // every request: 6 % of the CPU of a /health/live load in a profile.)
+  const securityHeaders = helmet({
     contentSecurityPolicy: {
       directives: {
         defaultSrc: ["'self'"],
@@ -60,6 +64,9 @@ export async function createApiApp(
       },
     },
   });
+  fastify.addHook('onRequest', (req, reply, done) =>
+    securityHeaders(req.raw, reply.raw, (err) => done(err as Error | undefined)),
+  );
   setupSwagger(app, config);
   await mountQueueDashboard(app, config);
   return app;

@@ -156,8 +156,13 @@ app.post<{ Body: { mobile_number: string; otp: string } }>('/otp/verify', async 
   }
   const [outcome, , raw] = await verifyScript.run(
     redis,
-    [RedisKeys.otp(mobile), RedisKeys.otpAttempts(mobile), RedisKeys.otpStatus(mobile)],
-    [hashCode(env.OTP_SECRET!, mobile, body.otp), Date.now(), 5, 3600, 3600],
+    [
+      RedisKeys.otp(mobile),
+      RedisKeys.otpAttempts(mobile),
+      RedisKeys.otpStatus(mobile),
+      RedisKeys.rateLimit('otp_ip', req.ip),
+    ],
+    [hashCode(env.OTP_SECRET!, mobile, body.otp), Date.now(), 5, 3600, 3600, 100_000_000, 60],
   );
   if (outcome === 'locked') return fail(reply, 429, 'OTP_LOCKED');
   if (outcome !== 'ok') return fail(reply, 400, 'OTP_INVALID');

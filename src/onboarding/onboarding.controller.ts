@@ -1,6 +1,13 @@
 import { Body, Controller, Get, HttpCode, Param, Post } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { ErrorDto } from '../common/dto/error.dto';
+import { PatternPipe } from '../common/pipes/pattern.pipe';
+
+/** The number is read (and refused with a 400) by normalizePhone; this only bounds its length. */
+const MOBILE_PARAM = new PatternPipe(
+  /^.{1,32}$/s,
+  'mobile_number must be shorter than or equal to 32 characters',
+);
 import {
   InboundSmsDto,
   InboundSmsResponseDto,
@@ -43,8 +50,13 @@ export class OnboardingController {
   })
   @ApiOkResponse({ type: RegisterResponseDto })
   @apply(REGISTER_ERRORS)
-  register(@Param() params: MobileParamDto): Promise<RegisterResponseDto> {
-    return this.onboarding.register(params.mobile_number);
+  @ApiParam({
+    name: 'mobile_number',
+    description: 'E.164 (+919876543210) or national format (read with DEFAULT_COUNTRY)',
+    schema: { type: 'string', maxLength: 32, example: '+919876543210' },
+  })
+  register(@Param('mobile_number', MOBILE_PARAM) mobile: string): Promise<RegisterResponseDto> {
+    return this.onboarding.register(mobile);
   }
 
   @Post('onboarding/register')

@@ -5,14 +5,19 @@ import {
   ApiOkResponse,
   ApiOperation,
   ApiResponse,
+  ApiParam,
   ApiTags,
 } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
 import { ErrorDto } from '../common/dto/error.dto';
+import { PatternPipe } from '../common/pipes/pattern.pipe';
+import { SESSION_ID_PATTERN } from './session-record';
 import {
   CreateSessionDto,
   RevokeSessionsQueryDto,
   SessionCreatedDto,
+  SESSION_ID_EXAMPLE,
+  SESSION_ID_MESSAGE,
   SessionDto,
   SessionIdParamDto,
   SessionsRevokedDto,
@@ -72,8 +77,12 @@ export class SessionController {
   @NO_KEY
   @NOT_FOUND
   @UNAVAILABLE
-  get(@Param() params: SessionIdParamDto): Promise<SessionDto> {
-    return this.sessions.get(params.id);
+  @ApiParam({
+    name: 'id',
+    schema: { type: 'string', pattern: SESSION_ID_PATTERN.source, example: SESSION_ID_EXAMPLE },
+  })
+  get(@Param('id', new PatternPipe(SESSION_ID_PATTERN, SESSION_ID_MESSAGE)) id: string): Promise<SessionDto> {
+    return this.sessions.get(id);
   }
 
   @Patch('sessions/:id')

@@ -17,8 +17,8 @@ import { MaxJsonSize } from './json-size.validator';
 /** Letters, digits and . _ : @ | + - (so e-mail addresses, E.164 numbers and provider ids such as auth0|123 fit). */
 const USER_ID_PATTERN = /^[A-Za-z0-9._:@|+-]+$/;
 const USER_ID_MESSAGE = 'user_id may hold letters, digits and . _ : @ | + - (1-128 characters)';
-const SESSION_ID_MESSAGE = 'a session id is 32 lowercase hex characters';
-const SESSION_ID_EXAMPLE = '9f86d081884c7d659a2feaa0c55ad015';
+export const SESSION_ID_MESSAGE = 'a session id is 32 lowercase hex characters';
+export const SESSION_ID_EXAMPLE = '9f86d081884c7d659a2feaa0c55ad015';
 const CONTEXT_EXAMPLE = { device: 'ios', locale: 'en-IN' };
 
 export class CreateSessionDto {
