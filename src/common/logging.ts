@@ -1,5 +1,5 @@
 // Structured JSON logs (pino) with a request id on every line; secrets and phone numbers never reach them.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import type { Params } from 'nestjs-pino';
