@@ -50,6 +50,9 @@ export async function createApiApp(
     done();
   });
 
+  // No upgrade-insecure-requests (helmet's default): the service listens on plain HTTP, and a browser that
+  // opens /docs by a host name other than localhost would fetch Swagger UI's own scripts over HTTPS and show
+  // a blank page. Behind TLS every asset is same-origin HTTPS anyway.
   await app.register(helmet, {
     contentSecurityPolicy: {
       directives: {
@@ -57,10 +60,11 @@ export async function createApiApp(
         styleSrc: ["'self'", "'unsafe-inline'"],
         imgSrc: ["'self'", 'data:'],
         scriptSrc: ["'self'"],
+        upgradeInsecureRequests: null,
       },
     },
   });
-  setupSwagger(app, config);
+  setupSwagger(app);
   await mountQueueDashboard(app, config);
   return app;
 }
