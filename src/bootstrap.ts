@@ -54,6 +54,9 @@ export async function createApiApp(
 
   // Security headers from helmet, built once. (@fastify/helmet builds helmet anew and re-parses the CSP on
   // every request: 6 % of the CPU of a /health/live load in a profile.)
+  // No upgrade-insecure-requests (helmet's default): the service listens on plain HTTP, and a browser that
+  // opens /docs by a host name other than localhost would fetch Swagger UI's own scripts over HTTPS and show
+  // a blank page. Behind TLS every asset is same-origin HTTPS anyway.
   const securityHeaders = helmet({
     contentSecurityPolicy: {
       directives: {
@@ -61,13 +64,14 @@ export async function createApiApp(
         styleSrc: ["'self'", "'unsafe-inline'"],
         imgSrc: ["'self'", 'data:'],
         scriptSrc: ["'self'"],
+        upgradeInsecureRequests: null,
       },
     },
   });
   fastify.addHook('onRequest', (req, reply, done) =>
     securityHeaders(req.raw, reply.raw, (err) => done(err as Error | undefined)),
   );
-  setupSwagger(app, config);
+  setupSwagger(app);
   await mountQueueDashboard(app, config);
   return app;
 }

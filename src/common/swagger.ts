@@ -1,8 +1,10 @@
 import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
-import type { AppConfig } from '../config/app-config';
 
-export function buildOpenApiDocument(app: INestApplication, config?: AppConfig): OpenAPIObject {
+// No `servers`: Swagger UI then sends "Try it out" to the origin the page came from. PUBLIC_BASE_URL is the URL
+// providers call back (often a public tunnel or proxy); from a page opened any other way, requests to it are
+// cross-origin, refused by the CSP's connect-src, and show as "Failed to fetch".
+export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
   const builder = new DocumentBuilder()
     .setTitle('sms-bridge')
     .setDescription(
@@ -21,7 +23,6 @@ export function buildOpenApiDocument(app: INestApplication, config?: AppConfig):
       'access-token',
     )
     .addSecurityRequirements('api-key');
-  if (config) builder.addServer(config.http.publicBaseUrl);
   const document = SwaggerModule.createDocument(app, builder.build(), {
     operationIdFactory: (c, m) => `${c.replace(/Controller$/, '')}_${m}`,
   });
@@ -43,9 +44,9 @@ export function buildOpenApiDocument(app: INestApplication, config?: AppConfig):
 }
 
 /** Swagger UI at /docs and the OpenAPI 3 document at /docs-json. */
-export function setupSwagger(app: INestApplication, config: AppConfig): void {
+export function setupSwagger(app: INestApplication): void {
   let document: OpenAPIObject | undefined;
-  SwaggerModule.setup('docs', app, () => (document ??= buildOpenApiDocument(app, config)), {
+  SwaggerModule.setup('docs', app, () => (document ??= buildOpenApiDocument(app)), {
     jsonDocumentUrl: 'docs-json',
     yamlDocumentUrl: 'docs-yaml',
     customSiteTitle: 'sms-bridge API',
