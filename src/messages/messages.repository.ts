@@ -1,6 +1,9 @@
-// Postgres access for messages: one statement per write (the row and its first event in one CTE).
+// Postgres access for messages: one statement per write (the row and its first event in one CTE); new
+// messages accepted at the same time share one.
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import { Batcher } from '../common/batcher';
+import { AppConfig } from '../config/app-config';
 import {
   MessageEventRow,
   MessageRow,
@@ -38,25 +41,42 @@ export interface ListFilter {
 
 @Injectable()
 export class MessagesRepository {
-  constructor(private readonly db: DataSource) {}
+  /**
+   * Accepts share INSERT statements under load (group commit): one statement, one commit, one WAL flush for
+   * many messages; at most half the pool is used for them, so reads are not starved.
+   */
+  private readonly inserts: Batcher<NewMessage, MessageRow | null>;
+
+  constructor(
+    private readonly db: DataSource,
+    config: AppConfig,
+  ) {
+    this.inserts = new Batcher((ms) => this.insertMany(ms), {
+      maxBatch: 100,
+      concurrency: Math.max(1, Math.floor(config.database.poolSize / 2)),
+    });
+  }
 
   /**
    * Stores a new pending message with its first event. With an idempotency key already used by this client,
    * stores nothing and returns the existing row instead (created: false).
    */
   async insert(m: NewMessage): Promise<{ row: MessageRow; created: boolean }> {
-    const rows: MessageRow[] = await this.db.query(
-      `WITH m AS (
-         INSERT INTO messages (id, client_id, type, "from", "to", subject, body, media_urls, metadata, status_callback,
-                               sensitive, send_at, idempotency_key, request_hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-         ON CONFLICT (client_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-         RETURNING *
-       ), e AS (
-         INSERT INTO message_events (message_id, status) SELECT id, 'pending' FROM m
-       )
-       SELECT * FROM m`,
-      [
+    const row = await this.inserts.submit(m);
+    if (row) return { row, created: true };
+    const existing = await this.findByIdempotencyKey(m.clientId, m.idempotencyKey!);
+    if (!existing) throw new Error('idempotency conflict without an existing row');
+    return { row: existing, created: false };
+  }
+
+  /**
+   * One statement for many new messages (the rows and their first events): the inserted row for each, or null
+   * where the client's idempotency key was already used. Concurrent accepts share it through `inserts`.
+   */
+  private async insertMany(ms: NewMessage[]): Promise<(MessageRow | null)[]> {
+    const params: unknown[] = [];
+    const tuples = ms.map((m) => {
+      const values = [
         m.id,
         m.clientId,
         m.type,
@@ -71,12 +91,26 @@ export class MessagesRepository {
         m.sendAt,
         m.idempotencyKey,
         m.requestHash,
-      ],
+      ];
+      const first = params.length;
+      params.push(...values);
+      return `(${values.map((_, i) => `$${first + i + 1}`).join(', ')})`;
+    });
+    const rows: MessageRow[] = await this.db.query(
+      `WITH m AS (
+         INSERT INTO messages (id, client_id, type, "from", "to", subject, body, media_urls, metadata, status_callback,
+                               sensitive, send_at, idempotency_key, request_hash)
+         VALUES ${tuples.join(', ')}
+         ON CONFLICT (client_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+         RETURNING *
+       ), e AS (
+         INSERT INTO message_events (message_id, status) SELECT id, 'pending' FROM m
+       )
+       SELECT * FROM m`,
+      params,
     );
-    if (rows.length) return { row: rows[0], created: true };
-    const existing = await this.findByIdempotencyKey(m.clientId, m.idempotencyKey!);
-    if (!existing) throw new Error('idempotency conflict without an existing row');
-    return { row: existing, created: false };
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    return ms.map((m) => byId.get(m.id) ?? null);
   }
 
   async findByIdempotencyKey(clientId: string, key: string): Promise<MessageRow | null> {

@@ -4,6 +4,7 @@ import type { Queue } from 'bullmq';
 import { isEmail } from 'class-validator';
 import { randomUUID } from 'node:crypto';
 import { AppException } from '../common/app.exception';
+import { Batcher } from '../common/batcher';
 import { normalizePhone, parsePhone } from '../common/phone';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
@@ -49,6 +50,9 @@ export function presentMessage(m: MessageRow): MessageDto {
 }
 
 /** The queue a message type goes through (WhatsApp shares the SMS queue and provider). */
+/** A job as Queue.addBulk takes it. */
+type QueuedJob = Parameters<Queue['addBulk']>[0][number];
+
 export const queueFor = (type: MessageType): QueueName.Sms | QueueName.Mms | QueueName.Email =>
   type === 'email' ? QueueName.Email : type === 'mms' ? QueueName.Mms : QueueName.Sms;
 
@@ -141,6 +145,21 @@ export class MessagesService {
     return row.status;
   }
 
+  private readonly batchers = new Map<ReturnType<typeof queueFor>, Batcher<QueuedJob, unknown>>();
+
+  /** Job adds to one queue, shared by concurrent accepts: one addBulk round trip for many jobs under load. */
+  private adds(name: ReturnType<typeof queueFor>): Batcher<QueuedJob, unknown> {
+    let b = this.batchers.get(name);
+    if (!b) {
+      b = new Batcher<QueuedJob, unknown>((jobs) => this.queues[name].addBulk(jobs), {
+        maxBatch: 100,
+        concurrency: 2,
+      });
+      this.batchers.set(name, b);
+    }
+    return b;
+  }
+
   /** The queue that carries messages of this type. */
   queueOf(type: MessageType): Queue {
     return this.queues[queueFor(type)];
@@ -153,10 +172,10 @@ export class MessagesService {
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
-        this.queues[queueFor(row.type)].add(JobName.SendMessage, payload, {
-          ...sendJobOptions(this.config),
-          jobId: row.id,
-          delay,
+        this.adds(queueFor(row.type)).submit({
+          name: JobName.SendMessage,
+          data: payload,
+          opts: { ...sendJobOptions(this.config), jobId: row.id, delay },
         }),
         new Promise(
           (_, reject) =>
