@@ -2,6 +2,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
+import { Batcher } from '../common/batcher';
 import { REDIS, RedisClient } from '../redis/redis.constants';
 import { RedisKeys } from '../redis/redis-keys';
 import { verifyScript, VerifyResult } from './otp.scripts';
@@ -36,6 +37,21 @@ export const STATUS_TTL_SECONDS = 3600;
 
 @Injectable()
 export class OtpRepository {
+  /**
+   * Rows of codes Redis already consumed (the Lua check made the single winner), marked used together under
+   * load: one UPDATE and one commit for many verifies.
+   */
+  private readonly consumed = new Batcher<string, void>(
+    async (ids) => {
+      await this.db.query(
+        'UPDATE otp_codes SET used_at = now() WHERE id = ANY($1::uuid[]) AND used_at IS NULL',
+        [ids],
+      );
+      return ids.map(() => undefined);
+    },
+    { maxBatch: 200, concurrency: 2 },
+  );
+
   constructor(
     @Inject(REDIS) private readonly redis: RedisClient,
     private readonly db: DataSource,
@@ -166,6 +182,12 @@ export class OtpRepository {
     return rows[0] ?? null;
   }
 
+  /** Marks the row of a code Redis consumed (the backup's record of it); batched with concurrent verifies. */
+  async markConsumed(rowId: string): Promise<void> {
+    await this.consumed.submit(rowId);
+  }
+
+  /** Marks a row used if it is not yet: false when a concurrent verify won (the Postgres fallback's check). */
   async markUsed(rowId: string): Promise<boolean> {
     const [, n] = (await this.db.query(
       'UPDATE otp_codes SET used_at = now() WHERE id = $1 AND used_at IS NULL',

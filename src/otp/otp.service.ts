@@ -212,7 +212,7 @@ export class OtpService implements OnModuleInit {
     if (outcome === 'locked') throw this.locked(n);
     if (outcome !== 'ok') return this.failure(outcome, n);
     const stored = JSON.parse(raw!) as StoredOtp;
-    await this.repo.markUsed(stored.row_id).catch(() => undefined);
+    await this.repo.markConsumed(stored.row_id).catch(() => undefined);
     return this.approve(mobile, stored.user_id);
   }
 

@@ -121,6 +121,19 @@ describe('OTP', () => {
     );
   });
 
+  it('marks every row used when many numbers verify at once (their updates share statements)', async () => {
+    const mobiles = Array.from({ length: 30 }, () => randomMobile());
+    const codes = await Promise.all(mobiles.map(async (m) => codeOf(db, (await send(m)).json().message_id)));
+    const res = await Promise.all(mobiles.map((m, i) => verify(m, codes[i])));
+    expect(res.map((r) => r.statusCode)).toEqual(Array(30).fill(200));
+    const rows: { used: boolean }[] = await db.query(
+      'SELECT used_at IS NOT NULL AS used FROM otp_codes WHERE mobile_number = ANY($1)',
+      [mobiles],
+    );
+    expect(rows).toHaveLength(30);
+    expect(rows.every((r) => r.used)).toBe(true);
+  });
+
   it('answers 409 while a code is active, and resends only after the cooldown, voiding the old code', async () => {
     const mobile = randomMobile();
     const first = await codeOf(db, (await send(mobile)).json().message_id);
