@@ -24,6 +24,8 @@ export interface LoadOptions {
   connections: number;
   /** Requests per second from all connections (fixed-rate mode); unset = as fast as it goes. */
   rate?: number;
+  /** Stop after this many requests (instead of after `seconds`). */
+  amount?: number;
 }
 
 /** Drives `port` with requests from `next()` (called once per request, so paths and bodies can be fresh). */
@@ -33,6 +35,7 @@ export async function drive(port: number, next: () => Req, opts: LoadOptions): P
     connections: opts.connections,
     duration: opts.seconds,
     ...(opts.rate ? { overallRate: opts.rate } : {}),
+    ...(opts.amount ? { amount: opts.amount } : {}),
     requests: [
       {
         setupRequest: (req: autocannon.Request): autocannon.Request => {

@@ -30,6 +30,21 @@ export interface NewMessage {
   requestHash: string | null;
 }
 
+export interface TransitionFields {
+  provider?: string;
+  providerMessageId?: string;
+  error?: string | null;
+  incrementRetry?: boolean;
+  detail?: object;
+}
+
+interface Transition {
+  id: string;
+  from: MessageStatus[];
+  to: MessageStatus;
+  fields: TransitionFields;
+}
+
 export interface ListFilter {
   clientId: string;
   status?: MessageStatus;
@@ -46,15 +61,16 @@ export class MessagesRepository {
    * many messages; at most half the pool is used for them, so reads are not starved.
    */
   private readonly inserts: Batcher<NewMessage, MessageRow | null>;
+  /** Status changes share statements the same way (the worker makes three per message). */
+  private readonly transitions: Batcher<Transition, MessageRow | null>;
 
   constructor(
     private readonly db: DataSource,
     config: AppConfig,
   ) {
-    this.inserts = new Batcher((ms) => this.insertMany(ms), {
-      maxBatch: 100,
-      concurrency: Math.max(1, Math.floor(config.database.poolSize / 2)),
-    });
+    const concurrency = Math.max(1, Math.floor(config.database.poolSize / 2));
+    this.inserts = new Batcher((ms) => this.insertMany(ms), { maxBatch: 100, concurrency });
+    this.transitions = new Batcher((ts) => this.transitionMany(ts), { maxBatch: 100, concurrency });
   }
 
   /**
@@ -153,52 +169,75 @@ export class MessagesRepository {
   }
 
   /**
-   * Moves a message to `to` only if its status is one of `from`; records the event in the same statement.
+   * Moves a message to `to` only if its status is one of `from`, recording the event in the same statement.
    * Returns the updated row, or null when the message was not in one of those states (someone else moved it).
+   * Concurrent transitions (the worker's jobs, provider callbacks) share statements under load.
    */
   async transition(
     id: string,
     from: MessageStatus[],
     to: MessageStatus,
-    fields: {
-      provider?: string;
-      providerMessageId?: string;
-      error?: string | null;
-      incrementRetry?: boolean;
-      detail?: object;
-    } = {},
+    fields: TransitionFields = {},
   ): Promise<MessageRow | null> {
-    const rows: MessageRow[] = await this.db.query(
-      `WITH m AS (
-         UPDATE messages SET
-           status = $3,
-           provider = COALESCE($4, provider),
-           provider_message_id = COALESCE($5, provider_message_id),
-           error = CASE WHEN $6::boolean THEN $7 ELSE error END,
-           retry_count = retry_count + CASE WHEN $8::boolean THEN 1 ELSE 0 END,
-           sent_at = CASE WHEN $3 = 'sent' THEN COALESCE(sent_at, now()) ELSE sent_at END,
-           delivered_at = CASE WHEN $3 = 'delivered' THEN now() ELSE delivered_at END,
-           body = CASE WHEN sensitive AND $3 IN ('sent', 'delivered', 'undelivered', 'failed') THEN '${REDACTED_BODY}' ELSE body END,
-           updated_at = now()
-         WHERE id = $1 AND status = ANY($2::text[])
-         RETURNING *
-       ), e AS (
-         INSERT INTO message_events (message_id, status, detail) SELECT id, $3, $9::jsonb FROM m
-       )
-       SELECT * FROM m`,
-      [
-        id,
-        from,
-        to,
-        fields.provider ?? null,
-        fields.providerMessageId ?? null,
-        'error' in fields,
-        fields.error ?? null,
-        fields.incrementRetry ?? false,
-        fields.detail ? JSON.stringify(fields.detail) : null,
-      ],
-    );
-    return rows[0] ?? null;
+    return this.transitions.submit({ id, from, to, fields });
+  }
+
+  /**
+   * Many conditional transitions in one statement per round: a message named twice in a batch moves in two
+   * rounds, in submission order, so each transition still sees the status the one before it left.
+   */
+  private async transitionMany(batch: Transition[]): Promise<(MessageRow | null)[]> {
+    const results: (MessageRow | null)[] = new Array(batch.length).fill(null);
+    let pending = batch.map((t, index) => ({ t, index }));
+    while (pending.length) {
+      const seen = new Set<string>();
+      const round = pending.filter(({ t }) => !seen.has(t.id) && !!seen.add(t.id));
+      pending = pending.filter((p) => !round.includes(p));
+      const params: unknown[] = [];
+      const tuples = round.map(({ t }) => {
+        const f = t.fields;
+        params.push(
+          t.id,
+          t.from,
+          t.to,
+          f.provider ?? null,
+          f.providerMessageId ?? null,
+          'error' in f,
+          f.error ?? null,
+          f.incrementRetry ?? false,
+          f.detail ? JSON.stringify(f.detail) : null,
+        );
+        const n = params.length - 9;
+        return `($${n + 1}::uuid, $${n + 2}::text[], $${n + 3}::text, $${n + 4}::text, $${n + 5}::text, $${n + 6}::boolean, $${n + 7}::text, $${n + 8}::boolean, $${n + 9}::jsonb)`;
+      });
+      const rows: (MessageRow & { event_detail?: unknown })[] = await this.db.query(
+        `WITH i (id, from_statuses, to_status, provider, provider_message_id, set_error, error, inc, detail) AS (
+           VALUES ${tuples.join(', ')}
+         ), m AS (
+           UPDATE messages SET
+             status = i.to_status,
+             provider = COALESCE(i.provider, messages.provider),
+             provider_message_id = COALESCE(i.provider_message_id, messages.provider_message_id),
+             error = CASE WHEN i.set_error THEN i.error ELSE messages.error END,
+             retry_count = messages.retry_count + CASE WHEN i.inc THEN 1 ELSE 0 END,
+             sent_at = CASE WHEN i.to_status = 'sent' THEN COALESCE(messages.sent_at, now()) ELSE messages.sent_at END,
+             delivered_at = CASE WHEN i.to_status = 'delivered' THEN now() ELSE messages.delivered_at END,
+             body = CASE WHEN messages.sensitive AND i.to_status IN ('sent', 'delivered', 'undelivered', 'failed')
+                         THEN '${REDACTED_BODY}' ELSE messages.body END,
+             updated_at = now()
+           FROM i
+           WHERE messages.id = i.id AND messages.status = ANY(i.from_statuses)
+           RETURNING messages.*, i.detail AS event_detail
+         ), e AS (
+           INSERT INTO message_events (message_id, status, detail) SELECT id, status, event_detail FROM m
+         )
+         SELECT * FROM m`,
+        params,
+      );
+      const byId = new Map(rows.map(({ event_detail: _, ...row }) => [row.id, row as MessageRow]));
+      for (const { t, index } of round) results[index] = byId.get(t.id) ?? null;
+    }
+    return results;
   }
 
   /** For provider callbacks: the statuses a message may still move forward from. */

@@ -1,14 +1,15 @@
-// Accepts that arrive together share one INSERT and one queue round trip (group commit), and each still gets
+// Messages that arrive or move together share statements (group commit): one INSERT and one queue round trip
 // its own row, first event, job and answer, with idempotency keys kept per message.
 import { getQueueToken } from '@nestjs/bullmq';
 import type { Queue } from 'bullmq';
 import { DataSource } from 'typeorm';
 import { QueryCounter } from '../../src/database/query-counter';
+import { MessagesRepository } from '../../src/messages/messages.repository';
 import { QueueName } from '../../src/workers/job-catalogue';
 import { randomMobile } from '../helpers/numbers';
 import { startTestApp, TestApp } from '../helpers/test-app';
 
-describe('message accept under concurrency', () => {
+describe('messages under concurrency', () => {
   let t: TestApp;
   let db: DataSource;
   let queue: Queue;
@@ -59,5 +60,34 @@ describe('message accept under concurrency', () => {
     expect(again.statusCode).toBe(202);
     expect(again.json().id).toBe(first.json().id);
     expect(others.every((o) => o.statusCode === 202 && o.json().id !== first.json().id)).toBe(true);
+  });
+
+  it('applies the status changes of one batch in order, each only from its expected status', async () => {
+    const [a, b, c] = await Promise.all(
+      ['a', 'b', 'c'].map(async (x) => (await send(x)).json().id as string),
+    );
+    // One flush, as the batcher makes it under load (concurrent submissions that found every slot busy).
+    const repo = t.app.get(MessagesRepository) as unknown as {
+      transitionMany(ts: { id: string; from: string[]; to: string; fields: object }[]): Promise<any[]>;
+    };
+    const results = await repo.transitionMany([
+      { id: a, from: ['pending'], to: 'sending', fields: { detail: { n: 1 } } },
+      { id: a, from: ['pending'], to: 'sending', fields: { detail: { n: 2 } } }, // the first one won
+      { id: a, from: ['sending'], to: 'sent', fields: { provider: 'console', providerMessageId: 'pm-a' } },
+      { id: b, from: ['pending'], to: 'sending', fields: {} },
+      { id: c, from: ['sent'], to: 'delivered', fields: {} }, // c is pending: refused
+    ]);
+    expect(results.map((r) => r?.status ?? null)).toEqual(['sending', null, 'sent', 'sending', null]);
+    expect(results[2]).toMatchObject({ id: a, provider: 'console', provider_message_id: 'pm-a' });
+    const events: { message_id: string; status: string; detail: unknown }[] = await db.query(
+      'SELECT message_id, status, detail FROM message_events WHERE message_id = ANY($1::uuid[]) ORDER BY id',
+      [[a, b, c]],
+    );
+    expect(events.filter((e) => e.message_id === a).map((e) => [e.status, e.detail])).toEqual([
+      ['pending', null],
+      ['sending', { n: 1 }],
+      ['sent', null],
+    ]);
+    expect(events.filter((e) => e.message_id === c).map((e) => e.status)).toEqual(['pending']);
   });
 });
