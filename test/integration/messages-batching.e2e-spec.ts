@@ -1,5 +1,5 @@
-// Messages that arrive or move together share statements (group commit): one INSERT and one queue round trip
-// its own row, first event, job and answer, with idempotency keys kept per message.
+// Messages that arrive or move together share statements (group commit): one INSERT, one queue round trip,
+// one status UPDATE for many; each message still gets its own row, events, job and answer, in order.
 import { getQueueToken } from '@nestjs/bullmq';
 import type { Queue } from 'bullmq';
 import { DataSource } from 'typeorm';
