@@ -108,11 +108,15 @@ export async function startNode(
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let out = '';
-  // Keep only the tail: the worker logs a line per message in the end-to-end scenario.
+  // Keep only the tail (the worker logs a line per message), without copying it on every chunk.
+  const chunks: Buffer[] = [];
+  let kept = 0;
   const keep = (d: Buffer) => {
-    out = (out + d.toString()).slice(-2_000_000);
+    chunks.push(d);
+    kept += d.length;
+    while (kept > 2_000_000 && chunks.length > 1) kept -= chunks.shift()!.length;
   };
+  const out = () => Buffer.concat(chunks).toString();
   proc.stdout!.on('data', keep);
   proc.stderr!.on('data', keep);
   const exited = new Promise((r) => proc.once('exit', r));
@@ -122,7 +126,7 @@ export async function startNode(
     proc,
     peakRssMb: () => procStatus(proc.pid!, 'VmHWM'),
     rssMb: () => procStatus(proc.pid!, 'VmRSS'),
-    output: () => out,
+    output: out,
     async stop() {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
       await Promise.race([exited, sleep(15000).then(() => proc.kill('SIGKILL'))]);
@@ -131,13 +135,13 @@ export async function startNode(
   if (readyPath) {
     await waitUntil(
       async () => {
-        if (proc.exitCode !== null) throw new Error(`${name} exited: ${out.slice(-2000)}`);
+        if (proc.exitCode !== null) throw new Error(`${name} exited: ${out().slice(-2000)}`);
         return (await fetch(`http://127.0.0.1:${port}${readyPath}`)).status === 200;
       },
       `${name} on :${port}${readyPath}`,
       60000,
     ).catch((err: Error) => {
-      throw new Error(`${err.message}\n${out.slice(-3000)}`);
+      throw new Error(`${err.message}\n${out().slice(-3000)}`);
     });
   }
   return svc;

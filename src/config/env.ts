@@ -87,7 +87,7 @@ export class Env {
   @Transform(toInt) @IsInt() @Min(1) @Max(86400) MONITOR_LOG_INTERVAL: number = 30;
   @Transform(toInt) @IsInt() @Min(1) @Max(3600) WORKER_HEARTBEAT_INTERVAL: number = 10;
   @Transform(toBool) @IsBoolean() SYNC_MESSAGE_PROCESSING: boolean = false;
-  @Transform(toInt) @IsInt() @Min(1) @Max(500) MESSAGE_WORKER_CONCURRENCY: number = 20;
+  @Transform(toInt) @IsInt() @Min(1) @Max(500) MESSAGE_WORKER_CONCURRENCY: number = 50;
   @Transform(toInt) @IsInt() @Min(1) @Max(50) MESSAGE_MAX_ATTEMPTS: number = 5;
   @Transform(toInt) @IsInt() @Min(10) @Max(600000) MESSAGE_BACKOFF_MS: number = 1000;
   @Transform(toInt) @IsInt() @Min(1) @Max(3600) MESSAGE_RELAY_INTERVAL: number = 5;
