@@ -4,41 +4,18 @@
 // monitor-logger writes all of it, once, when Postgres is back.
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { Client } from 'pg';
-import { DataSource } from 'typeorm';
-import { dataSourceOptions } from '../../src/database/database-options';
-import { runMigrationsLocked } from '../../src/database/migration-runner';
+import type { Client } from 'pg';
 import { RedisKeys } from '../../src/redis/redis-keys';
 import { QueueName } from '../../src/workers/job-catalogue';
 import { call, Fleet } from '../helpers/fleet';
 import { randomMobile } from '../helpers/numbers';
+import { OwnDatabase } from '../helpers/own-database';
 import { RedisServer } from '../helpers/redis-server';
 import { TcpProxy } from '../helpers/tcp-proxy';
-import { testConfig, testDatabaseUrl } from '../helpers/test-env';
 import { waitFor } from '../helpers/wait';
 
-/** A database of this test's own beside the suite's (`<suite db>_pgdown`), created and dropped here. */
-function ownDatabaseUrl(): URL {
-  const u = new URL(testDatabaseUrl());
-  u.pathname = `${u.pathname}_pgdown`;
-  return u;
-}
-
-async function adminQuery(sql: string): Promise<void> {
-  const admin = new URL(testDatabaseUrl());
-  admin.pathname = '/postgres';
-  const c = new Client({ connectionString: admin.toString() });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
-
 describe('Postgres unavailable', () => {
-  const dbUrl = ownDatabaseUrl();
-  const dbName = dbUrl.pathname.slice(1);
+  let ownDb: OwnDatabase;
   let redis: RedisServer;
   let proxy: TcpProxy;
   let fleet: Fleet;
@@ -46,20 +23,11 @@ describe('Postgres unavailable', () => {
   let r: Redis;
 
   beforeAll(async () => {
-    await adminQuery(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
-    await adminQuery(`CREATE DATABASE "${dbName}"`);
-    const ds = new DataSource(dataSourceOptions(testConfig({ DATABASE_URL: dbUrl.toString() })));
-    await ds.initialize();
-    try {
-      await runMigrationsLocked(ds);
-    } finally {
-      await ds.destroy();
-    }
-    db = new Client({ connectionString: dbUrl.toString() });
-    await db.connect();
+    ownDb = await OwnDatabase.create('pgdown');
+    db = await ownDb.connect();
     redis = await RedisServer.start();
-    proxy = await TcpProxy.start({ host: dbUrl.hostname, port: Number(dbUrl.port || 5432) });
-    const viaProxy = new URL(dbUrl.toString());
+    proxy = await TcpProxy.start({ host: ownDb.url.hostname, port: Number(ownDb.url.port || 5432) });
+    const viaProxy = new URL(ownDb.url.toString());
     viaProxy.host = `127.0.0.1:${proxy.port}`;
     fleet = new Fleet({
       REDIS_URL: redis.url,
@@ -74,7 +42,7 @@ describe('Postgres unavailable', () => {
     await fleet?.stopAll();
     r?.disconnect();
     await Promise.all([proxy?.stop(), redis?.destroy(), db?.end()]);
-    await adminQuery(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
+    await ownDb?.drop();
   });
 
   const registerEvents = (numbers: string[]) =>

@@ -3,17 +3,9 @@
 // service instead of hanging it (fast 503s, OTP through Postgres, sessions in memory), and everything recovers
 // with no restart.
 import type { Client } from 'pg';
-import {
-  Api,
-  call,
-  CallResult,
-  Fleet,
-  receivedPerNumber,
-  statuses,
-  testDb,
-  twilioEnv,
-} from '../helpers/fleet';
+import { Api, call, CallResult, Fleet, receivedPerNumber, statuses, twilioEnv } from '../helpers/fleet';
 import { randomMobile } from '../helpers/numbers';
+import { OwnDatabase } from '../helpers/own-database';
 import { RedisServer } from '../helpers/redis-server';
 import { TwilioStandIn } from '../helpers/twilio-standin';
 import { sleep, waitFor } from '../helpers/wait';
@@ -39,17 +31,20 @@ describe('Redis restart under load (2 APIs, 2 workers)', () => {
   let redis: RedisServer;
   let twilio: TwilioStandIn;
   let fleet: Fleet;
+  let ownDb: OwnDatabase;
   let db: Client;
 
   beforeAll(async () => {
-    [redis, twilio, db] = await Promise.all([
+    [redis, twilio, ownDb] = await Promise.all([
       RedisServer.start({ aof: true }),
       TwilioStandIn.start(),
-      testDb(),
+      OwnDatabase.create('redis_restart'),
     ]);
+    db = await ownDb.connect();
     fleet = new Fleet({
       ...twilioEnv(twilio),
       REDIS_URL: redis.url,
+      DATABASE_URL: ownDb.url.toString(),
       SESSION_FALLBACK: 'memory',
       MESSAGE_RELAY_INTERVAL: '1',
       MESSAGE_BACKOFF_MS: '200',
@@ -60,6 +55,7 @@ describe('Redis restart under load (2 APIs, 2 workers)', () => {
   afterAll(async () => {
     await fleet?.stopAll();
     await Promise.all([twilio?.stop(), redis?.destroy(), db?.end()]);
+    await ownDb?.drop();
   });
 
   it('sends every accepted message exactly once, degrades during the outage and recovers alone', () =>

@@ -1,11 +1,11 @@
 // A fault test's own set of built API and worker processes (dist/main.js, dist/worker.js) sharing one
-// environment (one Redis key prefix, one Redis, one Postgres), with a small HTTP client and the clean-up and
+// environment (one Redis key prefix, one Redis, one Postgres database), with a small HTTP client and the clean-up and
 // diagnostics such tests need: every process is stopped afterwards, and a failing test shows their last logs.
-import { Client } from 'pg';
+import type { Client } from 'pg';
 import type { RawEnv } from '../../src/config/load-config';
 import { serviceEnv, ServiceProcess, spawnService, waitForHttp } from './processes';
 import { freePort } from './redis-server';
-import { TEST_ADMIN_KEY, TEST_CLIENT_KEY, testDatabaseUrl } from './test-env';
+import { TEST_ADMIN_KEY, TEST_CLIENT_KEY } from './test-env';
 import { TwilioStandIn } from './twilio-standin';
 
 export interface Api {
@@ -164,13 +164,6 @@ export class Fleet {
       throw e;
     }
   }
-}
-
-/** A connection to the suite's own database, for reading what the services stored. */
-export async function testDb(url = testDatabaseUrl()): Promise<Client> {
-  const db = new Client({ connectionString: url });
-  await db.connect();
-  return db;
 }
 
 /** Each message's status, by id (ids not found are absent). */
