@@ -2,6 +2,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import {
+  DELIVERY_UNKNOWN,
   MessageEventRow,
   MessageRow,
   MessageStatus,
@@ -119,8 +120,9 @@ export class MessagesRepository {
   }
 
   /**
-   * Moves a message to `to` only if its status is one of `from`; records the event in the same statement.
-   * Returns the updated row, or null when the message was not in one of those states (someone else moved it).
+   * Moves a message to `to` only if its status is one of `from` (or, with `fromDeliveryUnknown`, if it was
+   * settled as failed with DELIVERY_UNKNOWN); records the event in the same statement. Returns the updated
+   * row, or null when the message was not in one of those states (someone else moved it).
    */
   async transition(
     id: string,
@@ -132,6 +134,7 @@ export class MessagesRepository {
       error?: string | null;
       incrementRetry?: boolean;
       detail?: object;
+      fromDeliveryUnknown?: boolean;
     } = {},
   ): Promise<MessageRow | null> {
     const rows: MessageRow[] = await this.db.query(
@@ -146,7 +149,8 @@ export class MessagesRepository {
            delivered_at = CASE WHEN $3 = 'delivered' THEN now() ELSE delivered_at END,
            body = CASE WHEN sensitive AND $3 IN ('sent', 'delivered', 'undelivered', 'failed') THEN '${REDACTED_BODY}' ELSE body END,
            updated_at = now()
-         WHERE id = $1 AND status = ANY($2::text[])
+         WHERE id = $1
+           AND (status = ANY($2::text[]) OR ($10::boolean AND status = 'failed' AND starts_with(error, $11)))
          RETURNING *
        ), e AS (
          INSERT INTO message_events (message_id, status, detail) SELECT id, $3, $9::jsonb FROM m
@@ -162,6 +166,8 @@ export class MessagesRepository {
         fields.error ?? null,
         fields.incrementRetry ?? false,
         fields.detail ? JSON.stringify(fields.detail) : null,
+        fields.fromDeliveryUnknown ?? false,
+        DELIVERY_UNKNOWN,
       ],
     );
     return rows[0] ?? null;
