@@ -1,7 +1,8 @@
 // A worker killed (SIGKILL) while its jobs are calling a slow provider: the jobs come back through BullMQ's
 // stalled-job check in a new worker, every message ends settled, and none reaches the provider twice. Per SPEC
 // ("never sent twice by the service") and the README, a send interrupted mid-call is not repeated: the message
-// is settled as failed with DELIVERY_UNKNOWN, while the jobs that had not started are sent normally.
+// is settled as failed with DELIVERY_UNKNOWN, while the jobs that had not started are sent normally; Twilio's
+// late status callback then says what became of it. A provider call given up on (timed out) is the same case.
 import { Job, Queue } from 'bullmq';
 import type { Client } from 'pg';
 import { QueueName } from '../../src/workers/job-catalogue';
@@ -9,11 +10,29 @@ import { call, Fleet, receivedPerNumber, statuses, twilioEnv } from '../helpers/
 import { randomMobile } from '../helpers/numbers';
 import { OwnDatabase } from '../helpers/own-database';
 import { RedisServer } from '../helpers/redis-server';
-import { TwilioStandIn } from '../helpers/twilio-standin';
-import { waitFor } from '../helpers/wait';
+import { signedTwilioForm, TwilioRequest, TwilioStandIn } from '../helpers/twilio-standin';
+import { sleep, waitFor } from '../helpers/wait';
 
 const MESSAGES = 15;
 const CONCURRENCY = 5;
+
+/** Plays Twilio's status callback for a request it received: signed, to the StatusCallback URL it was given. */
+async function lateCallback(apiUrl: string, r: TwilioRequest, status: string): Promise<number> {
+  const url = new URL(String(r.form.StatusCallback)); // {PUBLIC_BASE_URL}/webhooks/twilio/status?message_id=…
+  const params = {
+    AccountSid: TwilioStandIn.ACCOUNT_SID,
+    MessageSid: r.sid ?? `SM${'0'.repeat(32)}`,
+    MessageStatus: status,
+    To: String(r.form.To),
+  };
+  const { payload, headers } = signedTwilioForm(url.toString(), params);
+  const res = await fetch(`${apiUrl}${url.pathname}${url.search}`, {
+    method: 'POST',
+    headers,
+    body: payload,
+  });
+  return res.status;
+}
 
 describe('worker killed mid-send', () => {
   let redis: RedisServer;
@@ -39,6 +58,8 @@ describe('worker killed mid-send', () => {
       WORKER_HEARTBEAT_INTERVAL: '1',
       // Longer than the stand-in's delay, so the provider never times out in this test.
       PROVIDER_TIMEOUT_MS: '5000',
+      // What Twilio is told to call back (and what signatures are checked against), as behind a proxy.
+      PUBLIC_BASE_URL: 'https://sms-bridge.example',
     });
     queue = new Queue(QueueName.Sms, {
       connection: { host: '127.0.0.1', port: redis.port },
@@ -122,5 +143,50 @@ describe('worker killed mid-send', () => {
           expect([s.to, m.status]).toEqual([s.to, 'sent']);
         }
       }
+
+      // Twilio had the interrupted messages after all: its late callbacks move them on from "unknown".
+      for (const r of twilio.requests.filter((x) => interrupted.has(String(x.form.To))))
+        expect(await lateCallback(api.url, r, 'delivered')).toBe(200);
+      const corrected = await statuses(db, interruptedJobs);
+      expect([...corrected.values()]).toEqual(
+        Array(interruptedJobs.length).fill({ status: 'delivered', error: null }),
+      );
+    }));
+
+  it('does not send again a message whose provider call timed out, and takes Twilio’s word for it later', () =>
+    fleet.diagnose(async () => {
+      const api = fleet.apis[0];
+      await Promise.all(fleet.workers.map((w) => w.svc.stop()));
+      fleet.startWorker({ PROVIDER_TIMEOUT_MS: '1000', MESSAGE_BACKOFF_MS: '50' });
+      twilio.delayMs = 2500; // Twilio takes the message but answers after the worker stopped waiting
+
+      const to = randomMobile();
+      const res = await call(api.url, '/api/v1/messages/send', {
+        method: 'POST',
+        body: { to, type: 'sms', body: 'slow provider' },
+      });
+      expect(res.status).toBe(202);
+      const settled = (await waitFor(
+        async () => {
+          const m = (await statuses(db, [res.body.id])).get(res.body.id);
+          return m && !['pending', 'sending'].includes(m.status) ? m : undefined;
+        },
+        'the send settled',
+        30_000,
+        200,
+      ))!;
+      // A retry would have reached Twilio again within MESSAGE_BACKOFF_MS (50 ms); give it ample time not to.
+      await sleep(1500);
+      expect(twilio.to(to)).toHaveLength(1);
+      expect(settled.status).toBe('failed');
+      expect(settled.error).toMatch(/^DELIVERY_UNKNOWN: Twilio did not answer within 1000 ms/);
+
+      twilio.delayMs = 0;
+      await waitFor(() => twilio.to(to)[0].sid, 'the stand-in answered (late)', 10_000, 100);
+      expect(await lateCallback(api.url, twilio.to(to)[0], 'delivered')).toBe(200);
+      expect((await statuses(db, [res.body.id])).get(res.body.id)).toEqual({
+        status: 'delivered',
+        error: null,
+      });
     }));
 });
