@@ -118,7 +118,7 @@ describe('graceful shutdown', () => {
           30_000,
           100,
         );
-        await sleep(1000); // the slow uploads' headers (sent before the inserts above) are read by now
+        await sleep(1000); // the slow uploads' headers went out with the sends above: read by now
 
         api.svc.proc.kill('SIGTERM');
         // The listener closes at once: a new request is refused (or answered 503 while closing).
