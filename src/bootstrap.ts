@@ -24,6 +24,10 @@ export async function createApiApp(
     trustProxy: config.http.trustProxy ? config.http.trustProxy === 'true' || config.http.trustProxy : false,
     genReqId: requestIdFor,
     routerOptions: { maxParamLength: 200 },
+    // Fastify 5.10's default ('idle') destroys connections that are still being answered when the app closes
+    // (fastify/fastify#6889): a SIGTERM cut in-flight requests off. Without it, server.close() closes the idle
+    // keep-alive connections, waits for the busy ones, and the hooks below close those once answered.
+    forceCloseConnections: false,
   });
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.forRole(config, extraModules),
@@ -40,6 +44,17 @@ export async function createApiApp(
   fastify.addHook('onRequest', (req, reply, done) => {
     void reply.header('x-request-id', req.id);
     requestContext.run({ id: req.id }, done);
+  });
+  // Shutting down: every answer still being sent closes its connection, so a keep-alive client does not hold
+  // the server open until its keep-alive timeout (72 s) and new requests go to another replica.
+  let closing = false;
+  fastify.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  fastify.addHook('onSend', (_req, reply, payload, done) => {
+    if (closing) void reply.header('connection', 'close');
+    done(null, payload);
   });
   const duration = app.get(MetricsService).httpDuration;
   fastify.addHook('onResponse', (req, reply, done) => {

@@ -2,6 +2,7 @@ import { Injectable, OnModuleInit } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { ScheduledJobName } from '../workers/job-catalogue';
 import { JobScheduler, ScheduledTask } from '../workers/job-scheduler';
+import { DELIVERY_UNKNOWN } from './message.types';
 import { MessagesRepository } from './messages.repository';
 import { MessagesService } from './messages.service';
 
@@ -49,8 +50,7 @@ export class MessageRelayTask implements ScheduledTask, OnModuleInit {
     let settled = 0;
     for (const { id } of await this.repo.stuckSending(stuckAfter, BATCH)) {
       const moved = await this.repo.transition(id, ['sending'], 'failed', {
-        error:
-          'DELIVERY_UNKNOWN: the worker stopped while the provider was being called; not sent again to avoid a duplicate',
+        error: `${DELIVERY_UNKNOWN}: the worker stopped while the provider was being called; not sent again to avoid a duplicate`,
         detail: { source: 'relay' },
       });
       if (moved) settled++;

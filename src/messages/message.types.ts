@@ -60,3 +60,10 @@ export interface MessageEventRow {
 
 /** What a body looks like once a sensitive message (an OTP code) has been sent. */
 export const REDACTED_BODY = '[redacted]';
+
+/**
+ * The error of a send whose outcome is unknown (the worker died, or the provider did not answer in time, while
+ * it was being called). It is settled as failed rather than sent again, which could duplicate it; the
+ * provider's own status callback, when it comes, still says what happened.
+ */
+export const DELIVERY_UNKNOWN = 'DELIVERY_UNKNOWN';

@@ -5,6 +5,7 @@ import { DataSource } from 'typeorm';
 import { Batcher } from '../common/batcher';
 import { AppConfig } from '../config/app-config';
 import {
+  DELIVERY_UNKNOWN,
   MessageEventRow,
   MessageRow,
   MessageStatus,
@@ -36,6 +37,8 @@ export interface TransitionFields {
   error?: string | null;
   incrementRetry?: boolean;
   detail?: object;
+  /** Also move a message settled as failed with DELIVERY_UNKNOWN (a provider's late word on it). */
+  fromDeliveryUnknown?: boolean;
 }
 
 interface Transition {
@@ -169,9 +172,10 @@ export class MessagesRepository {
   }
 
   /**
-   * Moves a message to `to` only if its status is one of `from`, recording the event in the same statement.
-   * Returns the updated row, or null when the message was not in one of those states (someone else moved it).
-   * Concurrent transitions (the worker's jobs, provider callbacks) share statements under load.
+   * Moves a message to `to` only if its status is one of `from` (or, with `fromDeliveryUnknown`, if it was
+   * settled as failed with DELIVERY_UNKNOWN), recording the event in the same statement. Returns the updated
+   * row, or null when the message was not in one of those states (someone else moved it). Concurrent
+   * transitions (the worker's jobs, provider callbacks) share statements under load.
    */
   async transition(
     id: string,
@@ -206,12 +210,13 @@ export class MessagesRepository {
           f.error ?? null,
           f.incrementRetry ?? false,
           f.detail ? JSON.stringify(f.detail) : null,
+          f.fromDeliveryUnknown ?? false,
         );
-        const n = params.length - 9;
-        return `($${n + 1}::uuid, $${n + 2}::text[], $${n + 3}::text, $${n + 4}::text, $${n + 5}::text, $${n + 6}::boolean, $${n + 7}::text, $${n + 8}::boolean, $${n + 9}::jsonb)`;
+        const n = params.length - 10;
+        return `($${n + 1}::uuid, $${n + 2}::text[], $${n + 3}::text, $${n + 4}::text, $${n + 5}::text, $${n + 6}::boolean, $${n + 7}::text, $${n + 8}::boolean, $${n + 9}::jsonb, $${n + 10}::boolean)`;
       });
       const rows: (MessageRow & { event_detail?: unknown })[] = await this.db.query(
-        `WITH i (id, from_statuses, to_status, provider, provider_message_id, set_error, error, inc, detail) AS (
+        `WITH i (id, from_statuses, to_status, provider, provider_message_id, set_error, error, inc, detail, from_unknown) AS (
            VALUES ${tuples.join(', ')}
          ), m AS (
            UPDATE messages SET
@@ -226,7 +231,9 @@ export class MessagesRepository {
                          THEN '${REDACTED_BODY}' ELSE messages.body END,
              updated_at = now()
            FROM i
-           WHERE messages.id = i.id AND messages.status = ANY(i.from_statuses)
+           WHERE messages.id = i.id
+             AND (messages.status = ANY(i.from_statuses)
+                  OR (i.from_unknown AND messages.status = 'failed' AND starts_with(messages.error, '${DELIVERY_UNKNOWN}')))
            RETURNING messages.*, i.detail AS event_detail
          ), e AS (
            INSERT INTO message_events (message_id, status, detail) SELECT id, status, event_detail FROM m

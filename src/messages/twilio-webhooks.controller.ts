@@ -60,9 +60,13 @@ export class TwilioWebhooksController {
       (messageId && /^[0-9a-f-]{36}$/i.test(messageId) ? await this.repo.find(messageId) : null);
     if (!message) return '';
     const errorCode = one(form.ErrorCode);
+    // Twilio has a message settled as DELIVERY_UNKNOWN after all: its sent or delivered replaces "unknown" (a
+    // failure report leaves it failed, as it is).
+    const reached = target === 'sent' || target === 'delivered';
     const moved = await this.repo.transition(message.id, MessagesRepository.statusesBefore(target), target, {
       providerMessageId: sid,
-      ...(errorCode && { error: `Twilio error ${errorCode}` }),
+      fromDeliveryUnknown: reached,
+      ...(errorCode ? { error: `Twilio error ${errorCode}` } : reached ? { error: null } : {}),
       detail: { source: 'twilio', twilio_status: one(form.MessageStatus), error_code: errorCode ?? null },
     });
     if (moved) await this.callbacks.notify(moved);

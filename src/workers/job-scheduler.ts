@@ -60,7 +60,10 @@ export class JobScheduler implements OnApplicationBootstrap, BeforeApplicationSh
     while (this.running.size) await Promise.allSettled([...this.running]);
   }
 
-  /** Runs one tick now if this replica wins the slot; resolves to whether it ran. */
+  /**
+   * Runs one tick now if this replica wins the slot; resolves to whether it ran. Each attempt leaves one debug
+   * line (job, slot, outcome: ran, slot_taken or busy), so which replica ran which tick can be read from logs.
+   */
   async runTick(task: ScheduledTask, now = Date.now()): Promise<boolean> {
     if (this.stopped) return false;
     const { name, intervalSeconds } = task.spec;
@@ -69,14 +72,16 @@ export class JobScheduler implements OnApplicationBootstrap, BeforeApplicationSh
     let runToken: string | null = null;
     try {
       const slotToken = await this.lock.acquire(`${name}:${slot}`, intervalMs * 2);
-      if (!slotToken) return false;
+      if (!slotToken) return this.skipped(name, slot, 'slot_taken');
       runToken = await this.lock.acquire(name, RUN_LOCK_MS);
-      if (!runToken) return false;
+      if (!runToken) return this.skipped(name, slot, 'busy');
       const started = Date.now();
       const summary = await task.tick();
       this.ticksRun.set(name, (this.ticksRun.get(name) ?? 0) + 1);
       await this.heartbeats.beat(name);
-      if (summary) this.logger.log({ job: name, ms: Date.now() - started }, summary);
+      const ms = Date.now() - started;
+      this.logger.debug({ job: name, slot, outcome: 'ran', ms }, `${name} tick ${slot} ran`);
+      if (summary) this.logger.log({ job: name, ms }, summary);
       return true;
     } catch (err) {
       this.logger.warn(`${name} tick failed: ${(err as Error).message}`);
@@ -84,6 +89,11 @@ export class JobScheduler implements OnApplicationBootstrap, BeforeApplicationSh
     } finally {
       if (runToken) await this.lock.release(name, runToken).catch(() => undefined);
     }
+  }
+
+  private skipped(job: string, slot: number, outcome: 'slot_taken' | 'busy'): false {
+    this.logger.debug({ job, slot, outcome }, `${job} tick ${slot} not run here: ${outcome}`);
+    return false;
   }
 
   private track<T>(p: Promise<T>): Promise<T> {

@@ -341,6 +341,11 @@ describe('messages', () => {
 
   it('re-sends an OTP by SMS when its WhatsApp message fails', async () => {
     const mobile = randomMobile();
+    // failNext fails whatever Twilio gets next: let the sends earlier tests left queued go first.
+    await waitFor(async () => {
+      const q = (await t.request({ url: '/api/v1/messages/queues' })).json();
+      return [q.sms, q.mms].every((c: any) => c.waiting + c.active + c.delayed === 0);
+    }, 'no earlier send still on its way to Twilio');
     twilio.failNext(1, { status: 400, code: 63016 });
     const sent = await t.request({
       method: 'POST',

@@ -46,4 +46,37 @@ describe('mapError', () => {
     });
     expect(m.unexpected).toBe(true);
   });
+
+  it('tells a Postgres outage from a Redis one (found by the Postgres-down fault test)', () => {
+    const code = (err: Error) => mapError(err).body.code;
+    // pg's pool.connect refused: a raw socket error, on any port (once taken for a Redis outage).
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6432'), {
+      code: 'ECONNREFUSED',
+      syscall: 'connect',
+    });
+    expect(code(refused)).toBe('DATABASE_UNAVAILABLE');
+    // The connection dropped during a query: TypeORM wraps it without a SQLSTATE (once a 500).
+    const dropped = Object.assign(new Error('Connection terminated unexpectedly'), {
+      name: 'QueryFailedError',
+    });
+    expect(code(dropped)).toBe('DATABASE_UNAVAILABLE');
+    expect(code(new Error('timeout exceeded when trying to connect'))).toBe('DATABASE_UNAVAILABLE');
+    expect(mapError(dropped).headers['retry-after']).toBe('1');
+
+    expect(code(new Error("Stream isn't writeable and enableOfflineQueue options is false"))).toBe(
+      'REDIS_UNAVAILABLE',
+    );
+    expect(code(new Error('Connection is closed.'))).toBe('REDIS_UNAVAILABLE');
+    const retries = new Error(
+      'Reached the max retries per request limit (which is 1). Refer to "maxRetriesPerRequest" option for details.',
+    );
+    retries.name = 'MaxRetriesPerRequestError';
+    expect(code(retries)).toBe('REDIS_UNAVAILABLE');
+    // A SQL error is no outage at all.
+    const syntax = Object.assign(new Error('syntax error at or near "x"'), {
+      name: 'QueryFailedError',
+      code: '42601',
+    });
+    expect(mapError(syntax).body.statusCode).toBe(500);
+  });
 });

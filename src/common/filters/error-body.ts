@@ -62,17 +62,38 @@ const FASTIFY_CODES: Record<string, { status: number; code: string; message?: st
   FST_ERR_ASYNC_CONSTRAINT: { status: 400, code: 'BAD_REQUEST' },
 };
 
+/**
+ * ioredis's own rejections of a command. It never hands a request a raw socket error: without an offline queue a
+ * command sent while disconnected fails with "Stream isn't writeable", one cut mid-way with "Connection is
+ * closed." or the max-retries error. So socket error codes are not taken as a Redis sign here (they are
+ * Postgres's, below): a Postgres outage once answered REDIS_UNAVAILABLE, pointing operators at the wrong server.
+ */
+const REDIS_OUTAGE =
+  /Stream isn't writeable|Connection is closed|Command timed out|MaxRetriesPerRequest|CLUSTERDOWN|MASTERDOWN|TRYAGAIN|LOADING|None of startup nodes is available|Failed to refresh slots cache/i;
+const REDIS_ERROR_NAMES = new Set([
+  'Error',
+  'ReplyError',
+  'MaxRetriesPerRequestError',
+  'ClusterAllFailedError',
+]);
 const isRedisOutage = (err: Error) =>
-  /Stream isn't writeable|Connection is closed|Command timed out|MaxRetriesPerRequest|ECONNREFUSED|ETIMEDOUT|ENOTFOUND|CLUSTERDOWN|LOADING/i.test(
-    err.message,
-  ) &&
-  (err.name.includes('Redis') || err.name === 'Error' || err.name === 'ReplyError');
-const isDatabaseOutage = (err: Error & { code?: string }) =>
-  err.name === 'QueryFailedError'
-    ? /^(57P01|57P02|57P03|53300|08\w{3})$/.test(err.code ?? '') // shutdown, too many connections, connection errors
-    : /Connection terminated|timeout exceeded when trying to connect|connect ECONNREFUSED .*:5432|the database system is/i.test(
-        err.message,
-      );
+  (REDIS_ERROR_NAMES.has(err.name) || err.name.includes('Redis')) && REDIS_OUTAGE.test(err.message);
+
+/** pg's words for a connection lost, refused or timed out (raw, or inside TypeORM's QueryFailedError). */
+const PG_CONNECTION_LOST =
+  /Connection terminated|timeout exceeded when trying to connect|the database system is|Client has encountered a connection error|Connection ended unexpectedly/i;
+const SOCKET_FAILURE =
+  /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|EPIPE)$/;
+
+const isDatabaseOutage = (err: Error & { code?: string; syscall?: string }) => {
+  if (err.name === 'QueryFailedError')
+    // shutdown, too many connections, connection errors; or the connection dropped during the query
+    return /^(57P01|57P02|57P03|53300|08\w{3})$/.test(err.code ?? '') || PG_CONNECTION_LOST.test(err.message);
+  if (PG_CONNECTION_LOST.test(err.message)) return true;
+  // A raw socket error (pool.connect refused or timed out) reaches a request only from pg: Redis clients
+  // report their own (above), and the provider and webhook calls never run on the request path.
+  return !!err.syscall && SOCKET_FAILURE.test(err.code ?? '');
+};
 
 function body(status: number, code: string, message: string, extra: Record<string, unknown> = {}): ErrorBody {
   return { statusCode: status, error: STATUS_CODES[status] ?? 'Error', code, message, ...extra };

@@ -1,4 +1,4 @@
-import type { MessageRow } from '../message.types';
+import { DELIVERY_UNKNOWN, MessageRow } from '../message.types';
 import { MessageProvider, ProviderError, SendResult } from './provider';
 
 export interface TwilioOptions {
@@ -51,6 +51,16 @@ export class TwilioProvider implements MessageProvider {
         },
       );
     } catch (err) {
+      if ((err as Error).name === 'TimeoutError') {
+        // The request went out and Twilio did not answer in time: it may well have created the message, and
+        // its Messages API has no idempotency key, so sending again could duplicate it. Settled like a send
+        // interrupted by a dying worker; Twilio's status callback (it carries the message id) still tells.
+        throw new ProviderError(
+          `${DELIVERY_UNKNOWN}: Twilio did not answer within ${this.opts.timeoutMs} ms; not sent again to avoid a duplicate`,
+          true,
+          DELIVERY_UNKNOWN,
+        );
+      }
       throw new ProviderError(`Twilio unreachable: ${(err as Error).message}`, false, 'NETWORK');
     }
     const body = (await res.json().catch(() => ({}))) as { sid?: string; code?: number; message?: string };

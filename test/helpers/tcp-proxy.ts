@@ -1,0 +1,63 @@
+// A TCP proxy of the test's own in front of a real server (Postgres here), that the test can cut and restore:
+// cutting closes the listener and destroys every open connection, so the service sees exactly what a network
+// outage or a dead server looks like (connections dropped mid-use, then ECONNREFUSED), without touching the
+// shared server itself.
+import { createConnection, createServer, Server, Socket } from 'node:net';
+import { freePort } from './redis-server';
+
+export class TcpProxy {
+  private server?: Server;
+  private readonly sockets = new Set<Socket>();
+  /** Connections accepted since start (a proof that the service really goes through the proxy). */
+  accepted = 0;
+
+  private constructor(
+    readonly port: number,
+    private readonly target: { host: string; port: number },
+  ) {}
+
+  static async start(target: { host: string; port: number }): Promise<TcpProxy> {
+    const proxy = new TcpProxy(await freePort(), target);
+    await proxy.restore();
+    return proxy;
+  }
+
+  get up(): boolean {
+    return !!this.server;
+  }
+
+  /** Listens again on the same port: new connections reach the target. */
+  async restore(): Promise<void> {
+    if (this.server) return;
+    const server = createServer((client) => {
+      this.accepted++;
+      const upstream = createConnection(this.target);
+      for (const s of [client, upstream]) {
+        this.sockets.add(s);
+        s.on('close', () => this.sockets.delete(s));
+        s.on('error', () => undefined);
+      }
+      client.pipe(upstream).pipe(client);
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.port, '127.0.0.1', () => resolve());
+    });
+    this.server = server;
+  }
+
+  /** Stops listening and drops every open connection. */
+  async cut(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    for (const s of this.sockets) s.destroy();
+    this.sockets.clear();
+    if (server) await new Promise((r) => server.close(r));
+  }
+
+  stop(): Promise<void> {
+    return this.cut();
+  }
+}
