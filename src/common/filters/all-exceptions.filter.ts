@@ -18,6 +18,8 @@ export class AllExceptionsFilter implements ExceptionFilter {
       this.logger.error(`${req.method} ${maskPhonesIn(req.url)} failed: ${err?.message}`, err?.stack);
     }
     if (reply.sent) return;
-    reply.status(body.statusCode).headers(headers).send(body);
+    // Always JSON, whatever content type the route had set before it failed (e.g. text/xml for TwiML):
+    // an object body under another type cannot be serialised and would turn a 4xx into a 500.
+    reply.status(body.statusCode).headers(headers).type('application/json; charset=utf-8').send(body);
   }
 }
