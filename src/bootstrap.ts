@@ -5,7 +5,9 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module';
+import { clientErrorAnswer } from './common/filters/error-body';
 import { requestIdFor } from './common/logging';
+import { drainRefusedBodies } from './common/refused-body';
 import { maskPhone } from './common/mask';
 import { setupSwagger } from './common/swagger';
 import { AppConfig } from './config/app-config';
@@ -24,6 +26,12 @@ export async function createApiApp(
     trustProxy: config.http.trustProxy ? config.http.trustProxy === 'true' || config.http.trustProxy : false,
     genReqId: requestIdFor,
     routerOptions: { maxParamLength: 200 },
+    // Fastify's own answer to what Node's HTTP parser refuses lacks SPEC's `code`: give it the shape of the rest.
+    clientErrorHandler: (err, socket) => {
+      if (err.code === 'ECONNRESET' || socket.destroyed) return;
+      if (socket.writable) socket.write(clientErrorAnswer(err));
+      socket.destroy(err);
+    },
   });
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.forRole(config, extraModules),
@@ -41,6 +49,7 @@ export async function createApiApp(
     void reply.header('x-request-id', req.id);
     done();
   });
+  drainRefusedBodies(fastify);
   const duration = app.get(MetricsService).httpDuration;
   fastify.addHook('onResponse', (req, reply, done) => {
     duration.observe(
