@@ -146,6 +146,17 @@ describe('Twilio webhook signatures', () => {
     });
   });
 
+  it.each(PATHS)(
+    '%s: refuses a genuinely signed NUL with 400, which Postgres could not store',
+    async (path) => {
+      for (const bad of ['SMa\u0000b', '\u0000']) {
+        const signed = signedTwilioForm(`${PUBLIC}${path}`, { ...paramsFor(path), MessageSid: bad });
+        const res = await post(path, signed.payload, signed.headers);
+        expect([bad, res.statusCode, res.json().code]).toEqual([bad, 400, 'VALIDATION_FAILED']);
+      }
+    },
+  );
+
   it('accepts repeated parameters only as signed', async () => {
     const path = '/webhooks/twilio/status';
     const params = { MessageSid: 'SMrep', MessageStatus: ['delivered', 'sent'] };
