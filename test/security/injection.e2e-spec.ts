@@ -5,9 +5,11 @@
 import { randomBytes } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { MonitorLoggerTask } from '../../src/onboarding/monitor-logger.task';
+import { SettingsService } from '../../src/onboarding/settings.service';
 import { RedisKeys } from '../../src/redis/redis-keys';
 import { JobScheduler } from '../../src/workers/job-scheduler';
 import { randomMobile } from '../helpers/numbers';
+import { keepSettings } from '../helpers/settings-snapshot';
 import { startTestApp, TestApp } from '../helpers/test-app';
 
 const SQL = [
@@ -179,6 +181,7 @@ describe('injection: hostile text is stored and answered as plain data', () => {
 
   it('stores settings only as validated, and SQL keywords in them as plain words', async () => {
     const before = (await t.request({ url: '/admin/settings', as: 'admin' })).json();
+    const restore = await keepSettings();
     try {
       for (const bad of HOSTILE) {
         const res = await t.request({
@@ -202,7 +205,9 @@ describe('injection: hostile text is stored and answered as plain data', () => {
         words,
       );
     } finally {
-      await t.request({ method: 'PUT', url: '/admin/settings', as: 'admin', payload: before });
+      await restore();
+      await t.redis.del(RedisKeys.cache('settings', 'onboarding'));
+      await t.app.get(SettingsService).refresh();
     }
   });
 
