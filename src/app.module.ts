@@ -1,9 +1,10 @@
-import { DynamicModule, Global, Module, Type, ValidationPipe } from '@nestjs/common';
+import { DynamicModule, Global, Module, Type } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
 import { LoggerModule } from 'nestjs-pino';
 import { AppException } from './common/app.exception';
 import { AllExceptionsFilter } from './common/filters/all-exceptions.filter';
 import { ApiKeyGuard } from './common/guards/api-key.guard';
+import { BoundedValidationPipe } from './common/pipes/bounded-validation.pipe';
 import { RateLimiters } from './common/rate-limit/rate-limit';
 import { loggerParams } from './common/logging';
 import { AppConfig } from './config/app-config';
@@ -43,7 +44,7 @@ export class CoreModule {
 }
 
 export const validationPipe = () =>
-  new ValidationPipe({
+  new BoundedValidationPipe({
     whitelist: true,
     forbidNonWhitelisted: true,
     transform: true,

@@ -5,7 +5,9 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Logger, PinoLogger } from 'nestjs-pino';
 import { AppModule } from './app.module';
+import { clientErrorAnswer } from './common/filters/error-body';
 import { logRequestOutcome, requestContext, requestIdFor } from './common/logging';
+import { drainRefusedBodies } from './common/refused-body';
 import { maskPhone } from './common/mask';
 import { setupSwagger } from './common/swagger';
 import { AppConfig } from './config/app-config';
@@ -28,6 +30,12 @@ export async function createApiApp(
     // (fastify/fastify#6889): a SIGTERM cut in-flight requests off. Without it, server.close() closes the idle
     // keep-alive connections, waits for the busy ones, and the hooks below close those once answered.
     forceCloseConnections: false,
+    // Fastify's own answer to what Node's HTTP parser refuses lacks SPEC's `code`: give it the shape of the rest.
+    clientErrorHandler: (err, socket) => {
+      if (err.code === 'ECONNRESET' || socket.destroyed) return;
+      if (socket.writable) socket.write(clientErrorAnswer(err));
+      socket.destroy(err);
+    },
   });
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.forRole(config, extraModules),
@@ -56,6 +64,7 @@ export async function createApiApp(
     if (closing) void reply.header('connection', 'close');
     done(null, payload);
   });
+  drainRefusedBodies(fastify);
   const duration = app.get(MetricsService).httpDuration;
   fastify.addHook('onResponse', (req, reply, done) => {
     duration.observe(

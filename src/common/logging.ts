@@ -1,11 +1,12 @@
-// Structured JSON logs (pino) with a request id on every line; secrets and phone numbers never reach them.
+// Structured JSON logs (pino) with a request id on every line; secrets, phone numbers and session ids never
+// reach them.
 import type { IncomingMessage } from 'node:http';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import type { Params } from 'nestjs-pino';
 import type { BaseLogger as PinoBaseLogger } from 'pino';
 import type { AppConfig } from '../config/app-config';
-import { maskPhonesIn } from './mask';
+import { maskUrl } from './mask';
 
 /** Paths pino blanks wherever they appear in a logged object. */
 export const REDACTED_PATHS = [
@@ -58,7 +59,7 @@ export function loggerParams(config: AppConfig): Params {
         req: (req: { id: string; method: string; url: string }) => ({
           id: req.id,
           method: req.method,
-          url: maskPhonesIn(req.url ?? ''),
+          url: maskUrl(req.url ?? ''),
         }),
         res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
       },

@@ -1,4 +1,4 @@
-import { maskPhone, maskPhonesIn } from './mask';
+import { idTag, maskPhone, maskPhonesIn, maskUrl } from './mask';
 
 describe('maskPhone', () => {
   it('keeps the first two and last two digits only', () => {
@@ -15,5 +15,31 @@ describe('maskPhone', () => {
 
   it('leaves short numbers alone', () => {
     expect(maskPhonesIn('/api/v1/messages?limit=50')).toBe('/api/v1/messages?limit=50');
+  });
+
+  it('masks numbers written with percent-encoded separators, as they appear in logged URLs', () => {
+    for (const url of [
+      '/onboard/register/98765%2043210',
+      '/onboard/register/%2B91%2098765%2043210',
+      '/api/v1/messages?to=98765%2D43210&limit=0',
+      '/onboard/register/%2891%29%209876543210',
+    ]) {
+      const masked = maskPhonesIn(url);
+      expect([url, masked.replace(/\D/g, '').length <= 6]).toEqual([url, true]);
+    }
+    expect(maskPhonesIn('/onboard/register/%2B919876543210')).toBe('/onboard/register/+91********10');
+  });
+});
+
+describe('maskUrl', () => {
+  it('replaces session ids by the tag session logs use, and masks numbers', () => {
+    const id = '9f86d081884c7d659a2feaa0c55ad015';
+    expect(maskUrl(`/sessions/${id}`)).toBe(`/sessions/${idTag(id)}`);
+    expect(maskUrl(`/users/%2B919876543210/sessions?except=${id}`)).toBe(
+      `/users/+91********10/sessions?except=${idTag(id)}`,
+    );
+    expect(maskUrl('/api/v1/messages/3f2b9c1e-8a4d-4e6f-9b7a-1c2d3e4f5a6b')).toBe(
+      '/api/v1/messages/3f2b9c1e-8a4d-4e6f-9b7a-1c2d3e4f5a6b',
+    );
   });
 });

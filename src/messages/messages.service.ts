@@ -1,7 +1,7 @@
 import { InjectQueue } from '@nestjs/bullmq';
 import { Injectable, Logger } from '@nestjs/common';
 import type { Queue } from 'bullmq';
-import { isEmail } from 'class-validator';
+import { isEmail, isUUID } from 'class-validator';
 import { randomUUID } from 'node:crypto';
 import { AppException } from '../common/app.exception';
 import { Batcher } from '../common/batcher';
@@ -209,7 +209,11 @@ export class MessagesService {
     let after: { createdAt: string; id: string } | undefined;
     if (q.cursor) {
       const [createdAt, id] = Buffer.from(q.cursor, 'base64url').toString().split('|');
-      if (!createdAt || Number.isNaN(Date.parse(createdAt)) || !/^[0-9a-f-]{36}$/i.test(id ?? '')) {
+      // Exactly what next_cursor holds (an ISO timestamp with a four-digit year, and a UUID): anything looser
+      // that Date.parse or a character class accepts ('1', '+275760-…', 36 dashes) would reach Postgres as a bad
+      // timestamp or uuid, a 500.
+      const wellFormed = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/.test(createdAt ?? '');
+      if (!wellFormed || new Date(createdAt).toISOString() !== createdAt || !isUUID(id ?? '')) {
         throw new AppException(400, 'INVALID_CURSOR', 'cursor is not one this API gave out');
       }
       after = { createdAt, id };

@@ -40,4 +40,18 @@ describe('Twilio signatures', () => {
       validTwilioSignature(token, signedWithout, 'https://example.com:443/webhooks/twilio/status', params),
     ).toBe(true);
   });
+
+  it('refuses bodies that are not form fields (strings) instead of throwing', () => {
+    const official = twilio.getExpectedTwilioSignature(token, url, params);
+    for (const odd of [
+      { ...params, Digits: { toString: '1234' } },
+      { ...params, Digits: 1234 },
+      { ...params, Digits: null },
+      { ...params, Digits: ['12', 34] },
+      ['a'],
+      null,
+    ]) {
+      expect(validTwilioSignature(token, official, url, odd as any)).toBe(false);
+    }
+  });
 });

@@ -28,7 +28,14 @@ export function urlVariants(url: string): string[] {
   return [...variants];
 }
 
-/** Constant-time check of X-Twilio-Signature against every accepted form of the URL. */
+const isFormValue = (v: unknown) =>
+  typeof v === 'string' || (Array.isArray(v) && v.every((x) => typeof x === 'string'));
+
+/**
+ * Constant-time check of X-Twilio-Signature against every accepted form of the URL. Twilio signs form fields,
+ * strings only: a body of any other shape (JSON with numbers, objects, nulls) is not Twilio's, and building the
+ * signed text from it could throw (an object without a usable toString) and answer 500 instead of 403.
+ */
 export function validTwilioSignature(
   authToken: string,
   signature: string | undefined,
@@ -36,6 +43,8 @@ export function validTwilioSignature(
   params: Record<string, string | string[]>,
 ): boolean {
   if (!signature) return false;
+  if (typeof params !== 'object' || params === null || Array.isArray(params)) return false;
+  if (!Object.values(params).every(isFormValue)) return false;
   const given = Buffer.from(signature);
   let ok = false;
   for (const variant of urlVariants(url)) {

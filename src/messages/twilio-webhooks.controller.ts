@@ -4,6 +4,7 @@ import type { FastifyRequest } from 'fastify';
 import { AppException } from '../common/app.exception';
 import { Public } from '../common/decorators/public.decorator';
 import { ErrorDto } from '../common/dto/error.dto';
+import { hasUnstorableText } from '../common/validators/storable-text.validator';
 import { AppConfig } from '../config/app-config';
 import { InboundSmsService } from '../onboarding/inbound-sms.service';
 import type { MessageStatus } from './message.types';
@@ -105,6 +106,15 @@ export class TwilioWebhooksController {
     const url = `${this.config.http.publicBaseUrl}${req.url}`;
     if (!token || typeof signature !== 'string' || !validTwilioSignature(token, signature, url, form ?? {})) {
       throw new AppException(403, 'INVALID_SIGNATURE', 'The X-Twilio-Signature header is missing or wrong');
+    }
+    // The fields go into Postgres rows (out_sms, message events, the audit trail): a NUL there would fail the
+    // write, and in an audit event stall the monitor-logger on every tick. The gateway door refuses the same.
+    if (hasUnstorableText(form)) {
+      throw new AppException(
+        400,
+        'VALIDATION_FAILED',
+        'Form fields must not contain NUL characters or unpaired surrogates',
+      );
     }
   }
 }

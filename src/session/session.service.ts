@@ -2,10 +2,10 @@
 // comes from chooseTtl (session-ttl.ts). Reads and writes log nothing on success; creation, revocation and a
 // corrupt value are logged, once each.
 import { Injectable, Logger } from '@nestjs/common';
-import { createHash, randomInt } from 'node:crypto';
+import { randomInt } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AppException } from '../common/app.exception';
-import { maskPhonesIn } from '../common/mask';
+import { idTag, maskPhonesIn } from '../common/mask';
 import { AppConfig } from '../config/app-config';
 import type { TouchResult } from './session-store';
 import {
@@ -61,7 +61,7 @@ export interface TokenClaims {
 }
 
 /** A short, one-way tag for a session id in logs (the id itself lets an API client read the session). */
-export const sessionTag = (id: string) => createHash('sha256').update(id).digest('hex').slice(0, 12);
+export const sessionTag = idTag;
 const iso = (ms: number) => new Date(ms).toISOString();
 const seconds = (ms: number) => Math.max(0, Math.ceil(ms / 1000));
 const notFound = () => new AppException(404, 'SESSION_NOT_FOUND', 'No such session, or it has expired');

@@ -1,6 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, Logger } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { maskPhonesIn } from '../mask';
+import { maskUrl } from '../mask';
 import { mapError } from './error-body';
 
 /** Gives every error raised in Nest (routes, guards, pipes, 404s) the SPEC shape. */
@@ -15,9 +15,11 @@ export class AllExceptionsFilter implements ExceptionFilter {
     const { body, headers, unexpected } = mapError(exception);
     if (unexpected) {
       const err = exception as Error;
-      this.logger.error(`${req.method} ${maskPhonesIn(req.url)} failed: ${err?.message}`, err?.stack);
+      this.logger.error(`${req.method} ${maskUrl(req.url)} failed: ${err?.message}`, err?.stack);
     }
     if (reply.sent) return;
-    reply.status(body.statusCode).headers(headers).send(body);
+    // Always JSON, whatever content type the route had set before it failed (e.g. text/xml for TwiML):
+    // an object body under another type cannot be serialised and would turn a 4xx into a 500.
+    reply.status(body.statusCode).headers(headers).type('application/json; charset=utf-8').send(body);
   }
 }

@@ -1,6 +1,6 @@
 import { BadRequestException, NotFoundException } from '@nestjs/common';
 import { AppException } from '../app.exception';
-import { mapError } from './error-body';
+import { clientErrorAnswer, mapError } from './error-body';
 
 describe('mapError', () => {
   it('keeps a domain code, extra fields and Retry-After', () => {
@@ -78,5 +78,21 @@ describe('mapError', () => {
       code: '42601',
     });
     expect(mapError(syntax).body.statusCode).toBe(500);
+  });
+
+  it('answers what the HTTP parser refuses in the same shape', () => {
+    const answer = clientErrorAnswer({ code: 'HPE_HEADER_OVERFLOW' });
+    const [head, json] = answer.split('\r\n\r\n');
+    expect(head).toMatch(/^HTTP\/1\.1 431 Request Header Fields Too Large\r\n/);
+    expect(head).toContain(`Content-Length: ${Buffer.byteLength(json)}`);
+    expect(JSON.parse(json)).toEqual({
+      statusCode: 431,
+      error: 'Request Header Fields Too Large',
+      code: 'HEADERS_TOO_LARGE',
+      message: expect.any(String),
+    });
+    expect(JSON.parse(clientErrorAnswer({ code: 'HPE_INVALID_METHOD' }).split('\r\n\r\n')[1]).code).toBe(
+      'BAD_REQUEST',
+    );
   });
 });

@@ -178,3 +178,21 @@ export function mapError(err: unknown): MappedError {
     unexpected: true,
   };
 }
+
+/**
+ * The raw HTTP answer to a request Node's parser refuses before Fastify or Nest see it (request line and headers
+ * over 16 KB, broken HTTP syntax, a client too slow to send its request), in SPEC's shape like every other error.
+ */
+export function clientErrorAnswer(err: { code?: string }): string {
+  const [status, code, message] =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'HEADERS_TOO_LARGE', 'The request line and headers are larger than allowed']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'REQUEST_TIMEOUT', 'The request took too long to arrive']
+        : [400, 'BAD_REQUEST', 'The request is not valid HTTP'];
+  const json = JSON.stringify(body(status, code, message));
+  return (
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+    `Content-Length: ${Buffer.byteLength(json)}\r\nConnection: close\r\n\r\n${json}`
+  );
+}

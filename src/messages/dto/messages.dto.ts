@@ -17,6 +17,7 @@ import {
   Min,
   MinLength,
 } from 'class-validator';
+import { IsStorableText } from '../../common/validators/storable-text.validator';
 import { MESSAGE_STATUSES, MESSAGE_TYPES } from '../message.types';
 
 const URL_OPTIONS = { require_tld: false, require_protocol: true, protocols: ['http', 'https'] };
@@ -26,6 +27,7 @@ export class SendMessageDto {
   @IsOptional()
   @IsString()
   @MaxLength(320)
+  @IsStorableText()
   from?: string;
 
   /** Recipient: E.164 or national number for sms, mms and whatsapp; an e-mail address for email */
@@ -33,6 +35,7 @@ export class SendMessageDto {
   @IsString()
   @MinLength(3)
   @MaxLength(320)
+  @IsStorableText()
   to: string;
 
   @ApiProperty({ enum: MESSAGE_TYPES, example: 'sms' })
@@ -44,12 +47,14 @@ export class SendMessageDto {
   @IsString()
   @MinLength(1)
   @MaxLength(100_000)
+  @IsStorableText()
   body: string;
 
   /** E-mail subject */
   @IsOptional()
   @IsString()
   @MaxLength(998)
+  @IsStorableText()
   subject?: string;
 
   /** Media for mms (required there, refused elsewhere): 1–10 http(s) URLs */
@@ -59,6 +64,7 @@ export class SendMessageDto {
   @ArrayMaxSize(10)
   @IsUrl(URL_OPTIONS, { each: true })
   @MaxLength(2048, { each: true })
+  @IsStorableText()
   media_urls?: string[];
 
   /** Send later (ISO 8601, not in the past, within a year) */
@@ -70,11 +76,13 @@ export class SendMessageDto {
   @IsOptional()
   @IsUrl(URL_OPTIONS)
   @MaxLength(2048)
+  @IsStorableText()
   status_callback?: string;
 
   /** Your own data, returned with the message (at most 4 KB as JSON) */
   @IsOptional()
   @IsObject()
+  @IsStorableText()
   metadata?: Record<string, unknown>;
 }
 
@@ -154,6 +162,7 @@ export class ListMessagesQueryDto {
   @IsOptional()
   @IsString()
   @MaxLength(320)
+  @IsStorableText()
   to?: string;
 
   @IsOptional()
@@ -172,6 +181,7 @@ export class ListMessagesQueryDto {
   @IsOptional()
   @IsString()
   @MaxLength(200)
+  @IsStorableText()
   cursor?: string;
 }
 

@@ -14,6 +14,7 @@ import {
   Min,
   MinLength,
 } from 'class-validator';
+import { IsStorableText } from '../../common/validators/storable-text.validator';
 import { MAX_HASH_LENGTH, MIN_HASH_LENGTH } from '../hash';
 
 const MOBILE_EXAMPLE = '+919876543210';
@@ -58,6 +59,7 @@ export class InboundSmsDto {
   @IsString()
   @MinLength(1)
   @MaxLength(128)
+  @IsStorableText()
   sms_id?: string;
 
   /** When the gateway received it (ISO 8601) */
@@ -101,6 +103,7 @@ export class BlacklistQueryDto {
   @IsOptional()
   @IsString()
   @MaxLength(32)
+  @IsStorableText()
   cursor?: string;
 
   /** Page size, 1–500 */
@@ -132,6 +135,7 @@ export class BlacklistAddDto {
   @IsOptional()
   @IsString()
   @MaxLength(500)
+  @IsStorableText()
   reason?: string;
 }
 
