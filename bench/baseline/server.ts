@@ -12,6 +12,7 @@ import Redis from 'ioredis';
 import { sign } from 'jsonwebtoken';
 import { Pool } from 'pg';
 import { normalizePhone } from '../../src/common/phone';
+import { auditEvent } from '../../src/onboarding/audit-event';
 import { generateHash } from '../../src/onboarding/hash';
 import { runInboundChecks } from '../../src/onboarding/checks';
 import { registerScript } from '../../src/onboarding/onboarding.scripts';
@@ -49,15 +50,6 @@ function fail(reply: { code(n: number): { send(b: unknown): unknown } }, status:
   return reply.code(status).send({ statusCode: status, error: code, code, message: code });
 }
 
-const event = (type: string, mobile: string, outcome: string, extra: object = {}) => ({
-  event_id: randomUUID(),
-  mobile_number: mobile,
-  event_type: type,
-  outcome,
-  ...extra,
-  created_at: new Date().toISOString(),
-});
-
 app.get('/health/live', async () => ({ status: 'ok' }));
 
 app.get<{ Params: { mobile: string } }>('/onboard/register/:mobile', async (req, reply) => {
@@ -68,7 +60,7 @@ app.get<{ Params: { mobile: string } }>('/onboard/register/:mobile', async (req,
   } catch {
     return fail(reply, 400, 'INVALID_MOBILE_NUMBER');
   }
-  const e = event('register', mobile, 'pending');
+  const e = auditEvent('register', mobile, 'pending');
   const [outcome, hash] = await registerScript.run(
     redis,
     [
@@ -125,7 +117,7 @@ app.post<{ Body: { mobile_number: string; message: string; sms_id?: string } }>(
     const answer = reason ? { status: 'rejected', reason } : { status: 'verified' };
     await redis.rpush(
       RedisKeys.auditQueue(),
-      JSON.stringify(event('inbound_sms', mobile, answer.status, { reason })),
+      JSON.stringify(auditEvent('inbound_sms', mobile, answer.status, { reason: reason ?? undefined })),
     );
     if (body.sms_id) await redis.set(RedisKeys.inboundSms(body.sms_id), JSON.stringify(answer), 'EX', DAY);
     return answer;
