@@ -11,6 +11,11 @@ RUN npm run build
 
 FROM node:20-bookworm-slim AS runtime
 ENV NODE_ENV=production
+# The V8 heap sized for the pod (limit 384Mi in deploy/k8s): with no limit V8 sizes the heap from the node's
+# memory and lets garbage grow to four times the live heap between full collections (peak RSS 250-280 MB
+# under the register load); with one, it collects at well under twice (about 160 MB), at no cost in
+# throughput that the benchmark can see. `npm run bench` starts the API with this same line.
+ENV NODE_OPTIONS="--max-old-space-size=256"
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force

@@ -1,10 +1,8 @@
 import { DynamicModule, Global, Module, Type } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { LoggerModule } from 'nestjs-pino';
-import { AppException } from './common/app.exception';
 import { AllExceptionsFilter } from './common/filters/all-exceptions.filter';
 import { ApiKeyGuard } from './common/guards/api-key.guard';
-import { BoundedValidationPipe } from './common/pipes/bounded-validation.pipe';
 import { RateLimiters } from './common/rate-limit/rate-limit';
 import { loggerParams } from './common/logging';
 import { AppConfig } from './config/app-config';
@@ -43,22 +41,6 @@ export class CoreModule {
   }
 }
 
-export const validationPipe = () =>
-  new BoundedValidationPipe({
-    whitelist: true,
-    forbidNonWhitelisted: true,
-    transform: true,
-    stopAtFirstError: false,
-    exceptionFactory: (errors) => {
-      const details = errors.flatMap(function flatten(e): string[] {
-        return [...Object.values(e.constraints ?? {}), ...(e.children ?? []).flatMap(flatten)];
-      });
-      return new AppException(400, 'VALIDATION_FAILED', details.join('; ') || 'The request is not valid', {
-        details,
-      });
-    },
-  });
-
 /** The HTTP side: controllers, the API-key guard, validation and the error filter. */
 @Module({
   imports: [HealthModule, OnboardingModule, MessagesModule, SessionModule, OtpModule],
@@ -66,7 +48,6 @@ export const validationPipe = () =>
   providers: [
     { provide: APP_GUARD, useClass: ApiKeyGuard },
     { provide: APP_FILTER, useClass: AllExceptionsFilter },
-    { provide: APP_PIPE, useFactory: validationPipe },
   ],
 })
 export class ApiModule {}

@@ -138,6 +138,14 @@ export async function startNode(
   return svc;
 }
 
+/** The NODE_OPTIONS the image runs the service with (the Dockerfile's `ENV NODE_OPTIONS=...`), so that the
+ * benchmark measures the service as deployed. */
+export function imageNodeOptions(): string {
+  const line = /^ENV NODE_OPTIONS="([^"]*)"$/m.exec(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'));
+  if (!line) throw new Error('the Dockerfile sets no NODE_OPTIONS');
+  return line[1];
+}
+
 /** Drops and creates the run's own Postgres database (the service migrates it at start). */
 export async function recreateDatabase(databaseUrl: string): Promise<void> {
   const u = new URL(databaseUrl);

@@ -23,6 +23,7 @@ import {
 } from './dto/messages.dto';
 import { MessagesService } from './messages.service';
 import { webhookSecret } from './status-callbacks';
+import { Validated } from '../common/pipes/bounded-validation.pipe';
 
 @ApiTags('messages')
 @ApiResponse({ status: 401, type: ErrorDto, description: 'missing or wrong API key' })
@@ -52,7 +53,7 @@ export class MessagesController {
   @ApiResponse({ status: 503, type: ErrorDto, description: 'the message could not be stored' })
   send(
     @Req() req: AuthenticatedRequest,
-    @Body() body: SendMessageDto,
+    @Body(Validated) body: SendMessageDto,
     @Headers('idempotency-key') idempotencyKey?: string,
   ): Promise<AcceptedMessageDto> {
     if (idempotencyKey !== undefined && !/^[\x21-\x7e]{1,255}$/.test(idempotencyKey)) {
@@ -76,14 +77,14 @@ export class MessagesController {
   @ApiOperation({ summary: 'A message with its status history' })
   @ApiOkResponse({ type: MessageDto })
   @ApiResponse({ status: 404, type: ErrorDto })
-  get(@Req() req: AuthenticatedRequest, @Param() p: MessageIdParamDto): Promise<MessageDto> {
+  get(@Req() req: AuthenticatedRequest, @Param(Validated) p: MessageIdParamDto): Promise<MessageDto> {
     return this.messages.get(req.clientId!, p.id);
   }
 
   @Get('messages')
   @ApiOperation({ summary: 'Messages, newest first, with cursor pagination' })
   @ApiOkResponse({ type: MessagePageDto })
-  list(@Req() req: AuthenticatedRequest, @Query() q: ListMessagesQueryDto): Promise<MessagePageDto> {
+  list(@Req() req: AuthenticatedRequest, @Query(Validated) q: ListMessagesQueryDto): Promise<MessagePageDto> {
     return this.messages.list(req.clientId!, q);
   }
 

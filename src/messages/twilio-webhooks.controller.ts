@@ -11,6 +11,7 @@ import type { MessageStatus } from './message.types';
 import { MessagesRepository } from './messages.repository';
 import { StatusCallbacks } from './status-callbacks';
 import { validTwilioSignature } from './twilio-signature';
+import { Validated } from '../common/pipes/bounded-validation.pipe';
 
 /** Twilio's MessageStatus values mapped onto ours; `queued`/`accepted`/`scheduled` add nothing we know. */
 const TWILIO_STATUS: Record<string, MessageStatus | undefined> = {
@@ -50,7 +51,7 @@ export class TwilioWebhooksController {
     description: 'Moves a message forward only: late or repeated callbacks change nothing.',
   })
   @ApiOkResponse({ description: 'accepted' })
-  async status(@Req() req: FastifyRequest, @Body() form: Form): Promise<string> {
+  async status(@Req() req: FastifyRequest, @Body(Validated) form: Form): Promise<string> {
     this.verify(req, form);
     const sid = one(form.MessageSid);
     const target = TWILIO_STATUS[one(form.MessageStatus) ?? ''];
@@ -83,7 +84,7 @@ export class TwilioWebhooksController {
     description: 'Hands the SMS (From, Body, MessageSid) to the onboarding pipeline; answers empty TwiML.',
   })
   @ApiOkResponse({ description: 'empty TwiML <Response/>' })
-  async inboundSms(@Req() req: FastifyRequest, @Body() form: Form): Promise<string> {
+  async inboundSms(@Req() req: FastifyRequest, @Body(Validated) form: Form): Promise<string> {
     this.verify(req, form);
     try {
       await this.inbound.handle({

@@ -51,3 +51,20 @@ export class MetricsService {
     );
   }
 }
+
+/**
+ * Observes request durations into `histogram`, keeping the labelled child of each method, route and status
+ * (a bounded set: route templates, not paths), so a request does not hash its label set again.
+ */
+export function durationObserver(histogram: Histogram<'method' | 'route' | 'status'>) {
+  const children = new Map<string, { observe(value: number): void }>();
+  return (method: string, route: string | undefined, status: number, elapsedMs: number): void => {
+    const key = `${method} ${status} ${route}`;
+    let child = children.get(key);
+    if (!child) {
+      child = histogram.labels({ method, route: route ?? 'unmatched', status: String(status) });
+      children.set(key, child);
+    }
+    child.observe(elapsedMs / 1000);
+  };
+}

@@ -12,6 +12,7 @@ import {
   OnboardingSettingsDto,
   UpdateSettingsDto,
 } from './dto/onboarding.dto';
+import { Validated } from '../common/pipes/bounded-validation.pipe';
 
 @ApiTags('admin')
 @AdminOnly()
@@ -24,7 +25,7 @@ export class OnboardingAdminController {
   @Get('blacklist')
   @ApiOperation({ summary: 'List blacklisted numbers (cursor pagination, by number)' })
   @ApiOkResponse({ type: BlacklistPageDto })
-  async list(@Query() q: BlacklistQueryDto): Promise<BlacklistPageDto> {
+  async list(@Query(Validated) q: BlacklistQueryDto): Promise<BlacklistPageDto> {
     const page = await this.admin.listBlacklist(q.cursor, q.limit ?? 100);
     return {
       ...page,
@@ -35,7 +36,10 @@ export class OnboardingAdminController {
   @Put('blacklist/:mobile_number')
   @ApiOperation({ summary: 'Blacklist a number (Postgres and Redis together)' })
   @ApiOkResponse({ type: BlacklistAddedDto })
-  add(@Param() params: MobileParamDto, @Body() body: BlacklistAddDto): Promise<BlacklistAddedDto> {
+  add(
+    @Param(Validated) params: MobileParamDto,
+    @Body(Validated) body: BlacklistAddDto,
+  ): Promise<BlacklistAddedDto> {
     return this.admin.addToBlacklist(params.mobile_number, body.reason);
   }
 
@@ -44,7 +48,7 @@ export class OnboardingAdminController {
   @ApiOperation({ summary: 'Remove a number from the blacklist (and reset its abuse counter)' })
   @ApiNoContentResponse()
   @ApiResponse({ status: 404, type: ErrorDto, description: 'not on the blacklist' })
-  async remove(@Param() params: MobileParamDto): Promise<void> {
+  async remove(@Param(Validated) params: MobileParamDto): Promise<void> {
     await this.admin.removeFromBlacklist(params.mobile_number);
   }
 
@@ -58,7 +62,7 @@ export class OnboardingAdminController {
   @Put('settings')
   @ApiOperation({ summary: 'Change onboarding settings (every replica picks them up at once)' })
   @ApiOkResponse({ type: OnboardingSettingsDto })
-  updateSettings(@Body() body: UpdateSettingsDto): Promise<OnboardingSettingsDto> {
+  updateSettings(@Body(Validated) body: UpdateSettingsDto): Promise<OnboardingSettingsDto> {
     return this.admin.updateSettings(body);
   }
 }

@@ -18,6 +18,7 @@ import {
 } from './dto/onboarding.dto';
 import { InboundSmsService } from './inbound-sms.service';
 import { OnboardingService } from './onboarding.service';
+import { Validated } from '../common/pipes/bounded-validation.pipe';
 
 const REGISTER_ERRORS = [
   ApiResponse({ status: 400, type: ErrorDto, description: 'not a valid phone number' }),
@@ -68,7 +69,7 @@ export class OnboardingController {
   })
   @ApiOkResponse({ type: RegisterResponseDto })
   @apply(REGISTER_ERRORS)
-  registerLegacy(@Body() body: RegisterRequestDto): Promise<RegisterResponseDto> {
+  registerLegacy(@Body(Validated) body: RegisterRequestDto): Promise<RegisterResponseDto> {
     return this.onboarding.register(body.mobile_number);
   }
 
@@ -86,7 +87,7 @@ export class OnboardingController {
     type: ErrorDto,
     description: 'the same sms_id is still being processed (SMS_IN_PROGRESS)',
   })
-  inboundSms(@Body() body: InboundSmsDto): Promise<InboundSmsResponseDto> {
+  inboundSms(@Body(Validated) body: InboundSmsDto): Promise<InboundSmsResponseDto> {
     return this.inbound.handle({ ...body, source: 'gateway' });
   }
 
@@ -94,7 +95,7 @@ export class OnboardingController {
   @ApiOperation({ summary: 'Where a number stands: verified, pending, blacklisted or unknown' })
   @ApiOkResponse({ type: OnboardStatusDto })
   @ApiResponse({ status: 400, type: ErrorDto })
-  status(@Param() params: MobileParamDto): Promise<OnboardStatusDto> {
+  status(@Param(Validated) params: MobileParamDto): Promise<OnboardStatusDto> {
     return this.onboarding.status(params.mobile_number);
   }
 }

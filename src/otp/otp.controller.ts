@@ -16,6 +16,7 @@ import {
 } from './dto/otp.dto';
 import { OTP_IP_LIMIT } from './otp.repository';
 import { OtpService } from './otp.service';
+import { Validated } from '../common/pipes/bounded-validation.pipe';
 
 @ApiTags('otp')
 @Controller('otp')
@@ -41,7 +42,7 @@ export class OtpController {
     type: ErrorDto,
     description: 'a code is still active (OTP_ACTIVE) or the resend cooldown runs',
   })
-  send(@Body() body: SendOtpDto): Promise<OtpSentDto> {
+  send(@Body(Validated) body: SendOtpDto): Promise<OtpSentDto> {
     return this.otp.send(body);
   }
 
@@ -56,7 +57,7 @@ export class OtpController {
     description: 'wrong or expired: {"verified": false, "attempts_remaining"}',
   })
   verify(
-    @Body() body: VerifyOtpDto,
+    @Body(Validated) body: VerifyOtpDto,
     @Req() req: FastifyRequest,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<OtpVerifiedDto> {
@@ -70,7 +71,7 @@ export class OtpController {
   @ApiOperation({ summary: 'Seconds left on the active code' })
   @ApiOkResponse({ type: OtpRemainingDto })
   @ApiResponse({ status: 404, type: ErrorDto, description: 'no active code' })
-  remaining(@Param() p: OtpMobileParamDto): Promise<OtpRemainingDto> {
+  remaining(@Param(Validated) p: OtpMobileParamDto): Promise<OtpRemainingDto> {
     return this.otp.remaining(p.mobile_number);
   }
 
@@ -79,7 +80,7 @@ export class OtpController {
     summary: 'pending, approved, expired, max_attempts_reached or none, with the delivery status',
   })
   @ApiOkResponse({ type: OtpStatusDto })
-  status(@Param() p: OtpMobileParamDto): Promise<OtpStatusDto> {
+  status(@Param(Validated) p: OtpMobileParamDto): Promise<OtpStatusDto> {
     return this.otp.status(p.mobile_number);
   }
 }
@@ -92,7 +93,7 @@ export class UserVerificationController {
   @Get(':user_id/verification')
   @ApiOperation({ summary: 'Whether a user has verified a number by OTP (cached 1 h)' })
   @ApiOkResponse({ type: UserVerificationDto })
-  verification(@Param() p: UserIdParamDto): Promise<UserVerificationDto> {
+  verification(@Param(Validated) p: UserIdParamDto): Promise<UserVerificationDto> {
     return this.otp.userVerified(p.user_id);
   }
 }

@@ -212,8 +212,13 @@ export class OtpService implements OnModuleInit {
     if (outcome === 'locked') throw this.locked(n);
     if (outcome !== 'ok') return this.failure(outcome, n);
     const stored = JSON.parse(raw!) as StoredOtp;
-    await this.repo.markConsumed(stored.row_id).catch(() => undefined);
-    return this.approve(mobile, stored.user_id);
+    // Redis has consumed the code; the row's used-mark (the Postgres fallback's record) and the session are
+    // written side by side rather than one after the other: the answer waits for the slower, not for both.
+    const [, approved] = await Promise.all([
+      this.repo.markConsumed(stored.row_id).catch(() => undefined),
+      this.approve(mobile, stored.user_id),
+    ]);
+    return approved;
   }
 
   async remaining(rawMobile: string) {

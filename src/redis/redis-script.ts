@@ -8,9 +8,9 @@ export interface RedisScript<Result> {
   /** Runs the script: keys are relative names (the client adds the prefix). */
   run(client: RedisClient, keys: string[], args: (string | number)[]): Promise<Result>;
   /**
-   * Defines the command on the client now. Call it at start-up for scripts that run beside other commands:
-   * an auto-pipeline opened in the same tick as a first definition lacks the command (ioredis 5.9,
-   * redis/ioredis#1931), and the batch then fails with an uncaught TypeError.
+   * Defines the command on the client now. Scripts are defined on a client before it carries traffic
+   * (defineAllScripts): an auto-pipeline opened in the same tick as a first definition lacks the command, and
+   * in ioredis 5.9 the batch then ends the process with an uncaught TypeError (redis/ioredis#1931).
    */
   define(client: RedisClient): void;
 }
@@ -35,9 +35,15 @@ export function defineScript<Result>(name: string, numberOfKeys: number, lua: st
     define,
     run(client, keys, args) {
       if (keys.length !== numberOfKeys) throw new Error(`script ${name} takes ${numberOfKeys} keys`);
-      define(client);
       const target = client as unknown as Record<string, (...a: unknown[]) => Promise<Result>>;
-      return target[command](...keys, ...args);
+      if (typeof target[command] === 'function') return target[command](...keys, ...args);
+      // Declared after the client was made: an auto-pipeline opened earlier in this tick was built without
+      // the command (ioredis copies a client's commands into a pipeline when it makes one), so the call waits
+      // until that pipeline has gone out (it is sent from a setImmediate queued before this one).
+      define(client);
+      return new Promise<void>((resolve) => setImmediate(resolve)).then(() =>
+        target[command](...keys, ...args),
+      );
     },
   };
   REGISTRY.push(script as RedisScript<unknown>);

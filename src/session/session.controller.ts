@@ -26,6 +26,7 @@ import {
   UserSessionsDto,
 } from './dto/session.dto';
 import { SessionService } from './session.service';
+import { Validated } from '../common/pipes/bounded-validation.pipe';
 
 const BAD_REQUEST = ApiResponse({ status: 400, type: ErrorDto, description: 'invalid body or parameters' });
 const NO_KEY = ApiResponse({ status: 401, type: ErrorDto, description: 'missing or wrong API key' });
@@ -56,7 +57,7 @@ export class SessionController {
   @ApiCreatedResponse({ type: SessionCreatedDto })
   @BAD_REQUEST
   @NO_KEY
-  create(@Body() body: CreateSessionDto, @Req() req: FastifyRequest): Promise<SessionCreatedDto> {
+  create(@Body(Validated) body: CreateSessionDto, @Req() req: FastifyRequest): Promise<SessionCreatedDto> {
     const ua = req.headers['user-agent'];
     return this.sessions.create({
       userId: body.user_id,
@@ -96,7 +97,10 @@ export class SessionController {
   @NOT_FOUND
   @ApiResponse({ status: 409, type: ErrorDto, description: 'kept changing during the merge (SESSION_BUSY)' })
   @UNAVAILABLE
-  update(@Param() params: SessionIdParamDto, @Body() body: UpdateSessionDto): Promise<SessionDto> {
+  update(
+    @Param(Validated) params: SessionIdParamDto,
+    @Body(Validated) body: UpdateSessionDto,
+  ): Promise<SessionDto> {
     return this.sessions.mergeContext(params.id, body.context);
   }
 
@@ -107,7 +111,7 @@ export class SessionController {
   @BAD_REQUEST
   @NO_KEY
   @UNAVAILABLE
-  async remove(@Param() params: SessionIdParamDto): Promise<void> {
+  async remove(@Param(Validated) params: SessionIdParamDto): Promise<void> {
     await this.sessions.delete(params.id);
   }
 
@@ -120,7 +124,7 @@ export class SessionController {
   @BAD_REQUEST
   @NO_KEY
   @UNAVAILABLE
-  list(@Param() params: UserIdParamDto): Promise<UserSessionsDto> {
+  list(@Param(Validated) params: UserIdParamDto): Promise<UserSessionsDto> {
     return this.sessions.list(params.user_id);
   }
 
@@ -134,8 +138,8 @@ export class SessionController {
   @NO_KEY
   @UNAVAILABLE
   revokeAll(
-    @Param() params: UserIdParamDto,
-    @Query() query: RevokeSessionsQueryDto,
+    @Param(Validated) params: UserIdParamDto,
+    @Query(Validated) query: RevokeSessionsQueryDto,
   ): Promise<SessionsRevokedDto> {
     return this.sessions.revokeAll(params.user_id, query.except);
   }

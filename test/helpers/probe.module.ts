@@ -2,6 +2,7 @@
 import { Body, Controller, Get, Inject, Module, Post } from '@nestjs/common';
 import { IsInt, IsString, MaxLength, Min } from 'class-validator';
 import { AdminOnly, Public } from '../../src/common/decorators/public.decorator';
+import { Validated } from '../../src/common/pipes/bounded-validation.pipe';
 import { REDIS, RedisClient } from '../../src/redis/redis.constants';
 
 class EchoBody {
@@ -26,7 +27,7 @@ class ProbeController {
 
   @Public()
   @Post('echo')
-  echo(@Body() body: EchoBody) {
+  echo(@Body(Validated) body: EchoBody) {
     return body;
   }
 

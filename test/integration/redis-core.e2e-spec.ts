@@ -3,6 +3,10 @@ import { Redis } from 'ioredis';
 import { CacheService } from '../../src/redis/cache.service';
 import { RedisKeys } from '../../src/redis/redis-keys';
 import { defineScript } from '../../src/redis/redis-script';
+import { createCommandClient } from '../../src/redis/redis-options';
+import type { RedisClient } from '../../src/redis/redis.constants';
+import { RateLimiters } from '../../src/common/rate-limit/rate-limit';
+import { MetricsService } from '../../src/metrics/metrics.service';
 import { Heartbeats } from '../../src/workers/heartbeats';
 import { JobLock } from '../../src/workers/job-lock';
 import { startTestApp, TestApp } from '../helpers/test-app';
@@ -51,6 +55,37 @@ describe('Redis core', () => {
     expect(await script.run(t.redis, ['counter'], [2])).toBe(2);
     await t.redis.script('FLUSH');
     expect(await script.run(t.redis, ['counter'], [3])).toBe(5);
+  });
+
+  it('runs a script declared after the client was made, beside an auto-pipeline opened in the same tick', async () => {
+    expect(t.redis.options.enableAutoPipelining).toBe(true);
+    const late = defineScript<string>('test_late_echo', 1, `return ARGV[1] .. redis.call('GET', KEYS[1])`);
+    await t.redis.set('late-key', '!');
+    // The GET opens this tick's auto-pipeline; the script's first run comes after it, in the same tick.
+    const [got, echoed] = await Promise.all([
+      t.redis.get('late-key'),
+      late.run(t.redis, ['late-key'], ['hello']),
+    ]);
+    expect([got, echoed]).toEqual(['!', 'hello!']);
+    // Both kinds of call keep working in later ticks.
+    expect(await Promise.all([late.run(t.redis, ['late-key'], ['again']), t.redis.get('late-key')])).toEqual([
+      'again!',
+      '!',
+    ]);
+  });
+
+  it('defines the rate limiter’s command before traffic, so a first limit check beside an auto-pipeline works', async () => {
+    const client = createCommandClient(t.config.redis, 'smsb-test-late-limiter');
+    try {
+      await client.connect();
+      const limiters = new RateLimiters(client as RedisClient, new MetricsService());
+      const rule = { action: 'late-define', limit: 5, windowSeconds: 60 };
+      // The GET opens this tick's auto-pipeline; the limiter's first command joins it in the same tick.
+      const [, headers] = await Promise.all([client.get('late-key'), limiters.consume(rule, 'someone')]);
+      expect(headers).toMatchObject({ 'x-ratelimit-limit': '5', 'x-ratelimit-remaining': '4' });
+    } finally {
+      client.disconnect();
+    }
   });
 
   it('lets one owner hold a lock and only the owner release it', async () => {

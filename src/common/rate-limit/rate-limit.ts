@@ -63,6 +63,10 @@ export class RateLimiters {
     this.rejected = metrics.counter('smsb_rate_limit_rejections_total', 'Requests refused by a rate limit', [
       'action',
     ]);
+    // A RateLimiterRedis defines its Lua command (rlflxIncr) on the client when it is made. Made lazily, at a
+    // first request, it could be defined in the same tick as an open auto-pipeline, which then lacks it and
+    // ends the process (redis/ioredis#1931; seen in a test). One made now defines it before any traffic.
+    new RateLimiterRedis({ storeClient: redis, points: 1, duration: 1 });
   }
 
   private limiter(rule: Omit<RateLimitRule, 'key'>): RateLimiterRedis {
