@@ -72,6 +72,21 @@ export async function once(port: number, r: Req): Promise<number> {
   return res.status;
 }
 
+/**
+ * The median latency of `n` sequential requests, in ms with microseconds (autocannon's percentiles are whole
+ * milliseconds, too coarse for paths that answer in under one).
+ */
+export async function sequentialMedianMs(port: number, next: () => Req, n: number): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = process.hrtime.bigint();
+    const status = await once(port, next());
+    times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    if (status >= 300) throw new Error(`a sequential request answered ${status}`);
+  }
+  return median(times);
+}
+
 /** Requests the Redis server has read from its clients so far: one per round trip. */
 export async function readsProcessed(redis: Redis): Promise<number> {
   return Number(/total_reads_processed:(\d+)/.exec(await redis.info('stats'))?.[1] ?? NaN);

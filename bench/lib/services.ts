@@ -51,6 +51,7 @@ export class PrivateRedis {
     );
     const r = new PrivateRedis(port, proc, dir);
     const probe = new Redis(r.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    probe.on('error', () => undefined); // refused until the server listens: the loop below asks again
     await waitUntil(async () => {
       await probe.connect().catch(() => undefined);
       return (await probe.ping()) === 'PONG';
