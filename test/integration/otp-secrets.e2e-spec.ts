@@ -10,7 +10,7 @@ import { TwilioStandIn } from '../helpers/twilio-standin';
 import { waitFor } from '../helpers/wait';
 
 describe('secrets stay out of logs', () => {
-  it('runs an OTP flow at debug level without logging the code, keys or the number', async () => {
+  it('runs an OTP flow at debug level without logging the code, keys or the number, with the request id on a request’s lines', async () => {
     const twilio = await TwilioStandIn.start();
     const port = await freePort();
     const env = serviceEnv(port, {
@@ -63,6 +63,14 @@ describe('secrets stay out of logs', () => {
 
       const logs = svc.output();
       expect(logs.length).toBeGreaterThan(0);
+      // A line a service writes while serving a request carries that request's id (the AsyncLocalStorage
+      // started in the onRequest hook, read by the logger's mixin), also across the awaits before it.
+      const verifiedLine = logs
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as { msg?: string; reqId?: string })
+        .find((l) => /verified$/.test(l.msg ?? ''));
+      expect(verifiedLine?.reqId).toBe(ok.headers.get('x-request-id'));
       expect(logs).not.toContain(code);
       expect(logs).not.toContain(mobile);
       expect(logs).not.toContain(mobile.slice(3));
