@@ -36,14 +36,14 @@ const ROUNDS = Number(env.BENCH_ROUNDS ?? 3);
 const CONNECTIONS = Number(env.BENCH_CONNECTIONS ?? 50);
 const E2E_SECONDS = Number(env.BENCH_E2E_SECONDS ?? 60);
 const SOAK_SECONDS = Number(env.BENCH_SOAK_SECONDS ?? 300);
-const PROBE = 200;
+const PROBE = 200; // sequential requests for the per-request counts
 /** BENCH_QUICK=1: the side-by-side scenarios only (for profiling rounds). */
 const QUICK = env.BENCH_QUICK === '1' || !!env.BENCH_ONLY;
 /** BENCH_ONLY=<regular expression>: only the side-by-side scenarios whose name matches (implies BENCH_QUICK). */
 const ONLY = env.BENCH_ONLY ? new RegExp(env.BENCH_ONLY, 'i') : null;
 const selected = (name: string) => !ONLY || ONLY.test(name);
 const LARGE = Number(env.BENCH_LARGE ?? 1_000_000); // the large data set (members / rows)
-const COUNTERS = Number(env.BENCH_COUNTERS ?? 1_000_000); // abuse counters // sequential requests for the per-request counts
+const COUNTERS = Number(env.BENCH_COUNTERS ?? 1_000_000); // abuse counters
 const DATABASE_URL = env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/sms_bridge_bench';
 const PREFIX = 'smsb-bench:';
 const KEY = 'bench-client-key-0123456789abcdef';
@@ -136,7 +136,6 @@ async function main() {
     log(`api :${apiPort}, baseline :${basePort}, redis :${redisServer.port}`);
     phase('start-up');
 
-    /** Per-request counts: PROBE sequential requests, less what one measurement costs by itself. */
     /**
      * Per-request counts from PROBE sequential requests: top-level Redis commands from MONITOR (commands a Lua
      * script runs are reported as source "lua" and not counted: a script is one command), round trips from

@@ -7,7 +7,7 @@ import helmet from 'helmet';
 
 type Middleware = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
 
-/** What `middleware` sets on an answer, as lower-case name → value; throws if it does anything else. */
+/** What `middleware` sets on an answer, as lower-case name → value; throws if it does not finish at once. */
 export function headersSetBy(middleware: Middleware): Record<string, string> {
   const set: Record<string, string> = {};
   const res = {

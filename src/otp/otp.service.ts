@@ -213,7 +213,8 @@ export class OtpService implements OnModuleInit {
     if (outcome !== 'ok') return this.failure(outcome, n);
     const stored = JSON.parse(raw!) as StoredOtp;
     // Redis has consumed the code; the row's used-mark (the Postgres fallback's record) and the session are
-    // written side by side rather than one after the other: the answer waits for the slower, not for both.
+    // written side by side rather than one after the other: the answer waits for the slower of the two, not
+    // for their sum.
     const [, approved] = await Promise.all([
       this.repo.markConsumed(stored.row_id).catch(() => undefined),
       this.approve(mobile, stored.user_id),

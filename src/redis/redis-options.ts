@@ -49,11 +49,12 @@ export function createCommandClient(cfg: RedisConfig, name = 'smsb-command'): Re
     maxRetriesPerRequest: 1,
     commandTimeout: cfg.commandTimeoutMs,
     // Commands issued in the same turn of the event loop (many requests at once) go out in one write: the
-    // socket write per command was the largest single cost of the Redis-only hot paths in profiles (register
-    // and session get: 0.45 → 0.7 of the baseline's CPU per request). ioredis 5.9 crashes the process when
-    // queueing a command into an auto-pipeline throws (redis/ioredis#1931); what threw here was a script first
-    // defined after that tick's pipeline was made, so every script is defined on the client before it carries
-    // traffic (defineAllScripts, and a test that a script declared later still runs).
+    // socket write per command was the largest single cost of the Redis-only hot paths in profiles (session
+    // get: 92-116 → 67 µs of CPU per request, against the baseline's ~50). ioredis 5.9 crashes the process
+    // when queueing a command into an auto-pipeline throws (redis/ioredis#1931): a Lua command first defined
+    // after that tick's pipeline was made. So scripts are defined on the client before traffic
+    // (defineAllScripts; one declared later waits a tick, see redis-script.ts), and so is the rate limiters'
+    // command (RateLimiters' constructor). Both are tested in redis-core.e2e-spec.ts.
     enableAutoPipelining: true,
     keyPrefix: cfg.keyPrefix,
   };
