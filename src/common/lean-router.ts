@@ -56,7 +56,9 @@ const tokens = new ParamsTokenFactory();
 const original: Create = RouterExecutionContext.prototype.create;
 /** Promise-like (a pipe or guard may return any thenable; Nest awaits whatever it gets). */
 const isThenable = (v: unknown): v is PromiseLike<unknown> =>
-  v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as { then?: unknown }).then === 'function';
+  v !== null &&
+  (typeof v === 'object' || typeof v === 'function') &&
+  typeof (v as { then?: unknown }).then === 'function';
 
 function leanCreate(
   this: RouterExecutionContext,
@@ -73,7 +75,13 @@ function leanCreate(
     original.call(this, instance, callback, methodName, moduleKey, requestMethod, contextId, inquirerId);
   if (contextId !== STATIC_CONTEXT) return fallback();
   const meta = this.getMetadata(instance, callback, methodName, moduleKey, requestMethod, 'http');
-  const interceptors = self.interceptorsContextCreator.create(instance, callback, moduleKey, contextId, inquirerId);
+  const interceptors = self.interceptorsContextCreator.create(
+    instance,
+    callback,
+    moduleKey,
+    contextId,
+    inquirerId,
+  );
   if (
     interceptors.length ||
     meta.isSseHandler ||
@@ -94,7 +102,11 @@ function leanCreate(
     extractValue: p.extractValue,
     // Global, controller and method pipes, then the parameter's own (Nest's order); none for @Req and the like.
     pipes: this.isPipeable(p.type) ? contextPipes.concat(p.pipes) : [],
-    meta: { metatype: p.metatype, type: tokens.exchangeEnumForString(p.type as RouteParamtypes), data: p.data },
+    meta: {
+      metatype: p.metatype,
+      type: tokens.exchangeEnumForString(p.type as RouteParamtypes),
+      data: p.data,
+    },
   }));
   const mostPipes = Math.max(0, ...steps.map((s) => s.pipes.length));
   const { argsLength, httpStatusCode, hasCustomHeaders, responseHeaders } = meta;
