@@ -15,14 +15,12 @@
 // and counts the promises, so a Nest upgrade that changes these internals fails there, not in production.
 import { CanActivate, ForbiddenException, PipeTransform } from '@nestjs/common';
 import { RouteParamtypes } from '@nestjs/common/enums/route-paramtypes.enum';
+import { FORBIDDEN_MESSAGE } from '@nestjs/core/guards/constants';
 import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host';
 import { STATIC_CONTEXT } from '@nestjs/core/injector/constants';
 import { ParamsTokenFactory } from '@nestjs/core/pipes/params-token-factory';
 import { RouterExecutionContext } from '@nestjs/core/router/router-execution-context';
 import { isObservable, lastValueFrom } from 'rxjs';
-
-/** Nest's own message for a guard that answers false (@nestjs/core/guards/constants). */
-const FORBIDDEN_MESSAGE = 'Forbidden resource';
 
 type Create = RouterExecutionContext['create'];
 type Handler = ReturnType<Create>;

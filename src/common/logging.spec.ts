@@ -1,7 +1,8 @@
 // The log censor (makeLogCensor) against pino's own `redact` with the same paths: the same lines out of both.
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import { LOG_SERIALIZERS, makeLogCensor, REDACTED_PATHS } from './logging';
+import type { AppConfig } from '../config/app-config';
+import { LOG_SERIALIZERS, loggerParams, makeLogCensor, REDACTED_PATHS } from './logging';
 
 function linesOf(options: pino.LoggerOptions, objects: object[]): unknown[] {
   const lines: string[] = [];
@@ -89,5 +90,19 @@ describe('the log censor', () => {
 
   it('refuses a path it does not implement', () => {
     expect(() => makeLogCensor(['a.*.b'])).toThrow(/unsupported/);
+  });
+
+  it('is what the service logs through: loggerParams censors and serializes each line once', () => {
+    const params = loggerParams({ logLevel: 'info', role: 'api' } as AppConfig);
+    const options = (params as { pinoHttp: pino.LoggerOptions }).pinoHttp;
+    const [withObject, withRequest, withError] = linesOf(options, [
+      { user: { mobile_number: '+919876543210', name: 'kept' } },
+      { req: new FakeRequest(), statusCode: 400 },
+      { err: boom() },
+    ]) as Record<string, Record<string, unknown>>[];
+    expect(withObject.user).toEqual({ mobile_number: '[redacted]', name: 'kept' });
+    expect(withRequest.req).toEqual({ id: 'req-1', method: 'POST', url: '/onboard/register/+91********10' });
+    expect(withError.err).toMatchObject({ type: 'Error', message: 'boom', code: '[redacted]' });
+    expect(String(withError.err.stack)).toMatch(/^Error: boom/);
   });
 });
