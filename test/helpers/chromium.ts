@@ -1,24 +1,38 @@
-// Launches Debian's chromium (not a Playwright download) headless for the browser tests, and collects what
-// a page reports as broken: script errors, failed loads, CSP violations.
+// Launches a headless Chromium for the browser tests, and collects what a page reports as broken: script
+// errors, failed loads, CSP violations. The binary comes from npm (@sparticuz/chromium ships a
+// self-contained build for Linux x64), so a fresh clone needs no `apt` step; CHROMIUM_PATH picks another.
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Browser, chromium, Locator, Page } from 'playwright-core';
 
-export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const SCREENSHOTS = join(__dirname, '..', 'browser', 'screenshots');
 
 /**
- * Fails (never skips) when chromium is missing: CI installs it, so its absence is a broken setup.
+ * The Chromium to drive: CHROMIUM_PATH when set, else the npm package's binary, unpacked to the temporary
+ * directory on first use. The package is an ES module, which Jest's module loader cannot require, so a
+ * plain Node process asks it for the path.
+ */
+export function chromiumPath(): string {
+  if (process.env.CHROMIUM_PATH) return process.env.CHROMIUM_PATH;
+  const script =
+    "import('@sparticuz/chromium').then(async (m) => process.stdout.write(await m.default.executablePath()))";
+  return execFileSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 120000 }).trim();
+}
+
+/**
+ * Fails (never skips) when no Chromium can be had: a broken setup, not a reason to pass.
  * `hostAliases` resolve to 127.0.0.1 inside this browser only, so a test can open the service by a name.
  */
 export async function launchChromium(hostAliases: string[] = []): Promise<Browser> {
-  if (!existsSync(CHROMIUM_PATH))
+  const executablePath = chromiumPath();
+  if (!existsSync(executablePath))
     throw new Error(
-      `chromium not found at ${CHROMIUM_PATH}: install it (apt-get install chromium, as .ci/run does) ` +
-        'or set CHROMIUM_PATH to a Chromium or Chrome binary',
+      `chromium not found at ${executablePath}: run npm ci, or set CHROMIUM_PATH to a Chromium binary`,
     );
   const args = [
     '--no-sandbox',
+    '--no-zygote', // the npm build runs without the zygote helper (it has no setuid sandbox to start)
     '--disable-gpu',
     '--disable-background-networking',
     '--disable-component-update',
@@ -28,7 +42,7 @@ export async function launchChromium(hostAliases: string[] = []): Promise<Browse
   ];
   if (hostAliases.length)
     args.push(`--host-resolver-rules=${hostAliases.map((h) => `MAP ${h} 127.0.0.1`).join(', ')}`);
-  return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, timeout: 60000, args });
+  return chromium.launch({ executablePath, headless: true, timeout: 60000, args });
 }
 
 /** Collects everything the page complains about from now on, except messages matching `ignore`. */

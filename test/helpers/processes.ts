@@ -15,13 +15,15 @@ export interface ServiceProcess {
   stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-export function spawnService(entry: 'main' | 'worker', env: RawEnv): ServiceProcess {
+/** Starts dist/{entry}.js (`main`, `worker`, or a script such as `scripts/start-local`) with exactly `env`. */
+export function spawnService(entry: string, env: RawEnv, cwd?: string): ServiceProcess {
   const script = join(DIST, `${entry}.js`);
   if (!existsSync(script))
     throw new Error(`${script} is missing: run npm run build (npm test does it first)`);
   const proc = spawn(process.execPath, [script], {
     env: { PATH: process.env.PATH, ...env } as NodeJS.ProcessEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
+    cwd,
   });
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
