@@ -6,7 +6,6 @@ import { Logger, PinoLogger } from 'nestjs-pino';
 import { AppModule } from './app.module';
 import { clientErrorAnswer } from './common/filters/error-body';
 import { logRequestOutcome, requestContext, requestIdFor } from './common/logging';
-import { installLeanRouter } from './common/lean-router';
 import { drainRefusedBody } from './common/refused-body';
 import { SECURITY_HEADERS } from './common/security-headers';
 import { maskPhone } from './common/mask';
@@ -22,7 +21,6 @@ export async function createApiApp(
   config: AppConfig,
   extraModules: (Type | DynamicModule)[] = [],
 ): Promise<NestFastifyApplication> {
-  installLeanRouter(); // before the routes are built (src/common/lean-router.ts says why)
   const adapter = new FastifyAdapter({
     bodyLimit: config.http.bodyLimit,
     trustProxy: config.http.trustProxy ? config.http.trustProxy === 'true' || config.http.trustProxy : false,
