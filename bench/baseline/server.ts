@@ -16,8 +16,8 @@ import { auditEvent } from '../../src/onboarding/audit-event';
 import { generateHash } from '../../src/onboarding/hash';
 import { runInboundChecks } from '../../src/onboarding/checks';
 import { registerScript } from '../../src/onboarding/onboarding.scripts';
-import { hashCode } from '../../src/otp/otp-code';
-import { verifyScript } from '../../src/otp/otp.scripts';
+import { hashCode, newCode } from '../../src/otp/otp-code';
+import { sendScript, verifyScript } from '../../src/otp/otp.scripts';
 import { RedisKeys } from '../../src/redis/redis-keys';
 import { serializeSession, parseSession, newSessionId } from '../../src/session/session-record';
 import { touchScript } from '../../src/session/session.scripts';
@@ -25,7 +25,7 @@ import { touchScript } from '../../src/session/session.scripts';
 const env = process.env;
 const prefix = env.REDIS_KEY_PREFIX ?? 'smsb:';
 const redis = new Redis(env.REDIS_URL!, { keyPrefix: prefix, enableOfflineQueue: true });
-for (const s of [registerScript, verifyScript, touchScript]) s.define(redis);
+for (const s of [registerScript, verifyScript, sendScript, touchScript]) s.define(redis);
 const pool = new Pool({ connectionString: env.DATABASE_URL, max: 10 });
 const redisUrl = new URL(env.REDIS_URL!);
 const sms = new Queue('sms', {
@@ -159,7 +159,13 @@ app.post<{ Body: { mobile_number: string; otp: string } }>('/otp/verify', async 
   if (outcome === 'locked') return fail(reply, 429, 'OTP_LOCKED');
   if (outcome !== 'ok') return fail(reply, 400, 'OTP_INVALID');
   const stored = JSON.parse(raw!) as { row_id: string; user_id: string | null };
-  await pool.query('UPDATE otp_codes SET used_at = now() WHERE id = $1 AND used_at IS NULL', [stored.row_id]);
+  const { rowCount } = await pool.query(
+    `UPDATE otp_codes c SET used_at = now() WHERE c.id = $1 AND c.used_at IS NULL AND c.voided_at IS NULL
+       AND NOT EXISTS (SELECT 1 FROM otp_failures f WHERE f.mobile_number = c.mobile_number AND f.failures >= 5
+                       AND f.window_start > now() - interval '1 hour')`,
+    [stored.row_id],
+  );
+  if (!rowCount) return fail(reply, 400, 'OTP_INVALID');
   const userId = stored.user_id ?? mobile;
   const now = Date.now();
   const sessionId = newSessionId();
@@ -237,6 +243,86 @@ app.post<{ Body: { to: string; type: string; body: string } }>(
     });
   },
 );
+
+// OTP send as the service does it: the send script (blacklist, active code, limits, the code's store), the code's
+// row, the message's row and its job.
+app.post<{ Body: { mobile_number: string; channel: string } }>('/otp/send', async (req, reply) => {
+  if (!authorized(req.headers['x-api-key'])) return fail(reply, 401, 'UNAUTHORIZED');
+  const b = req.body ?? ({} as never);
+  if (b.channel !== 'sms') return fail(reply, 400, 'VALIDATION_FAILED');
+  let mobile: string;
+  try {
+    mobile = normalizePhone(b.mobile_number, COUNTRY);
+  } catch {
+    return fail(reply, 400, 'INVALID_MOBILE_NUMBER');
+  }
+  const code = newCode();
+  const now = Date.now();
+  const otp = {
+    otp_hash: hashCode(env.OTP_SECRET!, mobile, code),
+    mobile_number: mobile,
+    created_at: new Date(now).toISOString(),
+    created_ms: now,
+    expires_at: new Date(now + 300_000).toISOString(),
+    expires_ms: now + 300_000,
+    channel: 'sms',
+    user_id: null,
+    message_id: randomUUID(),
+    row_id: randomUUID(),
+  };
+  const hour = otp.created_at.slice(0, 13);
+  const [outcome] = await sendScript.run(
+    redis,
+    [
+      RedisKeys.otp(mobile),
+      RedisKeys.otpStatus(mobile),
+      RedisKeys.blacklistedNumbers(),
+      RedisKeys.rateLimit('otp_send', mobile),
+      RedisKeys.rateLimit('otp_ip', ''),
+      RedisKeys.rateLimit('otp_client', 'bench'),
+      RedisKeys.otpHourlyBudget(hour),
+    ],
+    [
+      mobile,
+      JSON.stringify(otp),
+      JSON.stringify({ status: 'pending', expires_ms: otp.expires_ms, message_id: otp.message_id }),
+      now,
+      300,
+      3600,
+      '',
+      60,
+      '',
+      3,
+      300,
+      '',
+      0,
+      100_000_000,
+      60,
+      100_000_000,
+      7200,
+    ],
+  );
+  if (outcome !== 'ok') return fail(reply, outcome === 'limited' ? 429 : 409, outcome.toUpperCase());
+  await pool.query(
+    `WITH v AS (UPDATE otp_codes SET voided_at = now() WHERE mobile_number = $2 AND used_at IS NULL AND voided_at IS NULL)
+     INSERT INTO otp_codes (id, mobile_number, user_id, otp_hash, channel, message_id, created_at, expires_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+    [otp.row_id, mobile, null, otp.otp_hash, 'sms', otp.message_id, otp.created_at, otp.expires_at],
+  );
+  await pool.query(
+    `WITH m AS (
+       INSERT INTO messages (id, client_id, type, "to", body, sensitive) VALUES ($1, 'otp', 'sms', $2, $3, true)
+       RETURNING id
+     ) INSERT INTO message_events (message_id, status) SELECT id, 'pending' FROM m`,
+    [otp.message_id, mobile, `Your verification code is ${code}. It expires in 5 minutes.`],
+  );
+  await sms.add(
+    'send-message',
+    { messageId: otp.message_id },
+    { ...SEND_JOB, jobId: otp.message_id, delay: 0 },
+  );
+  return { expires_in_seconds: 300, expires_at: otp.expires_at, message_id: otp.message_id };
+});
 
 app.listen({ port: Number(env.PORT ?? 3100), host: '127.0.0.1' }).then(
   () => process.stdout.write('baseline listening\n'),

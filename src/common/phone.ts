@@ -30,3 +30,16 @@ export function normalizePhone(input: unknown, defaultCountry: string, field = '
   }
   return parsed.e164;
 }
+
+/**
+ * The calling code and number type of an E.164 number, from libphonenumber's full metadata: `mobile`,
+ * `fixed_line_or_mobile` (where the numbering plan cannot tell), `fixed_line`, `premium_rate`, `toll_free`,
+ * `shared_cost`, `voip`, `personal_number`, `pager`, `uan`, `voicemail`, or `unknown`.
+ */
+export function phoneType(e164: string): { callingCode: string; type: string } {
+  const parsed = parsePhoneNumberFromString(e164);
+  return {
+    callingCode: parsed?.countryCallingCode ?? '',
+    type: (parsed?.getType() ?? 'unknown').toLowerCase(),
+  };
+}

@@ -74,7 +74,12 @@ export class AppConfig {
     whatsappSmsFallback: boolean;
     /** Sends per number per window, and /otp/* requests per client IP per window (shared by replicas). */
     sendsPerNumber: { limit: number; windowSeconds: number };
+    /** Send and verify requests per end-user IP per window (the `ip` field, or the address behind TRUST_PROXY). */
     requestsPerIp: { limit: number; windowSeconds: number };
+    /** Sends per API key's client per minute, so one client cannot spend the others' hourly budget. */
+    sendsPerClientPerMinute: number;
+    /** Number types codes are sent to (premium-rate, toll-free ... are refused). */
+    allowedNumberTypes: string[];
   };
   readonly sessionFallback: 'memory' | 'none';
   readonly sessions: {
@@ -177,6 +182,8 @@ export class AppConfig {
         limit: env.OTP_REQUESTS_PER_IP,
         windowSeconds: env.OTP_REQUESTS_PER_IP_WINDOW_SECONDS,
       },
+      sendsPerClientPerMinute: env.OTP_SENDS_PER_CLIENT_PER_MINUTE,
+      allowedNumberTypes: list(env.OTP_ALLOWED_NUMBER_TYPES).map((t) => t.toLowerCase()),
       testNumbers: new Map(
         this.isProduction && !env.OTP_TEST_NUMBERS_IN_PRODUCTION
           ? []

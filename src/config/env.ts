@@ -35,6 +35,21 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export const APP_ROLES = ['api', 'worker', 'all'] as const;
 export type AppRole = (typeof APP_ROLES)[number];
 
+/** libphonenumber's number types, as OTP_ALLOWED_NUMBER_TYPES names them. */
+export const NUMBER_TYPES = [
+  'mobile',
+  'fixed_line_or_mobile',
+  'fixed_line',
+  'premium_rate',
+  'toll_free',
+  'shared_cost',
+  'voip',
+  'personal_number',
+  'pager',
+  'uan',
+  'voicemail',
+];
+
 export class Env {
   @IsOptional() @IsIn(['development', 'production', 'test']) NODE_ENV: string = 'development';
   @Transform(toInt) @IsInt() @Min(0) @Max(65535) PORT: number = 3000;
@@ -138,6 +153,11 @@ export class Env {
   @Transform(toInt) @IsInt() @Min(1) @Max(86400) OTP_SENDS_WINDOW_SECONDS: number = 300;
   @Transform(toInt) @IsInt() @Min(1) @Max(100_000_000) OTP_REQUESTS_PER_IP: number = 10;
   @Transform(toInt) @IsInt() @Min(1) @Max(86400) OTP_REQUESTS_PER_IP_WINDOW_SECONDS: number = 60;
+  @Transform(toInt) @IsInt() @Min(1) @Max(100_000_000) OTP_SENDS_PER_CLIENT_PER_MINUTE: number = 600;
+  @Matches(new RegExp(`^\\s*(${NUMBER_TYPES.join('|')})(\\s*,\\s*(${NUMBER_TYPES.join('|')}))*\\s*$`, 'i'), {
+    message: `OTP_ALLOWED_NUMBER_TYPES must be number types among ${NUMBER_TYPES.join(', ')}`,
+  })
+  OTP_ALLOWED_NUMBER_TYPES: string = 'mobile,fixed_line_or_mobile';
   @IsIn(['memory', 'none']) SESSION_FALLBACK: string = 'memory';
   @Transform(toInt) @IsInt() @Min(1) @Max(86400) SESSION_TTL_SECONDS: number = 1800;
   @Transform(toInt) @IsInt() @Min(1) @Max(86400) SESSION_ACTIVE_TTL_SECONDS: number = 3600;

@@ -22,6 +22,8 @@ export interface AcceptOptions {
   idempotencyKey?: string;
   /** The body holds a secret (an OTP code): it is redacted once the message has been sent. */
   sensitive?: boolean;
+  /** The message's id, when the caller recorded it elsewhere first (OTP stores it with the code). */
+  id?: string;
 }
 
 const iso = (d: Date | string | null) => (d ? new Date(d).toISOString() : null);
@@ -104,7 +106,7 @@ export class MessagesService {
     }
     try {
       const { row, created } = await this.repo.insert({
-        id: randomUUID(),
+        id: opts.id ?? randomUUID(),
         clientId,
         ...m,
         sensitive: opts.sensitive ?? false,

@@ -1,8 +1,9 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Req, Res } from '@nestjs/common';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply } from 'fastify';
+import type { AuthenticatedRequest as FastifyRequest } from '../common/guards/api-key.guard';
 import { ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { ErrorDto } from '../common/dto/error.dto';
-import { RateLimit, RateLimitCountedInHandler } from '../common/rate-limit/rate-limit';
+import { AppConfig } from '../config/app-config';
 import {
   OtpMobileParamDto,
   OtpRemainingDto,
@@ -14,16 +15,25 @@ import {
   UserVerificationDto,
   VerifyOtpDto,
 } from './dto/otp.dto';
-import { OTP_IP_LIMIT } from './otp.repository';
-import { OtpService } from './otp.service';
+import { OtpCaller, OtpService } from './otp.service';
 import { Validated } from '../common/pipes/bounded-validation.pipe';
 
 @ApiTags('otp')
 @Controller('otp')
-@RateLimit(OTP_IP_LIMIT, (config) => config.otp.requestsPerIp)
-@ApiResponse({ status: 429, type: ErrorDto, description: 'rate limited (Retry-After, X-RateLimit-*)' })
 export class OtpController {
-  constructor(private readonly otp: OtpService) {}
+  constructor(
+    private readonly otp: OtpService,
+    private readonly config: AppConfig,
+  ) {}
+
+  /** The end user behind the request: the body's `ip`, or the request's address behind a trusted proxy. */
+  private caller(req: FastifyRequest, ip: string | undefined, reply?: FastifyReply): OtpCaller {
+    return {
+      ip: ip ?? (this.config.http.trustProxy ? req.ip : undefined),
+      clientId: req.clientId,
+      setHeaders: reply && ((h) => void reply.headers(h)),
+    };
+  }
 
   @Post('send')
   @HttpCode(200)
@@ -31,24 +41,35 @@ export class OtpController {
     summary: 'Send a one-time code by SMS or WhatsApp (queued; the request never waits on a provider)',
   })
   @ApiOkResponse({ type: OtpSentDto })
-  @ApiResponse({ status: 400, type: ErrorDto })
+  @ApiResponse({
+    status: 400,
+    type: ErrorDto,
+    description:
+      'bad input, or a number type codes are not sent to (NUMBER_TYPE_NOT_ALLOWED: premium-rate, toll-free, shared-cost, VoIP ...; see OTP_ALLOWED_NUMBER_TYPES)',
+  })
   @ApiResponse({
     status: 403,
     type: ErrorDto,
     description: 'blacklisted, or a country not in OTP_ALLOWED_COUNTRIES',
   })
   @ApiResponse({
+    status: 429,
+    type: ErrorDto,
+    description:
+      'a limit refused the send (Retry-After): per number, per end-user IP, per API key (OTP_SENDS_PER_CLIENT_PER_MINUTE) or the hourly budget (OTP_BUDGET_EXHAUSTED); a refused send counts against nothing',
+  })
+  @ApiResponse({
     status: 409,
     type: ErrorDto,
     description: 'a code is still active (OTP_ACTIVE) or the resend cooldown runs',
   })
-  send(@Body(Validated) body: SendOtpDto): Promise<OtpSentDto> {
-    return this.otp.send(body);
+  send(@Body(Validated) body: SendOtpDto, @Req() req: FastifyRequest): Promise<OtpSentDto> {
+    const { ip, ...input } = body;
+    return this.otp.send(input, this.caller(req, ip));
   }
 
   @Post('verify')
   @HttpCode(200)
-  @RateLimitCountedInHandler(OTP_IP_LIMIT)
   @ApiOperation({ summary: 'Check a code; success gives an access token and a session' })
   @ApiOkResponse({ type: OtpVerifiedDto })
   @ApiResponse({
@@ -56,15 +77,18 @@ export class OtpController {
     type: ErrorDto,
     description: 'wrong or expired: {"verified": false, "attempts_remaining"}',
   })
+  @ApiResponse({
+    status: 429,
+    type: ErrorDto,
+    description:
+      'locked after 5 wrong codes (for the rest of the hour), or the end-user IP is over its limit',
+  })
   verify(
     @Body(Validated) body: VerifyOtpDto,
     @Req() req: FastifyRequest,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<OtpVerifiedDto> {
-    return this.otp.verify(body.mobile_number, body.otp, {
-      ip: req.ip,
-      setHeaders: (h) => void reply.headers(h),
-    });
+    return this.otp.verify(body.mobile_number, body.otp, this.caller(req, body.ip, reply));
   }
 
   @Get('remaining/:mobile_number')

@@ -1,16 +1,24 @@
 // Redis (hot path) and Postgres (the backup of every code, and the fallback when Redis is down) for OTP.
 import { Inject, Injectable } from '@nestjs/common';
-import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { Batcher } from '../common/batcher';
+import { sameHash } from './otp-code';
 import { REDIS, RedisClient } from '../redis/redis.constants';
 import { RedisKeys } from '../redis/redis-keys';
-import { verifyScript, VerifyResult } from './otp.scripts';
+import {
+  SendResult,
+  sendScript,
+  syncAttemptsScript,
+  undoSendScript,
+  verifyScript,
+  VerifyResult,
+} from './otp.scripts';
 
 export interface StoredOtp {
   otp_hash: string;
   mobile_number: string;
   created_at: string;
+  created_ms: number;
   expires_at: string;
   expires_ms: number;
   channel: string;
@@ -27,27 +35,95 @@ export interface OtpRow {
   created_at: Date;
   expires_at: Date;
   used_at: Date | null;
+  voided_at: Date | null;
   attempts: number;
 }
 
 export const ATTEMPTS_TTL_SECONDS = 3600;
-/** The per-client-IP limit on /otp/* (the @RateLimit action). */
+/** The per-end-user-IP limit on send and verify (its counter's action name). */
 export const OTP_IP_LIMIT = 'otp_ip';
 export const STATUS_TTL_SECONDS = 3600;
+
+/** A counter the send script checks and counts: its key, limit ('' = not applied) and window. */
+export interface SendCounter {
+  key: string;
+  limit: number | '';
+  windowSeconds: number;
+}
+
+export interface SendRequest {
+  otp: StoredOtp;
+  validitySec: number;
+  resend: boolean;
+  cooldownSec: number;
+  /** Test numbers: no limits. */
+  unlimited: boolean;
+  /** Per number, per end-user IP, per API key, hourly budget (in that order). */
+  counters: [SendCounter, SendCounter, SendCounter, SendCounter];
+}
+
+/** Failures counted in Postgres for a number, and the seconds left in their window. */
+export interface Failures {
+  failures: number;
+  ttl: number;
+}
+
+export type FallbackVerify =
+  | { outcome: 'ok'; userId: string | null }
+  | { outcome: 'locked'; ttl: number }
+  | { outcome: 'wrong'; failures: number }
+  | { outcome: 'none' | 'expired'; failures: number };
+
+export type FallbackSend =
+  { outcome: 'ok' } | { outcome: 'active' | 'cooldown' | 'limited' | 'budget'; seconds: number };
 
 @Injectable()
 export class OtpRepository {
   /**
-   * Rows of codes Redis already consumed (the Lua check made the single winner), marked used together under
-   * load: one UPDATE and one commit for many verifies.
+   * Used-marks of codes Redis consumed, written together under load (one UPDATE and one commit for many
+   * verifies). Postgres decides: a row already used (the fallback verified it during a Redis blip), voided, or
+   * whose number Postgres has locked is not marked, and that verify fails. A success clears the failures.
    */
-  private readonly consumed = new Batcher<string, void>(
-    async (ids) => {
-      await this.db.query(
-        'UPDATE otp_codes SET used_at = now() WHERE id = ANY($1::uuid[]) AND used_at IS NULL',
-        [ids],
+  private readonly consumed = new Batcher<{ rowId: string; max: number }, boolean>(
+    async (items) => {
+      const rows: { id: string }[] = await this.db.query(
+        `WITH used AS (
+           UPDATE otp_codes c SET used_at = now()
+           WHERE c.id = ANY($1::uuid[]) AND c.used_at IS NULL AND c.voided_at IS NULL
+             AND NOT EXISTS (SELECT 1 FROM otp_failures f WHERE f.mobile_number = c.mobile_number
+                             AND f.failures >= $2 AND f.window_start > now() - interval '1 hour')
+           RETURNING c.id, c.mobile_number),
+         cleared AS (DELETE FROM otp_failures WHERE mobile_number IN (SELECT mobile_number FROM used))
+         SELECT id FROM used`,
+        [items.map((i) => i.rowId), items[0].max],
       );
-      return ids.map(() => undefined);
+      const marked = new Set(rows.map((r) => r.id));
+      return items.map((i) => marked.has(i.rowId));
+    },
+    { maxBatch: 200, concurrency: 2 },
+  );
+
+  /** New codes' rows, inserted together under load; earlier live codes of their numbers are voided. */
+  private readonly inserts = new Batcher<Omit<StoredOtp, 'expires_ms' | 'created_ms'>, void>(
+    async (rows) => {
+      await this.db.query(
+        `WITH v AS (UPDATE otp_codes SET voided_at = now()
+                    WHERE mobile_number = ANY($2::text[]) AND used_at IS NULL AND voided_at IS NULL)
+         INSERT INTO otp_codes (id, mobile_number, user_id, otp_hash, channel, message_id, created_at, expires_at)
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::uuid[],
+                              $7::timestamptz[], $8::timestamptz[])`,
+        [
+          rows.map((r) => r.row_id),
+          rows.map((r) => r.mobile_number),
+          rows.map((r) => r.user_id),
+          rows.map((r) => r.otp_hash),
+          rows.map((r) => r.channel),
+          rows.map((r) => r.message_id),
+          rows.map((r) => r.created_at),
+          rows.map((r) => r.expires_at),
+        ],
+      );
+      return rows.map(() => undefined);
     },
     { maxBatch: 200, concurrency: 2 },
   );
@@ -64,34 +140,43 @@ export class OtpRepository {
     return raw ? (JSON.parse(raw) as StoredOtp) : null;
   }
 
-  async isBlacklisted(mobile: string): Promise<boolean> {
-    return (await this.redis.sismember(RedisKeys.blacklistedNumbers(), mobile)) === 1;
+  private sendKeys(r: { otp: StoredOtp; counters: SendRequest['counters'] }): string[] {
+    const m = r.otp.mobile_number;
+    return [
+      RedisKeys.otp(m),
+      RedisKeys.otpStatus(m),
+      RedisKeys.blacklistedNumbers(),
+      ...r.counters.map((c) => c.key),
+    ];
   }
 
-  async attempts(mobile: string): Promise<{ count: number; ttl: number }> {
-    const [[, count], [, ttl]] = (await this.redis
-      .multi()
-      .get(RedisKeys.otpAttempts(mobile))
-      .ttl(RedisKeys.otpAttempts(mobile))
-      .exec()) as [unknown, unknown][];
-    return { count: Number(count ?? 0), ttl: Number(ttl) };
+  /** The send script: checks, limits and the store of the code, in one step (see otp.scripts.ts). */
+  async send(r: SendRequest): Promise<SendResult> {
+    const status = { status: 'pending', expires_ms: r.otp.expires_ms, message_id: r.otp.message_id };
+    return sendScript.run(this.redis, this.sendKeys(r), [
+      r.otp.mobile_number,
+      JSON.stringify(r.otp),
+      JSON.stringify(status),
+      r.otp.created_ms,
+      r.validitySec,
+      STATUS_TTL_SECONDS,
+      r.resend ? '1' : '',
+      r.cooldownSec,
+      r.unlimited ? '1' : '',
+      ...r.counters.flatMap((c) => [c.limit, c.windowSeconds]),
+    ]);
   }
 
-  /** Stores the code (TTL = validity) and its pending status (kept an hour past expiry) in one transaction. */
-  async store(otp: StoredOtp, validitySec: number): Promise<void> {
-    await this.redis
-      .multi()
-      .set(RedisKeys.otp(otp.mobile_number), JSON.stringify(otp), 'EX', validitySec)
-      .set(
-        RedisKeys.otpStatus(otp.mobile_number),
-        JSON.stringify({ status: 'pending', expires_ms: otp.expires_ms, message_id: otp.message_id }),
-        'EX',
-        validitySec + STATUS_TTL_SECONDS,
-      )
-      .exec();
+  /** Takes back a send whose code Postgres could not record: the code, and what it counted. */
+  async undoSend(r: SendRequest): Promise<void> {
+    await undoSendScript.run(this.redis, this.sendKeys(r), [
+      r.otp.row_id,
+      r.unlimited ? '1' : '',
+      ...r.counters.map((c) => c.limit),
+    ]);
   }
 
-  /** Check and consume, counting the client IP's /otp/* request in the same step when `ip` is given. */
+  /** Check and consume, counting the end-user IP's request in the same step when `ip` is given. */
   async verify(
     mobile: string,
     candidateHash: string,
@@ -118,20 +203,20 @@ export class OtpRepository {
     );
   }
 
+  /** Raises Redis's failure count for the number to Postgres's. */
+  async syncAttempts(mobile: string, f: Failures, maxAttempts: number): Promise<void> {
+    await syncAttemptsScript.run(
+      this.redis,
+      [RedisKeys.otpAttempts(mobile), RedisKeys.otp(mobile), RedisKeys.otpStatus(mobile)],
+      [f.failures, f.ttl, maxAttempts, STATUS_TTL_SECONDS],
+    );
+  }
+
   async status(
     mobile: string,
   ): Promise<{ status: string; expires_ms?: number; message_id?: string | null } | null> {
     const raw = await this.redis.get(RedisKeys.otpStatus(mobile));
     return raw ? JSON.parse(raw) : null;
-  }
-
-  async hourlySends(hour: string): Promise<number> {
-    const key = RedisKeys.otpHourlyBudget(hour);
-    const [[, n]] = (await this.redis.multi().incr(key).expire(key, 7200, 'NX').exec()) as [
-      unknown,
-      unknown,
-    ][];
-    return Number(n);
   }
 
   async cacheVerified(userId: string): Promise<void> {
@@ -149,82 +234,139 @@ export class OtpRepository {
 
   // --- Postgres ---
 
-  /** The backup row; earlier unused codes of the number are voided in the same statement. */
-  async insertRow(otp: Omit<StoredOtp, 'row_id' | 'expires_ms'>): Promise<string> {
-    const id = randomUUID();
-    await this.db.query(
-      `WITH v AS (UPDATE otp_codes SET voided_at = now() WHERE mobile_number = $2 AND used_at IS NULL AND voided_at IS NULL)
-       INSERT INTO otp_codes (id, mobile_number, user_id, otp_hash, channel, message_id, created_at, expires_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-      [
-        id,
-        otp.mobile_number,
-        otp.user_id,
-        otp.otp_hash,
-        otp.channel,
-        otp.message_id,
-        otp.created_at,
-        otp.expires_at,
-      ],
-    );
-    return id;
-  }
-
-  async setMessageId(rowId: string, messageId: string): Promise<void> {
-    await this.db.query('UPDATE otp_codes SET message_id = $2 WHERE id = $1', [rowId, messageId]);
+  /** The backup row (an HMAC, never the code); earlier live codes of the number are voided with it. */
+  async insertRow(otp: Omit<StoredOtp, 'expires_ms' | 'created_ms'>): Promise<void> {
+    await this.inserts.submit(otp);
   }
 
   async rowForMessage(messageId: string): Promise<OtpRow | null> {
     const rows: OtpRow[] = await this.db.query(
-      'SELECT id, otp_hash, user_id, message_id, created_at, expires_at, used_at, attempts FROM otp_codes WHERE message_id = $1',
+      'SELECT id, otp_hash, user_id, message_id, created_at, expires_at, used_at, voided_at, attempts FROM otp_codes WHERE message_id = $1',
       [messageId],
     );
     return rows[0] ?? null;
   }
 
-  /** Marks the row of a code Redis consumed (the backup's record of it); batched with concurrent verifies. */
-  async markConsumed(rowId: string): Promise<void> {
-    await this.consumed.submit(rowId);
+  /**
+   * Postgres's word on a code Redis consumed: true when this verify is the one that used it; false when the row
+   * was already used, voided, or its number is locked in Postgres. Batched with concurrent verifies.
+   */
+  async markConsumed(rowId: string, maxAttempts: number): Promise<boolean> {
+    return this.consumed.submit({ rowId, max: maxAttempts });
   }
 
-  /** Marks a row used if it is not yet: false when a concurrent verify won (the Postgres fallback's check). */
-  async markUsed(rowId: string): Promise<boolean> {
-    const [, n] = (await this.db.query(
-      'UPDATE otp_codes SET used_at = now() WHERE id = $1 AND used_at IS NULL',
-      [rowId],
-    )) as [unknown, number];
-    return n > 0;
+  /** Counts one failure for the number (a new window an hour after the last began): the count after it. */
+  async recordFailure(mobile: string, q: { query: DataSource['query'] } = this.db): Promise<Failures> {
+    const rows: Failures[] = await q.query(
+      `INSERT INTO otp_failures AS f (mobile_number, window_start, failures) VALUES ($1, now(), 1)
+       ON CONFLICT (mobile_number) DO UPDATE SET
+         failures = CASE WHEN f.window_start <= now() - interval '1 hour' THEN 1 ELSE f.failures + 1 END,
+         window_start = CASE WHEN f.window_start <= now() - interval '1 hour' THEN now() ELSE f.window_start END
+       RETURNING failures, ceil(extract(epoch FROM f.window_start + interval '1 hour' - now()))::int AS ttl`,
+      [mobile],
+    );
+    return rows[0];
   }
 
-  /** The latest live code of a number (fallback path). */
-  async latestRow(mobile: string): Promise<OtpRow | null> {
-    const rows: OtpRow[] = await this.db.query(
-      `SELECT id, otp_hash, user_id, message_id, created_at, expires_at, used_at, attempts FROM otp_codes
-       WHERE mobile_number = $1 AND voided_at IS NULL ORDER BY created_at DESC LIMIT 1`,
+  /** The number's failures in its current window, if any. */
+  async failures(mobile: string, q: { query: DataSource['query'] } = this.db): Promise<Failures | null> {
+    const rows: Failures[] = await q.query(
+      `SELECT failures, ceil(extract(epoch FROM window_start + interval '1 hour' - now()))::int AS ttl
+       FROM otp_failures WHERE mobile_number = $1 AND window_start > now() - interval '1 hour'`,
       [mobile],
     );
     return rows[0] ?? null;
   }
 
-  /** Failures of the number in the last hour, across its codes (fallback path). */
-  async recentFailures(mobile: string): Promise<number> {
-    const rows: { n: number }[] = await this.db.query(
-      `SELECT COALESCE(sum(attempts), 0)::int AS n FROM otp_codes WHERE mobile_number = $1 AND created_at > now() - interval '1 hour'`,
-      [mobile],
-    );
-    return rows[0].n;
+  /**
+   * Verify on Postgres alone (Redis unreachable, or Redis has no code: one sent during an outage). One
+   * transaction under a lock on the number, so concurrent guesses are evaluated one at a time and at most
+   * `max` failures are ever evaluated; only a wrong code counts one.
+   */
+  async verifyInPostgres(mobile: string, candidate: string, max: number): Promise<FallbackVerify> {
+    return this.db.transaction(async (tx) => {
+      await tx.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`otp:${mobile}`]);
+      const f = await this.failures(mobile, tx);
+      if (f && f.failures >= max) return { outcome: 'locked', ttl: f.ttl };
+      const rows: OtpRow[] = await tx.query(
+        `SELECT id, otp_hash, user_id, message_id, created_at, expires_at, used_at, voided_at, attempts FROM otp_codes
+         WHERE mobile_number = $1 AND voided_at IS NULL ORDER BY created_at DESC LIMIT 1`,
+        [mobile],
+      );
+      const row = rows[0];
+      const failures = f?.failures ?? 0;
+      if (!row || row.used_at) return { outcome: 'none', failures };
+      if (row.expires_at.getTime() < Date.now()) return { outcome: 'expired', failures };
+      if (!sameHash(row.otp_hash, candidate)) {
+        await tx.query('UPDATE otp_codes SET attempts = attempts + 1 WHERE id = $1', [row.id]);
+        return { outcome: 'wrong', failures: (await this.recordFailure(mobile, tx)).failures };
+      }
+      const [, n] = (await tx.query(
+        'UPDATE otp_codes SET used_at = now() WHERE id = $1 AND used_at IS NULL',
+        [row.id],
+      )) as [unknown, number];
+      if (!n) return { outcome: 'none', failures };
+      await tx.query('DELETE FROM otp_failures WHERE mobile_number = $1', [mobile]);
+      return { outcome: 'ok', userId: row.user_id };
+    });
   }
 
-  async recordFailure(rowId: string): Promise<void> {
-    await this.db.query('UPDATE otp_codes SET attempts = attempts + 1 WHERE id = $1', [rowId]);
-  }
-
-  async recentSends(mobile: string, windowSec: number): Promise<number> {
-    const rows: { n: number }[] = await this.db.query(
-      `SELECT count(*)::int AS n FROM otp_codes WHERE mobile_number = $1 AND created_at > now() - make_interval(secs => $2)`,
-      [mobile, windowSec],
-    );
-    return rows[0].n;
+  /**
+   * Send on Postgres alone (Redis unreachable): the active-code check, the per-number limit and the hourly
+   * budget under a lock on the number, then the row, in one transaction: concurrent sends issue one code.
+   */
+  async sendInPostgres(
+    otp: Omit<StoredOtp, 'expires_ms' | 'created_ms'>,
+    rules: {
+      resend: boolean;
+      cooldownSec: number;
+      unlimited: boolean;
+      perNumber: { limit: number; windowSeconds: number };
+      perHour: number;
+    },
+  ): Promise<FallbackSend> {
+    return this.db.transaction(async (tx) => {
+      await tx.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [
+        `otp-send:${otp.mobile_number}`,
+      ]);
+      const [live]: { left: number; age: number }[] = await tx.query(
+        `SELECT ceil(extract(epoch FROM expires_at - now()))::int AS left, extract(epoch FROM now() - created_at) AS age
+         FROM otp_codes WHERE mobile_number = $1 AND used_at IS NULL AND voided_at IS NULL AND expires_at > now()
+         ORDER BY created_at DESC LIMIT 1`,
+        [otp.mobile_number],
+      );
+      if (live && !rules.resend) return { outcome: 'active', seconds: live.left };
+      if (live && live.age < rules.cooldownSec)
+        return { outcome: 'cooldown', seconds: Math.ceil(rules.cooldownSec - live.age) };
+      if (!rules.unlimited) {
+        const [{ recent, hour }]: { recent: number; hour: number }[] = await tx.query(
+          `SELECT count(*) FILTER (WHERE mobile_number = $1 AND created_at > now() - make_interval(secs => $2))::int AS recent,
+                  count(*)::int AS hour
+           FROM otp_codes WHERE created_at > date_trunc('hour', now())
+              OR (mobile_number = $1 AND created_at > now() - make_interval(secs => $2))`,
+          [otp.mobile_number, rules.perNumber.windowSeconds],
+        );
+        if (recent >= rules.perNumber.limit)
+          return { outcome: 'limited', seconds: rules.perNumber.windowSeconds };
+        if (hour >= rules.perHour) return { outcome: 'budget', seconds: 300 };
+      }
+      await tx.query(
+        `WITH v AS (UPDATE otp_codes SET voided_at = now() WHERE mobile_number = $2 AND used_at IS NULL AND voided_at IS NULL)
+         INSERT INTO otp_codes (id, mobile_number, user_id, otp_hash, channel, message_id, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+        [
+          otp.row_id,
+          otp.mobile_number,
+          otp.user_id,
+          otp.otp_hash,
+          otp.channel,
+          otp.message_id,
+          otp.created_at,
+          otp.expires_at,
+        ],
+      );
+      return { outcome: 'ok' };
+    });
   }
 
   async blacklistedInDb(mobile: string): Promise<boolean> {

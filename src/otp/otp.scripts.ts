@@ -1,20 +1,87 @@
+// The OTP scripts: each decision that must hold under concurrency is one atomic step in Redis.
+import { FIXED_WINDOW_LUA } from '../common/rate-limit/rate-limit';
 import { defineScript } from '../redis/redis-script';
 
-/** [result, n, stored JSON or null, requests counted for the client IP, ms before that counter resets]. */
+/** [result, seconds or ms (see sendScript), the limit that refused]. */
+export type SendResult = [string, number, string | null];
+
+/**
+ * Send: the checks, the limits and the store of the new code in one step, so concurrent sends for one number
+ * issue one code (the others find it active: 409) and a send that is refused consumes nothing.
+ * KEYS: otp:{m}, otp:status:{m}, blacklist set, then the four counters: per number, per end-user IP, per API
+ * key, the hourly budget. ARGV: mobile, stored JSON, status JSON, now (ms), validity (s), status TTL (s),
+ * resend ('1'), cooldown (s), no limits ('1' for test numbers), then limit and window (s) for each counter in
+ * KEYS order ('' limit = not applied).
+ * Returns {result, n, limit}: blacklisted | active <s left> | cooldown <s to wait> | limited <ms left> <which>
+ * | ok. Limits are checked first and counted only when the code is stored.
+ */
+export const sendScript = defineScript<SendResult>(
+  'otp_send',
+  7,
+  `${FIXED_WINDOW_LUA}
+if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 1 then return {'blacklisted', 0, false} end
+local now = tonumber(ARGV[4])
+local raw = redis.call('GET', KEYS[1])
+if raw then
+  local current = cjson.decode(raw)
+  local left = tonumber(current.expires_ms) - now
+  if left > 0 then
+    if ARGV[7] ~= '1' then return {'active', math.ceil(left / 1000), false} end
+    local wait = tonumber(ARGV[8]) * 1000 - (now - tonumber(current.created_ms))
+    if wait > 0 then return {'cooldown', math.ceil(wait / 1000), false} end
+  end
+end
+if ARGV[9] ~= '1' then
+  local names = {'number', 'ip', 'client', 'budget'}
+  for i = 1, 4 do
+    local limit = ARGV[8 + 2 * i]
+    if limit ~= '' then
+      local n, left = count(KEYS[3 + i], 0, tonumber(ARGV[9 + 2 * i]))
+      if n >= tonumber(limit) then return {'limited', left, names[i]} end
+    end
+  end
+  for i = 1, 4 do
+    if ARGV[8 + 2 * i] ~= '' then count(KEYS[3 + i], 1, tonumber(ARGV[9 + 2 * i])) end
+  end
+end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', tonumber(ARGV[5]))
+redis.call('SET', KEYS[2], ARGV[3], 'EX', tonumber(ARGV[5]) + tonumber(ARGV[6]))
+return {'ok', 0, false}
+`,
+);
+
+/**
+ * Undoes a send whose code could not be recorded in Postgres: removes the code if it is still this one, and
+ * gives back what the send counted. KEYS as sendScript. ARGV: the code's row id, no limits ('1'), then the
+ * counters' limits as in sendScript ('' = was not counted).
+ */
+export const undoSendScript = defineScript<number>(
+  'otp_send_undo',
+  7,
+  `
+local raw = redis.call('GET', KEYS[1])
+if raw and cjson.decode(raw).row_id == ARGV[1] then redis.call('DEL', KEYS[1], KEYS[2]) end
+if ARGV[2] ~= '1' then
+  for i = 1, 4 do
+    if ARGV[2 + i] ~= '' and redis.call('EXISTS', KEYS[3 + i]) == 1 then redis.call('DECR', KEYS[3 + i]) end
+  end
+end
+return 1
+`,
+);
+
+/** [result, n, stored JSON or null, requests counted for the end-user IP, ms before that counter resets]. */
 export type VerifyResult = [string, number, string | null, number, number];
 
 /**
- * Check and consume in one atomic step, so concurrent verifies of one right code give one success.
- * KEYS: otp:{m}, otp:attempts:{m}, otp:status:{m}, rate_limit:otp_ip:{ip}. ARGV: candidate HMAC, now (ms),
- * max attempts, attempts TTL (s), status TTL (s), the client IP's limit on /otp/* ('' = not counted), its
- * window (s).
- * Returns {result, n, extra, ip used, ip ms left}: rate_limited <ms left> | locked <ttl s> | none <attempts> |
- * expired <attempts> | wrong <attempts> | ok 0 <stored JSON>. The attempts counter belongs to the number, not
- * the code: a new code never resets it.
- *
- * The per-IP counter is the one the @RateLimit guard keeps for the other /otp/* routes (same key, same steps as
- * rate-limiter-flexible's), counted here so that a successful verify costs one round trip, not two. A request
- * over the limit touches nothing else.
+ * Check and consume in one atomic step, so concurrent verifies of one right code give one success in Redis
+ * (Postgres's used-mark then decides across stores).
+ * KEYS: otp:{m}, otp:attempts:{m}, otp:status:{m}, the end-user IP's counter. ARGV: candidate HMAC, now (ms),
+ * max attempts, attempts TTL (s), status TTL (s), the IP's limit ('' = no per-IP limit), its window (s).
+ * Returns {result, n, extra, ip used, ip ms left}: rate_limited <ms left> | locked <ttl s> | miss <attempts>
+ * (Redis has no code: Postgres may) | expired <attempts> | none <attempts> | wrong <attempts> | ok 0 <stored>.
+ * Only a wrong code counts a failure. The attempts counter belongs to the number, not the code: a new code
+ * never resets it.
  *
  * The comparison is of HMAC-SHA256 digests under OTP_SECRET: an attacker cannot choose digest prefixes, so
  * Lua's string equality leaks nothing useful about the code.
@@ -22,16 +89,10 @@ export type VerifyResult = [string, number, string | null, number, number];
 export const verifyScript = defineScript<VerifyResult>(
   'otp_verify',
   4,
-  `
+  `${FIXED_WINDOW_LUA}
 local ip_used, ip_left = 0, 0
 if ARGV[6] ~= '' then
-  redis.call('SET', KEYS[4], 0, 'EX', ARGV[7], 'NX')
-  ip_used = redis.call('INCRBY', KEYS[4], 1)
-  ip_left = redis.call('PTTL', KEYS[4])
-  if ip_left == -1 then
-    redis.call('EXPIRE', KEYS[4], ARGV[7])
-    ip_left = 1000 * tonumber(ARGV[7])
-  end
+  ip_used, ip_left = count(KEYS[4], 1, tonumber(ARGV[7]))
   if ip_used > tonumber(ARGV[6]) then return {'rate_limited', ip_left, false, ip_used, ip_left} end
 end
 local max = tonumber(ARGV[3])
@@ -40,26 +101,49 @@ if attempts >= max then
   return {'locked', redis.call('TTL', KEYS[2]), false, ip_used, ip_left}
 end
 local raw = redis.call('GET', KEYS[1])
-local function fail(result)
+if not raw then
+  local st = redis.call('GET', KEYS[3])
+  if not st then return {'miss', attempts, false, ip_used, ip_left} end
+  local status = cjson.decode(st)
+  if status.status == 'pending' and tonumber(status.expires_ms) > tonumber(ARGV[2]) then
+    return {'miss', attempts, false, ip_used, ip_left}
+  end
+  return {status.status == 'pending' and 'expired' or 'none', attempts, false, ip_used, ip_left}
+end
+local data = cjson.decode(raw)
+if tonumber(data.expires_ms) < tonumber(ARGV[2]) then return {'expired', attempts, false, ip_used, ip_left} end
+if data.otp_hash ~= ARGV[1] then
   attempts = redis.call('INCR', KEYS[2])
   redis.call('EXPIRE', KEYS[2], tonumber(ARGV[4]), 'NX')
   if attempts >= max then
     redis.call('DEL', KEYS[1])
     redis.call('SET', KEYS[3], cjson.encode({status = 'max_attempts_reached'}), 'EX', tonumber(ARGV[5]))
   end
-  return {result, attempts, false, ip_used, ip_left}
+  return {'wrong', attempts, false, ip_used, ip_left}
 end
-if not raw then
-  -- The code's key lives exactly its validity; the status key remembers that one was issued.
-  local st = redis.call('GET', KEYS[3])
-  if st and cjson.decode(st).status == 'pending' then return fail('expired') end
-  return fail('none')
-end
-local data = cjson.decode(raw)
-if tonumber(data.expires_ms) < tonumber(ARGV[2]) then return fail('expired') end
-if data.otp_hash ~= ARGV[1] then return fail('wrong') end
 redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('SET', KEYS[3], cjson.encode({status = 'approved', message_id = data.message_id}), 'EX', tonumber(ARGV[5]))
 return {'ok', 0, raw, ip_used, ip_left}
+`,
+);
+
+/**
+ * Raises the number's Redis failure count to what Postgres counted (failures evaluated while Redis was away or
+ * before it restarted). KEYS: otp:attempts:{m}, otp:{m}, otp:status:{m}. ARGV: failures, seconds left in their
+ * window, max attempts, status TTL (s).
+ */
+export const syncAttemptsScript = defineScript<number>(
+  'otp_sync_attempts',
+  3,
+  `
+local n = tonumber(ARGV[1])
+if tonumber(redis.call('GET', KEYS[1]) or '0') < n then
+  redis.call('SET', KEYS[1], n, 'EX', math.max(1, tonumber(ARGV[2])))
+end
+if n >= tonumber(ARGV[3]) then
+  redis.call('DEL', KEYS[2])
+  redis.call('SET', KEYS[3], cjson.encode({status = 'max_attempts_reached'}), 'EX', tonumber(ARGV[4]))
+end
+return 1
 `,
 );

@@ -1,7 +1,7 @@
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { AppException } from '../common/app.exception';
 import { maskPhone } from '../common/mask';
-import { normalizePhone, parsePhone } from '../common/phone';
+import { normalizePhone, phoneType } from '../common/phone';
 import { RateLimiters } from '../common/rate-limit/rate-limit';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
@@ -10,8 +10,11 @@ import { MessagesService } from '../messages/messages.service';
 import { StatusCallbacks } from '../messages/status-callbacks';
 import { SessionService } from '../session/session.service';
 import { TokenService } from '../session/token.service';
-import { hashCode, newCode, sameHash } from './otp-code';
-import { OTP_IP_LIMIT, OtpRepository, StoredOtp } from './otp.repository';
+import { randomUUID } from 'node:crypto';
+import { isRedisUnavailable } from '../redis/redis-errors';
+import { RedisKeys } from '../redis/redis-keys';
+import { hashCode, newCode } from './otp-code';
+import { Failures, OTP_IP_LIMIT, OtpRepository, SendRequest, StoredOtp } from './otp.repository';
 import type { VerifyResult } from './otp.scripts';
 
 export const MAX_ATTEMPTS = 5;
@@ -34,7 +37,14 @@ export interface SendOtpInput {
   resend?: boolean;
 }
 
-const isRedisDown = (err: unknown) => err instanceof Error && !(err instanceof AppException);
+/** Who asks: the end user's IP (absent: no per-IP limit) and the API key's client id (its own budget). */
+export interface OtpCaller {
+  ip?: string;
+  clientId?: string;
+  setHeaders?: (h: Record<string, string>) => void;
+  /** The service's own WhatsApp→SMS fallback: replaces the live code at once, outside the limits. */
+  fallback?: boolean;
+}
 
 /**
  * One-time codes: 6 digits from the CSPRNG, valid 5 minutes, stored only as an HMAC (Redis, and Postgres as
@@ -91,105 +101,170 @@ export class OtpService implements OnModuleInit {
     )
       return;
     const row = await this.repo.rowForMessage(m.id);
-    if (!row || row.used_at) return;
+    if (!row || row.used_at || row.voided_at) return; // only the live code falls back
     this.logger.log(`WhatsApp code to ${maskPhone(m.to)} ${m.status}: sending a new one by SMS`);
-    const redisUp = await this.redisUsable(() => this.repo.isBlacklisted(m.to));
-    await this.issue(m.to, 'sms', row.user_id, Date.now(), redisUp !== undefined);
-  }
-
-  async send(input: SendOtpInput) {
-    const mobile = this.checkNumber(input.mobile_number);
-    const testCode = this.config.otp.testNumbers.get(mobile);
-    const useRedis = await this.redisUsable(() => this.repo.isBlacklisted(mobile));
-    const blacklisted = useRedis ?? (await this.repo.blacklistedInDb(mobile));
-    if (blacklisted) throw new AppException(403, 'BLACKLISTED', 'This number is blacklisted');
-
-    if (!testCode) await this.enforceSendLimits(mobile, useRedis !== undefined);
-    const now = Date.now();
-    if (useRedis !== undefined) {
-      const active = await this.repo.active(mobile);
-      if (active && active.expires_ms > now) {
-        const left = Math.ceil((active.expires_ms - now) / 1000);
-        const age = (now - Date.parse(active.created_at)) / 1000;
-        if (!input.resend) {
-          throw new AppException(
-            409,
-            'OTP_ACTIVE',
-            `A code is still active for ${left} s`,
-            { retry_after_seconds: left },
-            left,
-          );
-        }
-        if (age < this.config.otp.resendCooldownSec) {
-          const wait = Math.ceil(this.config.otp.resendCooldownSec - age);
-          throw new AppException(
-            409,
-            'RESEND_COOLDOWN',
-            `A new code can be sent in ${wait} s`,
-            { retry_after_seconds: wait },
-            wait,
-          );
-        }
-      }
-    }
-
-    return this.issue(mobile, input.channel, input.user_id ?? null, now, useRedis !== undefined, testCode);
-  }
-
-  /** Makes a code, stores it (Postgres, and Redis when up) and queues the message that carries it. */
-  private async issue(
-    mobile: string,
-    channel: 'sms' | 'whatsapp',
-    userId: string | null,
-    now: number,
-    redisUp: boolean,
-    testCode?: string,
-  ) {
-    const code = testCode ?? newCode();
-    const otp: Omit<StoredOtp, 'row_id'> = {
-      otp_hash: hashCode(this.config.secrets.otp, mobile, code),
-      mobile_number: mobile,
-      created_at: new Date(now).toISOString(),
-      expires_at: new Date(now + this.config.otp.validitySec * 1000).toISOString(),
-      expires_ms: now + this.config.otp.validitySec * 1000,
-      channel: channel,
-      user_id: userId,
-      message_id: null,
+    const input = {
+      mobile_number: m.to,
+      channel: 'sms' as const,
+      user_id: row.user_id ?? undefined,
+      resend: true,
     };
-    const rowId = await this.repo.insertRow(otp);
-    if (!testCode) {
-      // Queued like any message; the request never waits on a provider, and the body is redacted once sent.
-      const accepted = await this.messages.accept(
-        OTP_CLIENT_ID,
-        {
-          to: mobile,
-          type: channel,
-          body: `Your verification code is ${code}. It expires in ${Math.round(this.config.otp.validitySec / 60)} minutes.`,
-        },
-        { sensitive: true },
-      );
-      otp.message_id = accepted.id;
-      await this.repo.setMessageId(rowId, accepted.id);
-    }
-    if (redisUp)
-      await this.repo.store({ ...otp, row_id: rowId }, this.config.otp.validitySec).catch(() => undefined);
-    this.sends.inc({ channel: channel, store: redisUp ? 'redis' : 'postgres' });
-    return {
-      expires_in_seconds: this.config.otp.validitySec,
-      expires_at: otp.expires_at,
-      message_id: otp.message_id,
-    };
+    await this.send(input, { fallback: true }).catch((err: Error) =>
+      this.logger.warn(`no SMS fallback for ${maskPhone(m.to)}: ${err.message}`),
+    );
   }
 
   /**
-   * Verify. `client.ip` is the caller's IP: its /otp/* request is counted in the same round trip as the check
-   * (the guard skips this route), and `client.setHeaders` receives the X-RateLimit-* headers.
+   * Send. Redis up: one script checks the blacklist, the active code and every limit and stores the code
+   * (concurrent sends issue one code; a refused send counts nothing), then Postgres records the code's row
+   * and the message, and the message is queued. Redis unreachable: the same rules on Postgres, under a lock.
    */
-  async verify(
-    rawMobile: string,
-    otp: string,
-    client: { ip?: string; setHeaders?: (h: Record<string, string>) => void } = {},
-  ) {
+  async send(input: SendOtpInput, caller: OtpCaller = {}) {
+    const mobile = this.checkNumber(input.mobile_number);
+    const testCode = this.config.otp.testNumbers.get(mobile);
+    const code = testCode ?? newCode();
+    const now = Date.now();
+    const validity = this.config.otp.validitySec;
+    const otp: StoredOtp = {
+      otp_hash: hashCode(this.config.secrets.otp, mobile, code),
+      mobile_number: mobile,
+      created_at: new Date(now).toISOString(),
+      created_ms: now,
+      expires_at: new Date(now + validity * 1000).toISOString(),
+      expires_ms: now + validity * 1000,
+      channel: input.channel,
+      user_id: input.user_id ?? null,
+      message_id: testCode ? null : randomUUID(),
+      row_id: randomUUID(),
+    };
+    const o = this.config.otp;
+    const request: SendRequest = {
+      otp,
+      validitySec: validity,
+      resend: input.resend === true,
+      cooldownSec: caller.fallback ? 0 : o.resendCooldownSec,
+      unlimited: !!testCode || !!caller.fallback,
+      counters: [
+        { key: RedisKeys.rateLimit('otp_send', mobile), ...o.sendsPerNumber },
+        caller.ip
+          ? { key: RedisKeys.rateLimit(OTP_IP_LIMIT, caller.ip), ...o.requestsPerIp }
+          : { key: RedisKeys.rateLimit(OTP_IP_LIMIT, ''), limit: '', windowSeconds: 0 },
+        caller.clientId
+          ? {
+              key: RedisKeys.rateLimit('otp_client', caller.clientId),
+              limit: o.sendsPerClientPerMinute,
+              windowSeconds: 60,
+            }
+          : { key: RedisKeys.rateLimit('otp_client', ''), limit: '', windowSeconds: 0 },
+        {
+          key: RedisKeys.otpHourlyBudget(otp.created_at.slice(0, 13)),
+          limit: o.maxSendsPerHour,
+          windowSeconds: 7200,
+        },
+      ],
+    };
+
+    let redisUp = true;
+    try {
+      const [outcome, n, which] = await this.repo.send(request);
+      this.refuseSend(outcome, n, which);
+    } catch (err) {
+      if (!isRedisUnavailable(err)) throw err;
+      redisUp = false;
+      this.fallbacks.inc({ operation: 'send' });
+    }
+    if (!redisUp) {
+      if (await this.repo.blacklistedInDb(mobile)) throw this.refusal('blacklisted', 0, null);
+      const r = await this.repo.sendInPostgres(otp, {
+        resend: request.resend,
+        cooldownSec: request.cooldownSec,
+        unlimited: request.unlimited,
+        perNumber: o.sendsPerNumber,
+        perHour: o.maxSendsPerHour,
+      });
+      if (r.outcome !== 'ok')
+        this.refuseSend(
+          r.outcome === 'budget' ? 'limited' : r.outcome,
+          r.seconds * 1000,
+          r.outcome === 'budget' ? 'budget' : 'number',
+        );
+    } else {
+      try {
+        await this.repo.insertRow(otp);
+      } catch (err) {
+        // The code cannot be backed up: take it back, with what it counted, and answer 503.
+        await this.repo.undoSend(request).catch(() => undefined);
+        throw err;
+      }
+    }
+    if (!testCode) {
+      // Queued like any message; the request never waits on a provider, and the body is redacted once sent.
+      await this.messages.accept(
+        OTP_CLIENT_ID,
+        {
+          to: mobile,
+          type: input.channel,
+          body: `Your verification code is ${code}. It expires in ${Math.round(validity / 60)} minutes.`,
+        },
+        { sensitive: true, id: otp.message_id! },
+      );
+    }
+    this.sends.inc({ channel: input.channel, store: redisUp ? 'redis' : 'postgres' });
+    return { expires_in_seconds: validity, expires_at: otp.expires_at, message_id: otp.message_id };
+  }
+
+  /** Throws the answer for a send the rules refused (`n`: seconds for active/cooldown, ms for limited). */
+  private refuseSend(outcome: string, n: number, which: string | null): void {
+    if (outcome === 'ok') return;
+    throw this.refusal(outcome, n, which);
+  }
+
+  private refusal(outcome: string, n: number, which: string | null): AppException {
+    switch (outcome) {
+      case 'blacklisted':
+        return new AppException(403, 'BLACKLISTED', 'This number is blacklisted');
+      case 'active':
+        return new AppException(
+          409,
+          'OTP_ACTIVE',
+          `A code is still active for ${n} s`,
+          { retry_after_seconds: n },
+          n,
+        );
+      case 'cooldown':
+        return new AppException(
+          409,
+          'RESEND_COOLDOWN',
+          `A new code can be sent in ${n} s`,
+          { retry_after_seconds: n },
+          n,
+        );
+      default:
+        if (which === 'budget') {
+          this.budgetExceeded.inc();
+          this.logger.warn('the hourly OTP send budget is exhausted: refusing sends (possible SMS pumping)');
+          return new AppException(
+            429,
+            'OTP_BUDGET_EXHAUSTED',
+            'The service is not sending codes right now; retry later',
+            {},
+            300,
+          );
+        }
+        return this.limits.rejection(
+          which === 'number' ? 'otp_send' : which === 'ip' ? OTP_IP_LIMIT : 'otp_client',
+          n,
+        );
+    }
+  }
+
+  /**
+   * Verify. Redis checks and consumes in one step (its counters: the number's failures, the end-user IP); then
+   * Postgres, where every code has its row, decides: the used-mark succeeds once across both stores, and every
+   * wrong code is counted there too, so the five-try lock adds up across stores and survives a Redis restart.
+   * When Redis is unreachable, or has no code (one sent during an outage), Postgres answers alone.
+   */
+  async verify(rawMobile: string, otp: string, caller: OtpCaller = {}) {
     const mobile = normalizePhone(rawMobile, this.config.defaultCountry);
     const candidate = hashCode(this.config.secrets.otp, mobile, otp);
     const ipRule = this.config.otp.requestsPerIp;
@@ -199,27 +274,34 @@ export class OtpService implements OnModuleInit {
         mobile,
         candidate,
         MAX_ATTEMPTS,
-        client.ip ? { id: client.ip, ...ipRule } : undefined,
+        caller.ip ? { id: caller.ip, ...ipRule } : undefined,
       );
     } catch (err) {
-      if (!isRedisDown(err)) throw err;
+      if (!isRedisUnavailable(err)) throw err;
       this.fallbacks.inc({ operation: 'verify' });
-      return this.verifyInPostgres(mobile, candidate);
+      return this.verifyInPostgres(mobile, candidate, false);
     }
     const [outcome, n, raw, ipUsed, ipMsLeft] = result;
-    if (client.ip) client.setHeaders?.(RateLimiters.headers(ipRule.limit, ipUsed, ipMsLeft));
+    if (caller.ip) caller.setHeaders?.(RateLimiters.headers(ipRule.limit, ipUsed, ipMsLeft));
     if (outcome === 'rate_limited') throw this.limits.rejection(OTP_IP_LIMIT, ipMsLeft);
     if (outcome === 'locked') throw this.locked(n);
+    if (outcome === 'miss') return this.verifyInPostgres(mobile, candidate, true);
+    if (outcome === 'wrong') {
+      // Counted once more in Postgres; Redis catches up when Postgres counted failures it did not see.
+      const f = await this.repo.recordFailure(mobile);
+      if (f.failures > n) await this.syncAttempts(mobile, f);
+      if (Math.max(n, f.failures) > MAX_ATTEMPTS) throw this.locked(f.ttl);
+      return this.failure('wrong', Math.max(n, f.failures));
+    }
     if (outcome !== 'ok') return this.failure(outcome, n);
     const stored = JSON.parse(raw!) as StoredOtp;
-    // Redis has consumed the code; the row's used-mark (the Postgres fallback's record) and the session are
-    // written side by side rather than one after the other: the answer waits for the slower of the two, not
-    // for their sum.
-    const [, approved] = await Promise.all([
-      this.repo.markConsumed(stored.row_id).catch(() => undefined),
-      this.approve(mobile, stored.user_id),
-    ]);
-    return approved;
+    if (!(await this.repo.markConsumed(stored.row_id, MAX_ATTEMPTS))) {
+      // Used through Postgres already, replaced, or the number is locked there.
+      const f = await this.repo.failures(mobile);
+      if (f && f.failures >= MAX_ATTEMPTS) throw this.locked(f.ttl);
+      return this.failure('none', f?.failures ?? 0);
+    }
+    return this.approve(mobile, stored.user_id);
   }
 
   async remaining(rawMobile: string) {
@@ -256,66 +338,38 @@ export class OtpService implements OnModuleInit {
 
   // --- internals ---
 
+  /** E.164 of a number codes may go to: a country and a number type the configuration allows. */
   private checkNumber(raw: string): string {
-    const parsed = parsePhone(raw, this.config.defaultCountry);
-    if (!parsed) return normalizePhone(raw, this.config.defaultCountry); // throws the 400
-    const allowed = this.config.otp.allowedCallingCodes;
-    if (allowed.length && !allowed.includes(parsed.callingCode)) {
+    const mobile = normalizePhone(raw, this.config.defaultCountry);
+    const { allowedCallingCodes, allowedNumberTypes, testNumbers } = this.config.otp;
+    if (testNumbers.has(mobile)) return mobile;
+    const { callingCode, type } = phoneType(mobile);
+    if (allowedCallingCodes.length && !allowedCallingCodes.includes(callingCode)) {
+      throw new AppException(403, 'COUNTRY_NOT_ALLOWED', `Codes are not sent to +${callingCode} numbers`);
+    }
+    if (!allowedNumberTypes.includes(type)) {
       throw new AppException(
-        403,
-        'COUNTRY_NOT_ALLOWED',
-        `Codes are not sent to +${parsed.callingCode} numbers`,
+        400,
+        'NUMBER_TYPE_NOT_ALLOWED',
+        `Codes are not sent to ${type.replace(/_/g, '-')} numbers (allowed: ${allowedNumberTypes.join(', ')})`,
       );
     }
-    return parsed.e164;
+    return mobile;
   }
 
-  /** Undefined when Redis cannot be reached (the caller then uses Postgres); otherwise the probe's answer. */
-  private async redisUsable<T>(probe: () => Promise<T>): Promise<T | undefined> {
-    try {
-      return await probe();
-    } catch (err) {
-      if (!isRedisDown(err)) throw err;
-      this.fallbacks.inc({ operation: 'send' });
-      return undefined;
-    }
+  private async verifyInPostgres(mobile: string, candidate: string, redisUp: boolean) {
+    const r = await this.repo.verifyInPostgres(mobile, candidate, MAX_ATTEMPTS);
+    if (r.outcome === 'ok') return this.approve(mobile, r.userId);
+    if (r.outcome === 'locked') throw this.locked(r.ttl);
+    if (r.outcome === 'wrong' && redisUp)
+      await this.syncAttempts(mobile, { failures: r.failures, ttl: 3600 });
+    return this.failure(r.outcome, r.failures);
   }
 
-  private async enforceSendLimits(mobile: string, redisUp: boolean): Promise<void> {
-    if (!redisUp) {
-      const { limit, windowSeconds } = this.config.otp.sendsPerNumber;
-      if ((await this.repo.recentSends(mobile, windowSeconds)) >= limit) {
-        throw new AppException(429, 'RATE_LIMITED', 'Too many codes for this number; retry later', {}, 60);
-      }
-      return;
-    }
-    await this.limits.consume({ action: 'otp_send', ...this.config.otp.sendsPerNumber }, mobile);
-    const hour = new Date().toISOString().slice(0, 13);
-    if ((await this.repo.hourlySends(hour)) > this.config.otp.maxSendsPerHour) {
-      this.budgetExceeded.inc();
-      this.logger.warn('the hourly OTP send budget is exhausted: refusing sends (possible SMS pumping)');
-      throw new AppException(
-        429,
-        'OTP_BUDGET_EXHAUSTED',
-        'The service is not sending codes right now; retry later',
-        {},
-        300,
-      );
-    }
-  }
-
-  private async verifyInPostgres(mobile: string, candidate: string) {
-    if ((await this.repo.recentFailures(mobile)) >= MAX_ATTEMPTS) throw this.locked(3600);
-    const row = await this.repo.latestRow(mobile);
-    const fail = async (outcome: string) => {
-      if (row) await this.repo.recordFailure(row.id);
-      return this.failure(outcome, (await this.repo.recentFailures(mobile)) || 1);
-    };
-    if (!row || row.used_at) return fail('none');
-    if (row.expires_at.getTime() < Date.now()) return fail('expired');
-    if (!sameHash(row.otp_hash, candidate)) return fail('wrong');
-    if (!(await this.repo.markUsed(row.id))) return fail('none'); // a concurrent verify won
-    return this.approve(mobile, row.user_id);
+  private async syncAttempts(mobile: string, f: Failures): Promise<void> {
+    await this.repo.syncAttempts(mobile, f, MAX_ATTEMPTS).catch((err: unknown) => {
+      if (!isRedisUnavailable(err)) throw err;
+    });
   }
 
   private async approve(mobile: string, userId: string | null) {

@@ -53,8 +53,7 @@ export function createCommandClient(cfg: RedisConfig, name = 'smsb-command'): Re
     // get: 92-116 → 67 µs of CPU per request, against the baseline's ~50). ioredis 5.9 crashes the process
     // when queueing a command into an auto-pipeline throws (redis/ioredis#1931): a Lua command first defined
     // after that tick's pipeline was made. So scripts are defined on the client before traffic
-    // (defineAllScripts; one declared later waits a tick, see redis-script.ts), and so is the rate limiters'
-    // command (RateLimiters' constructor). Both are tested in redis-core.e2e-spec.ts.
+    // (defineAllScripts; one declared later waits a tick, see redis-script.ts; tested in redis-core.e2e-spec.ts).
     enableAutoPipelining: true,
     keyPrefix: cfg.keyPrefix,
   };

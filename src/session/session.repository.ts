@@ -6,6 +6,7 @@ import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { DependencyUnavailableException } from '../common/app.exception';
 import { AppConfig } from '../config/app-config';
 import { REDIS, RedisClient } from '../redis/redis.constants';
+import { isRedisUnavailable } from '../redis/redis-errors';
 import { RedisKeys } from '../redis/redis-keys';
 import { MemorySessionStore } from './memory-session.store';
 import { RedisSessionStore } from './redis-session.store';
@@ -14,10 +15,6 @@ import { SessionMetrics } from './session.metrics';
 
 /** What an operation answers in memory when only Redis could answer it fully: the request gets a 503. */
 const UNAVAILABLE = Symbol('unavailable');
-
-/** Errors that mean Redis cannot serve sessions now (unreachable, starting, or full under noeviction). */
-const OUTAGE =
-  /Stream isn't writeable|Connection is closed|Command timed out|MaxRetriesPerRequest|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EPIPE|CLUSTERDOWN|MASTERDOWN|LOADING|TRYAGAIN|^OOM /i;
 
 export interface SessionStoreState {
   fallback: 'memory' | 'none';
@@ -175,7 +172,7 @@ export class SessionRepository implements OnModuleInit {
   }
 
   private isOutage(err: unknown): boolean {
-    return err instanceof Error && (this.redis.status !== 'ready' || OUTAGE.test(err.message));
+    return isRedisUnavailable(err);
   }
 
   private noteFallback(operation: string): void {

@@ -117,11 +117,13 @@ describe('two replicas', () => {
         expect(Number(s.headers?.get('retry-after'))).toBeGreaterThan(0);
       }
 
-      // 10 requests per minute per client IP on /otp/*: 14 concurrent requests from one IP, split: exactly 10 pass.
+      // 10 sends and verifies per minute per end-user IP: 14 concurrent sends for one end user (the `ip` field),
+      // split between the APIs: exactly 10 pass.
       const fromOneIp = await Promise.all(
         Array.from({ length: 14 }, (_, i) =>
-          call(apis[i % 2].url, `/otp/status/${randomMobile()}`, {
-            headers: { 'x-forwarded-for': '203.0.113.77' },
+          call(apis[i % 2].url, '/otp/send', {
+            method: 'POST',
+            body: { mobile_number: randomMobile(), channel: 'sms', ip: '203.0.113.77' },
           }),
         ),
       );

@@ -8,6 +8,8 @@ import { freePort } from './redis-server';
 export class TcpProxy {
   private server?: Server;
   private readonly sockets = new Set<Socket>();
+  /** While paused, bytes in both directions are held (a stalled network: commands time out), then delivered. */
+  private held: { to: Socket; chunk: Buffer }[] | null = null;
   /** Connections accepted since start (a proof that the service really goes through the proxy). */
   accepted = 0;
 
@@ -37,7 +39,10 @@ export class TcpProxy {
         s.on('close', () => this.sockets.delete(s));
         s.on('error', () => undefined);
       }
-      client.pipe(upstream).pipe(client);
+      const forward = (from: Socket, to: Socket) =>
+        from.on('data', (chunk: Buffer) => (this.held ? this.held.push({ to, chunk }) : to.write(chunk)));
+      forward(client, upstream);
+      forward(upstream, client);
       client.on('close', () => upstream.destroy());
       upstream.on('close', () => client.destroy());
     });
@@ -52,9 +57,22 @@ export class TcpProxy {
   async cut(): Promise<void> {
     const server = this.server;
     this.server = undefined;
+    this.held = null;
     for (const s of this.sockets) s.destroy();
     this.sockets.clear();
     if (server) await new Promise((r) => server.close(r));
+  }
+
+  /** Holds every byte from now on, in both directions, without closing anything. */
+  pause(): void {
+    this.held ??= [];
+  }
+
+  /** Delivers what was held, in order, and forwards again. */
+  resume(): void {
+    const held = this.held ?? [];
+    this.held = null;
+    for (const { to, chunk } of held) if (!to.destroyed) to.write(chunk);
   }
 
   stop(): Promise<void> {

@@ -38,8 +38,8 @@ describe('OTP', () => {
     });
   const send = (mobile: string, extra: object = {}, app?: TestApp, fromIp?: string) =>
     call('POST', '/otp/send', { mobile_number: mobile, channel: 'sms', ...extra }, app, fromIp);
-  const verify = (mobile: string, otp: string, app?: TestApp, fromIp?: string) =>
-    call('POST', '/otp/verify', { mobile_number: mobile, otp }, app, fromIp);
+  const verify = (mobile: string, otp: string, app?: TestApp, fromIp?: string, extra: object = {}) =>
+    call('POST', '/otp/verify', { mobile_number: mobile, otp, ...extra }, app, fromIp);
 
   it('sends a code through the messages pipeline and verifies it into a token and a session', async () => {
     const mobile = randomMobile();
@@ -163,12 +163,91 @@ describe('OTP', () => {
     expect(last!.headers['retry-after']).toBeDefined();
   });
 
-  it('limits one client IP to 10 requests a minute on /otp/*', async () => {
+  it('limits the end user, not the caller: one backend sends to 40 numbers, and reads are never counted', async () => {
+    // One backend: one key, one address, no `ip` and no trusted proxy, many end users.
+    const backend = await startTestApp({ REDIS_KEY_PREFIX: t.config.redis.keyPrefix });
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 40; i++) {
+        const mobile = randomMobile();
+        statuses.push((await send(mobile, {}, backend, '192.0.2.40')).statusCode);
+        statuses.push(
+          (await call('GET', `/otp/status/${mobile}`, undefined, backend, '192.0.2.40')).statusCode,
+        );
+        statuses.push(
+          (await call('GET', `/otp/remaining/${mobile}`, undefined, backend, '192.0.2.40')).statusCode,
+        );
+      }
+      expect(statuses.every((c) => c === 200)).toBe(true);
+      expect(await t.redis.exists(RedisKeys.rateLimit('otp_ip', '192.0.2.40'))).toBe(0);
+    } finally {
+      await backend.app.close();
+    }
+  });
+
+  it('limits one end user (the `ip` field) to 10 sends and verifies a minute, whichever backend address calls', async () => {
     const codes: number[] = [];
-    for (let i = 0; i < 11; i++)
-      codes.push((await call('GET', `/otp/status/${randomMobile()}`, undefined, t, '192.0.2.77')).statusCode);
-    expect(codes.slice(0, 10).every((c) => c === 200)).toBe(true);
-    expect(codes[10]).toBe(429);
+    for (let i = 0; i < 6; i++) codes.push((await send(randomMobile(), { ip: '2001:db8::77' })).statusCode);
+    for (let i = 0; i < 5; i++)
+      codes.push((await verify(randomMobile(), '123456', t, undefined, { ip: '2001:db8::77' })).statusCode);
+    expect(codes).toEqual([200, 200, 200, 200, 200, 200, 400, 400, 400, 400, 429]);
+    for (let i = 0; i < 3; i++)
+      expect((await call('GET', `/otp/status/${randomMobile()}`)).statusCode).toBe(200);
+    expect((await send(randomMobile(), { ip: '999.1.1.1' })).json()).toMatchObject({ statusCode: 400 });
+    expect((await verify(randomMobile(), '123456', t, undefined, { ip: 'not-an-ip' })).statusCode).toBe(400);
+  });
+
+  it('gives each API key its own send budget per minute', async () => {
+    const tuned = await startTestApp({
+      REDIS_KEY_PREFIX: t.config.redis.keyPrefix,
+      OTP_SENDS_PER_CLIENT_PER_MINUTE: '3',
+      API_KEYS: 'client-key-one-0123456789,client-key-two-0123456789',
+    });
+    try {
+      const as = (key: string) =>
+        tuned.app.inject({
+          method: 'POST',
+          url: '/otp/send',
+          payload: { mobile_number: randomMobile(), channel: 'sms' },
+          headers: { 'x-api-key': key },
+        });
+      const one: number[] = [];
+      for (let i = 0; i < 4; i++) one.push((await as('client-key-one-0123456789')).statusCode);
+      expect(one).toEqual([200, 200, 200, 429]);
+      expect((await as('client-key-two-0123456789')).statusCode).toBe(200);
+    } finally {
+      await tuned.app.close();
+    }
+  });
+
+  it('refuses premium-rate, toll-free and shared-cost numbers, and takes the allowed types from OTP_ALLOWED_NUMBER_TYPES', async () => {
+    const open = await startTestApp({
+      REDIS_KEY_PREFIX: t.config.redis.keyPrefix,
+      OTP_TEST_NUMBERS: '+18005550199:121212',
+    });
+    try {
+      const post = (mobile: string, app = open) =>
+        app.request({ method: 'POST', url: '/otp/send', payload: { mobile_number: mobile, channel: 'sms' } });
+      for (const n of ['+449098790000', '+18005550100', '+448431234567', '+447031234567', '+447640123456']) {
+        const res = await post(n);
+        expect([n, res.statusCode, res.json().code]).toEqual([n, 400, 'NUMBER_TYPE_NOT_ALLOWED']);
+      }
+      expect((await post('+447911123456')).statusCode).toBe(200); // mobile
+      expect((await post('+12015550123')).statusCode).toBe(200); // fixed-line-or-mobile (US)
+      expect((await post('+18005550199')).statusCode).toBe(200); // a test number is exempt
+      const landlines = await startTestApp({
+        REDIS_KEY_PREFIX: t.config.redis.keyPrefix,
+        OTP_ALLOWED_NUMBER_TYPES: 'mobile,fixed_line',
+      });
+      try {
+        expect((await post('+442079460000', landlines)).statusCode).toBe(200); // fixed line, allowed here
+        expect((await post('+442079460001', open)).json().code).toBe('NUMBER_TYPE_NOT_ALLOWED');
+      } finally {
+        await landlines.app.close();
+      }
+    } finally {
+      await open.app.close();
+    }
   });
 
   it('refuses blacklisted numbers and countries outside OTP_ALLOWED_COUNTRIES with 403', async () => {
@@ -200,7 +279,8 @@ describe('OTP', () => {
       await sleep(1300);
       const res = await verify(mobile, code, short);
       expect(res.statusCode).toBe(400);
-      expect(res.json()).toMatchObject({ code: 'OTP_EXPIRED', attempts_remaining: 4 });
+      // An expired code is not a wrong one: no attempt is spent on it.
+      expect(res.json()).toMatchObject({ code: 'OTP_EXPIRED', attempts_remaining: 5 });
       expect((await call('GET', `/otp/status/${mobile}`, undefined, short)).json().status).toBe('expired');
     } finally {
       await short.app.close();
@@ -223,9 +303,7 @@ describe('OTP', () => {
 
       const codes: number[] = [];
       for (let i = 0; i < 4; i++)
-        codes.push(
-          (await call('GET', `/otp/status/${randomMobile()}`, undefined, tuned, '192.0.2.55')).statusCode,
-        );
+        codes.push((await send(randomMobile(), { ip: '192.0.2.55' }, tuned)).statusCode);
       expect(codes).toEqual([200, 200, 200, 429]);
       const ttl = await t.redis.ttl(RedisKeys.rateLimit('otp_ip', '192.0.2.55'));
       expect(ttl).toBeGreaterThan(60);
@@ -267,14 +345,14 @@ describe('OTP', () => {
     expect(await t.redis.get(RedisKeys.rateLimit('otp_ip', '192.0.2.123'))).toBe('1');
   });
 
-  it('counts verify in the per-IP limit it shares with the other /otp/* routes, without touching the code', async () => {
+  it('counts verify in the per-IP limit it shares with send, without touching the code', async () => {
     const mobile = randomMobile();
     const code = await codeOf(db, (await send(mobile)).json().message_id);
     const ip = '192.0.2.124';
-    for (let i = 0; i < 9; i++) await call('GET', `/otp/status/${randomMobile()}`, undefined, t, ip);
-    const wrong = await verify(mobile, code === '000000' ? '111111' : '000000', t, ip); // the 10th
+    for (let i = 0; i < 9; i++) await send(randomMobile(), { ip });
+    const wrong = await verify(mobile, code === '000000' ? '111111' : '000000', t, undefined, { ip }); // the 10th
     expect(wrong.json()).toMatchObject({ code: 'OTP_INVALID', attempts_remaining: 4 });
-    const limited = await verify(mobile, code, t, ip); // the 11th
+    const limited = await verify(mobile, code, t, undefined, { ip }); // the 11th
     expect(limited.statusCode).toBe(429);
     expect(limited.json()).toMatchObject({ code: 'RATE_LIMITED' });
     expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
@@ -289,10 +367,7 @@ describe('OTP', () => {
     try {
       const codes: number[] = [];
       for (let i = 0; i < 11; i++) {
-        codes.push(
-          (await call('GET', `/otp/status/${randomMobile()}`, undefined, i % 2 ? other : t, '192.0.2.99'))
-            .statusCode,
-        );
+        codes.push((await send(randomMobile(), { ip: '192.0.2.99' }, i % 2 ? other : t)).statusCode);
       }
       expect(codes.filter((c) => c === 429)).toHaveLength(1);
       expect(codes[10]).toBe(429);

@@ -1,6 +1,8 @@
 // Turns any error into SPEC's answer shape: {statusCode, error, code, message, ...}. Never a stack trace.
 import { HttpException } from '@nestjs/common';
 import { STATUS_CODES } from 'node:http';
+import { types } from 'node:util';
+import { isRedisUnavailable } from '../../redis/redis-errors';
 import { AppException } from '../app.exception';
 
 export interface ErrorBody {
@@ -62,23 +64,6 @@ const FASTIFY_CODES: Record<string, { status: number; code: string; message?: st
   FST_ERR_ASYNC_CONSTRAINT: { status: 400, code: 'BAD_REQUEST' },
 };
 
-/**
- * ioredis's own rejections of a command. It never hands a request a raw socket error: without an offline queue a
- * command sent while disconnected fails with "Stream isn't writeable", one cut mid-way with "Connection is
- * closed." or the max-retries error. So socket error codes are not taken as a Redis sign here (they are
- * Postgres's, below): a Postgres outage once answered REDIS_UNAVAILABLE, pointing operators at the wrong server.
- */
-const REDIS_OUTAGE =
-  /Stream isn't writeable|Connection is closed|Command timed out|MaxRetriesPerRequest|CLUSTERDOWN|MASTERDOWN|TRYAGAIN|LOADING|None of startup nodes is available|Failed to refresh slots cache/i;
-const REDIS_ERROR_NAMES = new Set([
-  'Error',
-  'ReplyError',
-  'MaxRetriesPerRequestError',
-  'ClusterAllFailedError',
-]);
-const isRedisOutage = (err: Error) =>
-  (REDIS_ERROR_NAMES.has(err.name) || err.name.includes('Redis')) && REDIS_OUTAGE.test(err.message);
-
 /** pg's words for a connection lost, refused or timed out (raw, or inside TypeORM's QueryFailedError). */
 const PG_CONNECTION_LOST =
   /Connection terminated|timeout exceeded when trying to connect|the database system is|Client has encountered a connection error|Connection ended unexpectedly/i;
@@ -132,7 +117,8 @@ export function mapError(err: unknown): MappedError {
       unexpected: status >= 500,
     };
   }
-  if (err instanceof Error) {
+  // Node's own errors (a refused socket) may come from another realm (a test runner's VM), where instanceof fails.
+  if (err instanceof Error || types.isNativeError(err)) {
     const fastifyCode = (err as { code?: string }).code;
     const known = fastifyCode ? FASTIFY_CODES[fastifyCode] : undefined;
     if (known)
@@ -149,7 +135,7 @@ export function mapError(err: unknown): MappedError {
         unexpected: false,
       };
     }
-    if (isRedisOutage(err)) {
+    if (isRedisUnavailable(err)) {
       return {
         body: body(
           503,

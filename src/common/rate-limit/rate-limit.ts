@@ -1,4 +1,4 @@
-// A reusable, Redis-backed rate limit (rate-limiter-flexible): `@RateLimit(action, limit, windowSeconds, key)`
+// A reusable, Redis-backed fixed-window rate limit (a Lua counter of our own): `@RateLimit(action, limit, windowSeconds, key)`
 // on a route or controller. Counters live at rate_limit:{action}:{identifier}, shared by every replica.
 import {
   applyDecorators,
@@ -11,10 +11,11 @@ import {
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { AppConfig } from '../../config/app-config';
 import { MetricsService } from '../../metrics/metrics.service';
 import { REDIS, RedisClient } from '../../redis/redis.constants';
+import { isRedisUnavailable } from '../../redis/redis-errors';
+import { defineScript } from '../../redis/redis-script';
 import { RedisKeys } from '../../redis/redis-keys';
 import { AppException } from '../app.exception';
 
@@ -50,10 +51,37 @@ export const RateLimitCountedInHandler = (action: string) => SetMetadata(COUNTED
 export const RateLimit = (action: string, size: RateLimitSize, key: RateLimitKey = 'ip') =>
   applyDecorators(SetMetadata(RULES, [{ action, size, key }]), UseGuards(RateLimitGuard));
 
-/** Limiters by rule, shared by the guard and by services that limit inside their own logic. */
+/**
+ * The fixed-window counter every limit uses, as a Lua function other scripts embed (OTP's send and verify
+ * count their limits inside their own round trip with it): `count(key, points, window_s)` adds `points`
+ * (0 reads) to the counter, starting the window at its first request, and returns {count, ms left}.
+ */
+export const FIXED_WINDOW_LUA = `
+local function count(key, points, window)
+  local n
+  if points == 0 then n = tonumber(redis.call('GET', key) or '0') else n = redis.call('INCRBY', key, points) end
+  if n <= 0 then return 0, 0 end
+  local left = redis.call('PTTL', key)
+  if left < 0 then
+    redis.call('PEXPIRE', key, window * 1000)
+    left = window * 1000
+  end
+  return n, left
+end
+`;
+
+/** KEYS: the counter. ARGV: points to add, window (s). Returns {count, ms before the window resets}. */
+const rateLimitScript = defineScript<[number, number]>(
+  'rate_limit',
+  1,
+  `${FIXED_WINDOW_LUA}
+local n, left = count(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))
+return {n, left}`,
+);
+
+/** Limits by rule, shared by the guard and by services that limit inside their own logic. */
 @Injectable()
 export class RateLimiters {
-  private readonly limiters = new Map<string, RateLimiterRedis>();
   readonly rejected;
 
   constructor(
@@ -63,25 +91,6 @@ export class RateLimiters {
     this.rejected = metrics.counter('smsb_rate_limit_rejections_total', 'Requests refused by a rate limit', [
       'action',
     ]);
-    // A RateLimiterRedis defines its Lua command (rlflxIncr) on the client when it is made. Made lazily, at a
-    // first request, it could be defined in the same tick as an open auto-pipeline, which then lacks it and
-    // ends the process (redis/ioredis#1931; seen in a test). One made now defines it before any traffic.
-    new RateLimiterRedis({ storeClient: redis, points: 1, duration: 1 });
-  }
-
-  private limiter(rule: Omit<RateLimitRule, 'key'>): RateLimiterRedis {
-    const id = `${rule.action}:${rule.limit}:${rule.windowSeconds}`;
-    let l = this.limiters.get(id);
-    if (!l) {
-      l = new RateLimiterRedis({
-        storeClient: this.redis,
-        keyPrefix: RedisKeys.rateLimit(rule.action, '').slice(0, -1),
-        points: rule.limit,
-        duration: rule.windowSeconds,
-      });
-      this.limiters.set(id, l);
-    }
-    return l;
   }
 
   /**
@@ -92,13 +101,19 @@ export class RateLimiters {
     rule: Omit<RateLimitRule, 'key'>,
     identifier: string,
   ): Promise<Record<string, string> | null> {
+    let n: number, left: number;
     try {
-      const res = await this.limiter(rule).consume(identifier);
-      return headers(rule.limit, res);
+      [n, left] = await rateLimitScript.run(
+        this.redis,
+        [RedisKeys.rateLimit(rule.action, identifier)],
+        [1, rule.windowSeconds],
+      );
     } catch (err) {
-      if (!(err instanceof RateLimiterRes)) return null;
-      throw this.rejection(rule.action, err.msBeforeNext);
+      if (isRedisUnavailable(err)) return null;
+      throw err;
     }
+    if (n > rule.limit) throw this.rejection(rule.action, left);
+    return RateLimiters.headers(rule.limit, n, left);
   }
 
   /** The 429 for a request past a limit (counted in the rejections metric). */
@@ -116,16 +131,12 @@ export class RateLimiters {
 
   /** The X-RateLimit-* headers for a counter at `consumed` of `limit`, reset in `msBeforeNext`. */
   static headers(limit: number, consumed: number, msBeforeNext: number): Record<string, string> {
-    return headers(limit, { remainingPoints: limit - consumed, msBeforeNext } as RateLimiterRes);
+    return {
+      'x-ratelimit-limit': String(limit),
+      'x-ratelimit-remaining': String(Math.max(0, limit - consumed)),
+      'x-ratelimit-reset': String(Math.ceil(msBeforeNext / 1000)),
+    };
   }
-}
-
-function headers(limit: number, res: RateLimiterRes): Record<string, string> {
-  return {
-    'x-ratelimit-limit': String(limit),
-    'x-ratelimit-remaining': String(Math.max(0, res.remainingPoints)),
-    'x-ratelimit-reset': String(Math.ceil(res.msBeforeNext / 1000)),
-  };
 }
 
 @Injectable()

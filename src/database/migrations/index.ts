@@ -3,9 +3,11 @@
 import { Onboarding1763770000000 } from './1763770000000-onboarding';
 import { Messages1763780000000 } from './1763780000000-messages';
 import { Otp1763790000000 } from './1763790000000-otp';
+import { OtpFailures1764700000000 } from './1764700000000-otp-failures';
 
 export const MIGRATIONS: (new () => object)[] = [
   Onboarding1763770000000,
   Messages1763780000000,
   Otp1763790000000,
+  OtpFailures1764700000000,
 ];

@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsBoolean, IsIn, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
+import { IsBoolean, IsIn, IsIP, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
 
 export class SendOtpDto {
   /** E.164 or national number */
@@ -22,6 +22,16 @@ export class SendOtpDto {
   @IsOptional()
   @IsBoolean()
   resend?: boolean;
+
+  /**
+   * The end user's IP address (IPv4 or IPv6), when your backend calls on their behalf: the per-IP limit
+   * (OTP_REQUESTS_PER_IP per OTP_REQUESTS_PER_IP_WINDOW_SECONDS, send and verify together) applies to it. Without
+   * it, the limit applies to the request's own address only behind TRUST_PROXY; otherwise no per-IP limit applies.
+   */
+  @ApiPropertyOptional({ example: '203.0.113.7' })
+  @IsOptional()
+  @IsIP(undefined, { message: 'ip must be an IPv4 or IPv6 address' })
+  ip?: string;
 }
 
 export class OtpSentDto {
@@ -44,6 +54,16 @@ export class VerifyOtpDto {
   @IsString()
   @Matches(/^\d{6}$/, { message: 'otp must be 6 digits' })
   otp: string;
+
+  /**
+   * The end user's IP address (IPv4 or IPv6), when your backend calls on their behalf: the per-IP limit
+   * (OTP_REQUESTS_PER_IP per OTP_REQUESTS_PER_IP_WINDOW_SECONDS, send and verify together) applies to it. Without
+   * it, the limit applies to the request's own address only behind TRUST_PROXY; otherwise no per-IP limit applies.
+   */
+  @ApiPropertyOptional({ example: '203.0.113.7' })
+  @IsOptional()
+  @IsIP(undefined, { message: 'ip must be an IPv4 or IPv6 address' })
+  ip?: string;
 }
 
 export class OtpVerifiedDto {
