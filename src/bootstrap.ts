@@ -153,6 +153,9 @@ export function logStartup(config: AppConfig, what: string): void {
     const numbers = [...config.otp.testNumbers.keys()].map(maskPhone).join(', ');
     logger.warn(`OTP test numbers active (fixed codes, no message, no limits): ${numbers}`);
   }
+  if (config.isProduction && !config.auth.gatewayApiKeys.length) {
+    logger.warn('GATEWAY_API_KEYS is not set: POST /onboard/sms refuses every key (403) in production');
+  }
   if (config.isProduction && !config.redis.password && !config.redis.url?.includes('@')) {
     logger.warn('Redis has no password: set REDIS_PASSWORD or a REDIS_URL with credentials in production');
   }

@@ -1,6 +1,9 @@
 // The typed configuration every other module injects. Built once from the validated Env.
 import { randomBytes } from 'node:crypto';
+import { keyEntries } from './env';
 import type { AppRole, Env, LogLevel } from './env';
+
+export type KeyEntry = ReturnType<typeof keyEntries>[number];
 
 const list = (value?: string) =>
   (value ?? '')
@@ -38,7 +41,8 @@ export class AppConfig {
     statementTimeoutMs: number;
     migrationsRun: boolean;
   };
-  readonly auth: { apiKeys: string[]; adminApiKeys: string[] };
+  /** Keys by scope: client (API_KEYS), admin (ADMIN_API_KEYS), SMS gateway (GATEWAY_API_KEYS, only POST /onboard/sms). */
+  readonly auth: { apiKeys: KeyEntry[]; adminApiKeys: KeyEntry[]; gatewayApiKeys: KeyEntry[] };
   readonly secrets: { otp: string; jwt: string; onboarding: string; webhook: string };
   readonly jobs: {
     abuseThreshold: number;
@@ -127,7 +131,11 @@ export class AppConfig {
       statementTimeoutMs: env.DB_STATEMENT_TIMEOUT_MS,
       migrationsRun: env.MIGRATIONS_RUN,
     };
-    this.auth = { apiKeys: list(env.API_KEYS), adminApiKeys: list(env.ADMIN_API_KEYS) };
+    this.auth = {
+      apiKeys: keyEntries(env.API_KEYS),
+      adminApiKeys: keyEntries(env.ADMIN_API_KEYS),
+      gatewayApiKeys: keyEntries(env.GATEWAY_API_KEYS),
+    };
     const secret = (name: string, value?: string) => {
       if (value) return value;
       // Outside production a missing secret is replaced by a random one for this process; tokens and hashes

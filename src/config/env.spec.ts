@@ -2,7 +2,7 @@ import { parse } from 'dotenv';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AppConfig } from './app-config';
-import { ENV_KEYS, InvalidConfigError, validateEnv } from './env';
+import { ENV_KEYS, InvalidConfigError, keyEntries, validateEnv } from './env';
 
 const base = { API_KEYS: 'k1' };
 
@@ -66,6 +66,50 @@ describe('validateEnv', () => {
     );
   });
 
+  it('refuses unsafe production settings, one line per problem', () => {
+    const strong = {
+      NODE_ENV: 'production',
+      OTP_SECRET: 'o'.repeat(32),
+      JWT_SECRET: 'j'.repeat(32),
+      ONBOARDING_SECRET: 'b'.repeat(32),
+      WEBHOOK_SIGNING_SECRET: 'w'.repeat(32),
+    };
+    const twilio = {
+      SMS_PROVIDER: 'twilio',
+      TWILIO_ACCOUNT_SID: 'AC1',
+      TWILIO_AUTH_TOKEN: 't',
+      TWILIO_FROM_NUMBER: '+1',
+    };
+    expect(problems({ ...base, ...strong })).toEqual([]);
+    const { WEBHOOK_SIGNING_SECRET: _w, ...noWebhookSecret } = strong;
+    expect(problems({ ...base, ...noWebhookSecret })).toEqual([
+      'WEBHOOK_SIGNING_SECRET: required when NODE_ENV=production',
+    ]);
+    expect(problems({ ...base, ...strong, ...twilio })).toEqual([
+      expect.stringMatching(/^PUBLIC_BASE_URL: required, as an https/),
+    ]);
+    expect(
+      problems({ ...base, ...strong, ...twilio, PUBLIC_BASE_URL: 'http://sms.example.com' }),
+    ).toHaveLength(1);
+    expect(problems({ ...base, ...strong, ...twilio, PUBLIC_BASE_URL: 'https://sms.example.com' })).toEqual(
+      [],
+    );
+    expect(problems({ ...strong, API_KEYS: 'a1,shared', ADMIN_API_KEYS: 'admin:shared' })).toEqual([
+      expect.stringMatching(/^API_KEYS, ADMIN_API_KEYS: a key is in both/),
+    ]);
+    // Outside production the same settings start (development keeps its conveniences).
+    expect(problems({ ...base, ...twilio, API_KEYS: 'same', ADMIN_API_KEYS: 'same' })).toEqual([]);
+  });
+
+  it('reads key entries: id:secret gives a stable id, a bare secret has none', () => {
+    expect(keyEntries(' shop:s1 , shop:s2,bare ,a:b:c')).toEqual([
+      { id: 'shop', secret: 's1' },
+      { id: 'shop', secret: 's2' },
+      { secret: 'bare' },
+      { id: 'a', secret: 'b:c' },
+    ]);
+  });
+
   it('requires Twilio credentials when Twilio is the SMS provider', () => {
     expect(problems({ ...base, SMS_PROVIDER: 'twilio' })).toHaveLength(3);
   });
@@ -89,7 +133,7 @@ describe('AppConfig', () => {
       validateEnv({ API_KEYS: 'a, b,,c', PORT: '4000', OTP_TEST_NUMBERS: '+15005550006:123456' }),
       'api',
     );
-    expect(c.auth.apiKeys).toEqual(['a', 'b', 'c']);
+    expect(c.auth.apiKeys).toEqual([{ secret: 'a' }, { secret: 'b' }, { secret: 'c' }]);
     expect(c.http.publicBaseUrl).toBe('http://localhost:4000');
     expect(c.otp.testNumbers.get('+15005550006')).toBe('123456');
     expect(c.runsApi && !c.runsWorker).toBe(true);
@@ -102,6 +146,7 @@ describe('AppConfig', () => {
       OTP_SECRET: 'x'.repeat(32),
       JWT_SECRET: 'y'.repeat(32),
       ONBOARDING_SECRET: 'z'.repeat(32),
+      WEBHOOK_SIGNING_SECRET: 'w'.repeat(32),
       OTP_TEST_NUMBERS: '+15005550006:123456',
     };
     expect(new AppConfig(validateEnv(prod), 'api').otp.testNumbers.size).toBe(0);

@@ -91,6 +91,7 @@ export class Env {
   @IsString({ message: 'API_KEYS is required (comma-separated client keys)' })
   API_KEYS: string = undefined as unknown as string;
   @Transform(emptyToUndefined) @IsOptional() @IsString() ADMIN_API_KEYS?: string = undefined;
+  @Transform(emptyToUndefined) @IsOptional() @IsString() GATEWAY_API_KEYS?: string = undefined;
   @Transform(emptyToUndefined) @IsOptional() @IsString() OTP_SECRET?: string = undefined;
   @Transform(emptyToUndefined) @IsOptional() @IsString() JWT_SECRET?: string = undefined;
   @Transform(emptyToUndefined) @IsOptional() @IsString() ONBOARDING_SECRET?: string = undefined;
@@ -193,6 +194,25 @@ export class InvalidConfigError extends Error {
   }
 }
 
+/** The service's own client id: OTP messages are stored under it, so no key may claim it. */
+export const OTP_CLIENT_ID = 'otp';
+
+/**
+ * The entries of a key list: `id:secret` gives the client a stable id shared by all its keys (rotation: add the
+ * new secret under the same id, later remove the old one); a bare secret has no id of its own (the guard derives
+ * one from the key, as before ids existed).
+ */
+export function keyEntries(value?: string): { id?: string; secret: string }[] {
+  return (value ?? '')
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean)
+    .map((e) => {
+      const m = /^([A-Za-z0-9_.-]{1,64}):(.+)$/.exec(e);
+      return m ? { id: m[1], secret: m[2] } : { secret: e };
+    });
+}
+
 /** Validates raw variables (process.env merged with .env) and returns the typed Env, or throws one line per problem. */
 export function validateEnv(raw: Record<string, string | undefined>): Env {
   const known: Record<string, string> = {};
@@ -209,11 +229,24 @@ export function validateEnv(raw: Record<string, string | undefined>): Env {
     );
   }
   if (env.NODE_ENV === 'production') {
-    for (const name of ['OTP_SECRET', 'JWT_SECRET', 'ONBOARDING_SECRET'] as const) {
+    for (const name of ['OTP_SECRET', 'JWT_SECRET', 'ONBOARDING_SECRET', 'WEBHOOK_SIGNING_SECRET'] as const) {
       if (!env[name]) problems.push(`${name}: required when NODE_ENV=production`);
       else if (env[name]!.length < 32) problems.push(`${name}: must be at least 32 characters in production`);
     }
+    if (env.SMS_PROVIDER === 'twilio' && !/^https:\/\//i.test(env.PUBLIC_BASE_URL ?? ''))
+      problems.push(
+        'PUBLIC_BASE_URL: required, as an https:// URL, with SMS_PROVIDER=twilio in production (Twilio calls it back)',
+      );
+    const secrets = (v?: string) => keyEntries(v).map((k) => k.secret);
+    const admin = new Set(secrets(env.ADMIN_API_KEYS));
+    if (secrets(env.API_KEYS).some((k) => admin.has(k)))
+      problems.push(
+        'API_KEYS, ADMIN_API_KEYS: a key is in both; admin keys must be keys of their own in production',
+      );
   }
+  for (const name of ['API_KEYS', 'ADMIN_API_KEYS', 'GATEWAY_API_KEYS'] as const)
+    if (keyEntries(env[name]).some((k) => k.id === OTP_CLIENT_ID))
+      problems.push(`${name}: the key id '${OTP_CLIENT_ID}' is the service's own (its OTP messages)`);
   if (env.SMS_PROVIDER === 'twilio') {
     for (const name of ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'TWILIO_FROM_NUMBER'] as const) {
       if (!env[name]) problems.push(`${name}: required when SMS_PROVIDER=twilio`);

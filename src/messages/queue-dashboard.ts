@@ -22,7 +22,7 @@ export async function mountQueueDashboard(app: NestFastifyApplication, config: A
     serverAdapter: adapter,
   });
   adapter.setBasePath(DASHBOARD_PATH);
-  const admin = config.auth.adminApiKeys.map(digest);
+  const admin = config.auth.adminApiKeys.map((k) => digest(k.secret));
   const fastify = app.getHttpAdapter().getInstance();
 
   await fastify.register(async (scope) => {

@@ -1,5 +1,6 @@
 import { Body, Controller, Get, HttpCode, Param, Post } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { GatewayOnly } from '../common/decorators/public.decorator';
 import { ErrorDto } from '../common/dto/error.dto';
 import { PatternPipe } from '../common/pipes/pattern.pipe';
 
@@ -74,11 +75,12 @@ export class OnboardingController {
   }
 
   @Post('onboard/sms')
+  @GatewayOnly()
   @HttpCode(200)
   @ApiOperation({
     summary: 'Hand over an inbound SMS (from an SMS gateway)',
     description:
-      'Checks, in order: blacklist, abuse counter, header, hash, not already onboarded. The same sms_id is processed once and answered the same.',
+      'Needs a gateway key (GATEWAY_API_KEYS) once any is configured, and always in production: only an SMS gateway may assert that a phone sent an SMS. Checks, in order: blacklist, abuse counter, header, hash, not already onboarded. The same sms_id is processed once and answered the same.',
   })
   @ApiOkResponse({ type: InboundSmsResponseDto })
   @ApiResponse({ status: 400, type: ErrorDto, description: 'invalid body or number' })

@@ -18,8 +18,9 @@ import { Failures, OTP_IP_LIMIT, OtpRepository, SendRequest, StoredOtp } from '.
 import type { VerifyResult } from './otp.scripts';
 
 export const MAX_ATTEMPTS = 5;
-/** The API key id OTP messages are stored under (they are the service's own, not a client's). */
-export const OTP_CLIENT_ID = 'otp';
+/** The client id OTP messages are stored under (they are the service's own, not a client's). */
+export { OTP_CLIENT_ID } from '../config/env';
+import { OTP_CLIENT_ID } from '../config/env';
 
 const DELIVERY: Record<string, string> = {
   pending: 'queued',

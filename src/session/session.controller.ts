@@ -1,4 +1,17 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query, Req } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  Delete,
+  Get,
+  HttpCode,
+  Injectable,
+  Param,
+  Patch,
+  PipeTransform,
+  Post,
+  Query,
+  Req,
+} from '@nestjs/common';
 import {
   ApiCreatedResponse,
   ApiNoContentResponse,
@@ -10,22 +23,19 @@ import {
 } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
 import { ErrorDto } from '../common/dto/error.dto';
-import { PatternPipe } from '../common/pipes/pattern.pipe';
 import { SESSION_ID_PATTERN } from './session-record';
 import {
   CreateSessionDto,
   RevokeSessionsQueryDto,
   SessionCreatedDto,
   SESSION_ID_EXAMPLE,
-  SESSION_ID_MESSAGE,
   SessionDto,
-  SessionIdParamDto,
   SessionsRevokedDto,
   UpdateSessionDto,
   UserIdParamDto,
   UserSessionsDto,
 } from './dto/session.dto';
-import { SessionService } from './session.service';
+import { notFound, SessionService } from './session.service';
 import { Validated } from '../common/pipes/bounded-validation.pipe';
 
 const BAD_REQUEST = ApiResponse({ status: 400, type: ErrorDto, description: 'invalid body or parameters' });
@@ -40,6 +50,21 @@ const UNAVAILABLE = ApiResponse({
   type: ErrorDto,
   description: 'Redis unreachable and the answer needs it (REDIS_UNAVAILABLE)',
 });
+
+/**
+ * A session id of any shape: one that cannot be a session's is unknown like any other, so GET and PATCH answer
+ * 404 (not 400), and DELETE (`lenient`) has nothing to end.
+ */
+@Injectable()
+export class SessionIdPipe implements PipeTransform<string, string | null> {
+  constructor(private readonly lenient = false) {}
+
+  transform(id: string): string | null {
+    if (SESSION_ID_PATTERN.test(id)) return id;
+    if (this.lenient) return null;
+    throw notFound();
+  }
+}
 
 @ApiTags('sessions')
 @Controller()
@@ -74,7 +99,6 @@ export class SessionController {
     description: 'One Redis round trip. A session whose stored value is corrupt answers 404.',
   })
   @ApiOkResponse({ type: SessionDto })
-  @BAD_REQUEST
   @NO_KEY
   @NOT_FOUND
   @UNAVAILABLE
@@ -82,7 +106,7 @@ export class SessionController {
     name: 'id',
     schema: { type: 'string', pattern: SESSION_ID_PATTERN.source, example: SESSION_ID_EXAMPLE },
   })
-  get(@Param('id', new PatternPipe(SESSION_ID_PATTERN, SESSION_ID_MESSAGE)) id: string): Promise<SessionDto> {
+  get(@Param('id', new SessionIdPipe()) id: string): Promise<SessionDto> {
     return this.sessions.get(id);
   }
 
@@ -98,21 +122,20 @@ export class SessionController {
   @ApiResponse({ status: 409, type: ErrorDto, description: 'kept changing during the merge (SESSION_BUSY)' })
   @UNAVAILABLE
   update(
-    @Param(Validated) params: SessionIdParamDto,
+    @Param('id', new SessionIdPipe()) id: string,
     @Body(Validated) body: UpdateSessionDto,
   ): Promise<SessionDto> {
-    return this.sessions.mergeContext(params.id, body.context);
+    return this.sessions.mergeContext(id, body.context);
   }
 
   @Delete('sessions/:id')
   @HttpCode(204)
   @ApiOperation({ summary: 'End a session (its access tokens stop working)' })
   @ApiNoContentResponse({ description: 'ended, or there was no such session' })
-  @BAD_REQUEST
   @NO_KEY
   @UNAVAILABLE
-  async remove(@Param(Validated) params: SessionIdParamDto): Promise<void> {
-    await this.sessions.delete(params.id);
+  async remove(@Param('id', new SessionIdPipe(true)) id: string | null): Promise<void> {
+    if (id) await this.sessions.delete(id);
   }
 
   @Get('users/:user_id/sessions')

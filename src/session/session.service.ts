@@ -64,7 +64,8 @@ export interface TokenClaims {
 export const sessionTag = idTag;
 const iso = (ms: number) => new Date(ms).toISOString();
 const seconds = (ms: number) => Math.max(0, Math.ceil(ms / 1000));
-const notFound = () => new AppException(404, 'SESSION_NOT_FOUND', 'No such session, or it has expired');
+export const notFound = () =>
+  new AppException(404, 'SESSION_NOT_FOUND', 'No such session, or it has expired');
 
 @Injectable()
 export class SessionService {

@@ -92,12 +92,18 @@ describe('sessions', () => {
       ]);
     });
 
-    it('answers 404 for an unknown session and 400 for a malformed id', async () => {
+    it('answers 404 for an unknown session, whatever the shape of its id', async () => {
       const unknown = await get(randomBytes(16).toString('hex'));
       expect(unknown.statusCode).toBe(404);
       expect(unknown.json()).toMatchObject({ statusCode: 404, code: 'SESSION_NOT_FOUND' });
-      expect((await get('not-a-session-id')).statusCode).toBe(400);
+      for (const id of ['not-a-session-id', 'x'.repeat(200), '%00', "1' OR '1'='1"]) {
+        const res = await get(encodeURIComponent(id));
+        expect([id, res.statusCode, res.json().code]).toEqual([id, 404, 'SESSION_NOT_FOUND']);
+        expect((await patch(encodeURIComponent(id), { a: 1 })).statusCode).toBe(404);
+      }
       expect((await patch(randomBytes(16).toString('hex'), { a: 1 })).statusCode).toBe(404);
+      // A body that is wrong stays a 400.
+      expect((await patch(randomBytes(16).toString('hex'), 'not an object' as never)).statusCode).toBe(400);
     });
 
     it('merges context (null removes a key) without counting as activity', async () => {

@@ -74,24 +74,25 @@ describe('auth on every route', () => {
     for (const path of open) expect([path, /^\/(health|webhooks)(\/|$)/.test(path)]).toEqual([path, true]);
   });
 
-  it('answers 401 in the SPEC shape on every non-public route without a key, or with a wrong one', async () => {
+  it('answers 401 without a key, and with a wrong one 401 (403 on /admin/*), in the SPEC shape on every route', async () => {
     const guarded = ops.filter((o) => o.security !== 'public');
     expect(guarded.length).toBeGreaterThan(20);
     for (const op of guarded) {
       const label = `${op.method} ${op.path}`;
+      const wrong = op.path.startsWith('/admin/') ? 403 : 401;
       expectErrorShape(`${label} (no key)`, await call(op, {}), 401);
-      expectErrorShape(`${label} (wrong key)`, await call(op, { 'x-api-key': 'not-a-key' }), 401);
+      expectErrorShape(`${label} (wrong key)`, await call(op, { 'x-api-key': 'not-a-key' }), wrong);
       expectErrorShape(
         `${label} (wrong bearer)`,
         await call(op, { authorization: 'Bearer not-a-key-either' }),
-        401,
+        wrong,
       );
       // A key that differs from a real one only in its last character (or its case) is still wrong.
-      expectErrorShape(`${label} (near key)`, await call(op, { 'x-api-key': `${TEST_CLIENT_KEY}x` }), 401);
+      expectErrorShape(`${label} (near key)`, await call(op, { 'x-api-key': `${TEST_CLIENT_KEY}x` }), wrong);
       expectErrorShape(
         `${label} (case)`,
         await call(op, { 'x-api-key': TEST_CLIENT_KEY.toUpperCase() }),
-        401,
+        wrong,
       );
     }
   });

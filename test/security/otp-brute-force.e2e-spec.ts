@@ -47,7 +47,7 @@ describe('OTP brute force', () => {
             url,
             payload,
             remoteAddress: ip,
-            headers: { 'x-api-key': app.config.auth.apiKeys[0] },
+            headers: { 'x-api-key': app.config.auth.apiKeys[0].secret },
           });
     return { statusCode: res.statusCode, headers: res.headers, json: () => res.json() };
   };
@@ -137,7 +137,7 @@ describe('OTP brute force', () => {
         url: '/otp/verify',
         remoteAddress: nextIp(),
         payload: { mobile_number: randomMobile(), otp: '123456', ip: user },
-        headers: { 'x-api-key': direct.config.auth.apiKeys[0], 'x-forwarded-for': nextIp() },
+        headers: { 'x-api-key': direct.config.auth.apiKeys[0].secret, 'x-forwarded-for': nextIp() },
       });
       statuses.push(res.statusCode);
     }

@@ -2,7 +2,7 @@ import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { hash, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
-import { AppConfig } from '../../config/app-config';
+import { AppConfig, KeyEntry } from '../../config/app-config';
 import { AppException } from '../app.exception';
 import { Access, ACCESS_KEY } from '../decorators/public.decorator';
 
@@ -24,22 +24,41 @@ export function presentedKey(req: FastifyRequest): string | undefined {
   return undefined;
 }
 
+interface Key {
+  digest: Buffer;
+  /** The client id the key acts as: its entry's id, or one derived from the key itself. */
+  clientId: string;
+}
+
+const keysOf = (entries: KeyEntry[]): Key[] =>
+  entries.map((e) => {
+    const d = digest(e.secret);
+    return { digest: d, clientId: e.id ?? d.subarray(0, 8).toString('hex') };
+  });
+
 /**
- * The global guard: every route needs a client API key unless it is marked otherwise. Keys are compared as
- * SHA-256 digests with timingSafeEqual against every configured key, so neither the comparison nor the
- * number of keys checked depends on how much of a guess was right.
+ * The global guard: every route needs a key of its scope unless it is marked otherwise. Client routes take a
+ * client (or admin) key; `/admin/*` an admin key; `POST /onboard/sms` a gateway key once any is configured (and
+ * always in production). No key is 401. On `/admin/*` any other key is 403; elsewhere an unknown key is 401 and a
+ * known key of another scope is 403. Keys are compared as SHA-256 digests with
+ * timingSafeEqual against every configured key of every scope, so neither the comparison nor the number of keys
+ * checked depends on how much of a guess was right.
  */
 @Injectable()
 export class ApiKeyGuard implements CanActivate {
-  private readonly clientKeys: Buffer[];
-  private readonly adminKeys: Buffer[];
+  private readonly clientKeys: Key[];
+  private readonly adminKeys: Key[];
+  private readonly gatewayKeys: Key[];
+  private readonly gatewayRequired: boolean;
 
   constructor(
     private readonly reflector: Reflector,
     config: AppConfig,
   ) {
-    this.clientKeys = config.auth.apiKeys.map(digest);
-    this.adminKeys = config.auth.adminApiKeys.map(digest);
+    this.clientKeys = keysOf(config.auth.apiKeys);
+    this.adminKeys = keysOf(config.auth.adminApiKeys);
+    this.gatewayKeys = keysOf(config.auth.gatewayApiKeys);
+    this.gatewayRequired = this.gatewayKeys.length > 0 || config.isProduction;
   }
 
   /** The access level of each controller's handlers, read from their metadata once (it never changes). */
@@ -64,26 +83,39 @@ export class ApiKeyGuard implements CanActivate {
         'An API key is required (X-API-Key or Authorization: Bearer)',
       );
     const presented = digest(key);
-    const isAdmin = matchesAny(presented, this.adminKeys);
-    const isClient = matchesAny(presented, this.clientKeys);
+    const admin = matching(presented, this.adminKeys);
+    const client = matching(presented, this.clientKeys);
+    const gateway = matching(presented, this.gatewayKeys);
     if (access === 'admin') {
-      if (isAdmin) return this.accept(req, presented, true);
-      if (isClient) throw new AppException(403, 'FORBIDDEN', 'This endpoint needs an admin API key');
-      throw new AppException(401, 'UNAUTHORIZED', 'The API key is not valid');
+      if (admin) return accept(req, admin, true);
+      throw new AppException(403, 'FORBIDDEN', 'This endpoint needs an admin API key');
     }
-    if (isClient || isAdmin) return this.accept(req, presented, isAdmin);
+    if (access === 'gateway') {
+      if (gateway) return accept(req, gateway, false);
+      const known = client ?? admin;
+      if (known && !this.gatewayRequired) return accept(req, known, !!admin);
+      if (!known) throw new AppException(401, 'UNAUTHORIZED', 'The API key is not valid');
+      throw new AppException(
+        403,
+        'FORBIDDEN',
+        'Only an SMS gateway key (GATEWAY_API_KEYS) may hand over inbound SMS',
+      );
+    }
+    if (client || admin) return accept(req, (client ?? admin)!, !!admin);
+    if (gateway) throw new AppException(403, 'FORBIDDEN', 'A gateway key may only call POST /onboard/sms');
     throw new AppException(401, 'UNAUTHORIZED', 'The API key is not valid');
-  }
-
-  private accept(req: AuthenticatedRequest, presented: Buffer, isAdmin: boolean): true {
-    req.clientId = presented.subarray(0, 8).toString('hex');
-    req.isAdmin = isAdmin;
-    return true;
   }
 }
 
-function matchesAny(presented: Buffer, keys: Buffer[]): boolean {
-  let found = false;
-  for (const k of keys) found = timingSafeEqual(presented, k) || found;
+function accept(req: AuthenticatedRequest, key: Key, isAdmin: boolean): true {
+  req.clientId = key.clientId;
+  req.isAdmin = isAdmin;
+  return true;
+}
+
+/** The key among `keys` equal to `presented`, comparing with every one of them. */
+function matching(presented: Buffer, keys: Key[]): Key | undefined {
+  let found: Key | undefined;
+  for (const k of keys) if (timingSafeEqual(presented, k.digest) && !found) found = k;
   return found;
 }

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { PATH_METADATA, ROUTE_ARGS_METADATA } from '@nestjs/common/constants';
 import { RouteParamtypes } from '@nestjs/common/enums/route-paramtypes.enum';
 import { BoundedValidationPipe } from './bounded-validation.pipe';
+import { SessionIdPipe } from '../../session/session.controller';
 import { PatternPipe } from './pattern.pipe';
 
 const SRC = join(__dirname, '..', '..');
@@ -49,7 +50,10 @@ describe('every body, query and path parameter is validated', () => {
           const type = Number(key.split(':')[0]) as RouteParamtypes;
           if (!CHECKED.includes(type)) continue;
           checked++;
-          const ok = arg.pipes.some((p) => p instanceof BoundedValidationPipe || p instanceof PatternPipe);
+          const ok = arg.pipes.some(
+            (p) =>
+              p instanceof BoundedValidationPipe || p instanceof PatternPipe || p instanceof SessionIdPipe,
+          );
           if (!ok) unchecked.push(`${controller.name}.${method} argument ${arg.index}`);
         }
       }

@@ -64,13 +64,6 @@ export class SessionCreatedDto {
   expires_in: number;
 }
 
-export class SessionIdParamDto {
-  @ApiProperty({ example: SESSION_ID_EXAMPLE, pattern: SESSION_ID_PATTERN.source })
-  @IsString()
-  @Matches(SESSION_ID_PATTERN, { message: SESSION_ID_MESSAGE })
-  id: string;
-}
-
 export class UserIdParamDto {
   @ApiProperty({ example: 'user-42', minLength: 1, maxLength: 128, pattern: USER_ID_PATTERN.source })
   @IsString()
