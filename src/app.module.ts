@@ -4,6 +4,7 @@ import { LoggerModule } from 'nestjs-pino';
 import { AllExceptionsFilter } from './common/filters/all-exceptions.filter';
 import { ApiKeyGuard } from './common/guards/api-key.guard';
 import { RateLimiters } from './common/rate-limit/rate-limit';
+import { BlacklistReader } from './onboarding/blacklist-reader';
 import { loggerParams } from './common/logging';
 import { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
@@ -35,8 +36,8 @@ export class CoreModule {
         MetricsModule,
         WorkersCoreModule,
       ],
-      providers: [ReadinessService, RateLimiters],
-      exports: [ReadinessService, RateLimiters],
+      providers: [ReadinessService, RateLimiters, BlacklistReader],
+      exports: [ReadinessService, RateLimiters, BlacklistReader],
     };
   }
 }

@@ -47,6 +47,8 @@ export class AppConfig {
   readonly jobs: {
     abuseThreshold: number;
     abuseCheckIntervalSec: number;
+    /** Seconds an automatic blacklist entry lasts (it blocks onboarding only). */
+    abuseBlacklistTtlSec: number;
     monitorBatchSize: number;
     monitorLogIntervalSec: number;
     heartbeatIntervalSec: number;
@@ -152,6 +154,7 @@ export class AppConfig {
     this.jobs = {
       abuseThreshold: env.ABUSE_THRESHOLD,
       abuseCheckIntervalSec: env.ABUSE_CHECK_INTERVAL,
+      abuseBlacklistTtlSec: env.ABUSE_BLACKLIST_TTL,
       monitorBatchSize: env.MONITOR_BATCH_SIZE,
       monitorLogIntervalSec: env.MONITOR_LOG_INTERVAL,
       heartbeatIntervalSec: env.WORKER_HEARTBEAT_INTERVAL,

@@ -99,6 +99,7 @@ export class Env {
 
   @Transform(toInt) @IsInt() @Min(1) @Max(1_000_000) ABUSE_THRESHOLD: number = 10;
   @Transform(toInt) @IsInt() @Min(1) @Max(86400) ABUSE_CHECK_INTERVAL: number = 60;
+  @Transform(toInt) @IsInt() @Min(1) @Max(31_536_000) ABUSE_BLACKLIST_TTL: number = 86400;
   @Transform(toInt) @IsInt() @Min(1) @Max(10000) MONITOR_BATCH_SIZE: number = 100;
   @Transform(toInt) @IsInt() @Min(1) @Max(86400) MONITOR_LOG_INTERVAL: number = 30;
   @Transform(toInt) @IsInt() @Min(1) @Max(3600) WORKER_HEARTBEAT_INTERVAL: number = 10;

@@ -7,6 +7,8 @@ import { AppException } from '../common/app.exception';
 import { Batcher } from '../common/batcher';
 import { normalizePhone, parsePhone } from '../common/phone';
 import { AppConfig } from '../config/app-config';
+import { OTP_CLIENT_ID } from '../config/env';
+import { BlacklistReader } from '../onboarding/blacklist-reader';
 import { MetricsService } from '../metrics/metrics.service';
 import { JobName, QueueName, SendMessagePayload, sendJobOptions } from '../workers/job-catalogue';
 import type { AcceptedMessageDto, MessageDto, SendMessageDto } from './dto/messages.dto';
@@ -73,6 +75,7 @@ export class MessagesService {
     private readonly idempotency: IdempotencyStore,
     private readonly sender: MessageSender,
     private readonly config: AppConfig,
+    private readonly blacklist: BlacklistReader,
     @InjectQueue(QueueName.Sms) sms: Queue,
     @InjectQueue(QueueName.Mms) mms: Queue,
     @InjectQueue(QueueName.Email) email: Queue,
@@ -98,6 +101,8 @@ export class MessagesService {
 
   async accept(clientId: string, dto: SendMessageDto, opts: AcceptOptions = {}): Promise<AcceptedMessageDto> {
     const m = this.normalize(dto);
+    if (m.type !== 'email' && clientId !== OTP_CLIENT_ID && (await this.blacklist.manuallyBlacklisted(m.to)))
+      throw new AppException(403, 'BLACKLISTED', 'This number is blacklisted');
     const hash = requestHash(dto);
     const key = opts.idempotencyKey;
     if (key) {

@@ -10,7 +10,7 @@ import { SettingsService } from './settings.service';
 const BATCH = 500;
 
 /**
- * Blacklists numbers whose 24 h inbound count exceeds the threshold. It reads only the candidates the hot
+ * Blacklists numbers whose 24 h inbound count exceeds the threshold, for ABUSE_BLACKLIST_TTL, from onboarding. It reads only the candidates the hot
  * path recorded when a counter crossed the threshold, so its cost grows with offenders, never with the
  * number of counters. Postgres first, then the Redis set, then the candidate is forgotten: a tick that dies
  * half-way is repeated by the next one, and the upserts make the repeat harmless.
@@ -18,6 +18,8 @@ const BATCH = 500;
 @Injectable()
 export class AbuseDetectorTask implements ScheduledTask, OnModuleInit {
   readonly spec;
+
+  private readonly ttlSec: number;
 
   constructor(
     config: AppConfig,
@@ -27,6 +29,7 @@ export class AbuseDetectorTask implements ScheduledTask, OnModuleInit {
     private readonly metrics: OnboardingMetrics,
   ) {
     this.spec = { name: ScheduledJobName.AbuseDetector, intervalSeconds: config.jobs.abuseCheckIntervalSec };
+    this.ttlSec = config.jobs.abuseBlacklistTtlSec;
   }
 
   onModuleInit(): void {
@@ -52,8 +55,13 @@ export class AbuseDetectorTask implements ScheduledTask, OnModuleInit {
           reason: `${o.count} inbound SMS in 24 h (threshold ${threshold})`,
           source: 'auto' as const,
         })),
+        this.ttlSec,
       );
-      await this.repo.addToBlacklistSet(offenders.map((o) => o.mobile));
+      // An automatic entry blocks onboarding only, and only for ABUSE_BLACKLIST_TTL: a spoofed sender cannot
+      // lock a person out of OTP or messages, nor out of onboarding for good.
+      await this.repo.addAutoBlacklist(
+        offenders.map((o) => ({ mobile: o.mobile, ttlMs: this.ttlSec * 1000 })),
+      );
       const counted = new Map(offenders.map((o) => [o.mobile, o.count]));
       await this.repo.pushAudit(
         ...added.map((m) =>

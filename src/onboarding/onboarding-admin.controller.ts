@@ -23,13 +23,19 @@ export class OnboardingAdminController {
   constructor(private readonly admin: OnboardingAdminService) {}
 
   @Get('blacklist')
-  @ApiOperation({ summary: 'List blacklisted numbers (cursor pagination, by number)' })
+  @ApiOperation({
+    summary: 'List blacklisted numbers (cursor pagination, by number), with each entry’s source and expiry',
+  })
   @ApiOkResponse({ type: BlacklistPageDto })
   async list(@Query(Validated) q: BlacklistQueryDto): Promise<BlacklistPageDto> {
     const page = await this.admin.listBlacklist(q.cursor, q.limit ?? 100);
     return {
       ...page,
-      items: page.items.map((i) => ({ ...i, created_at: new Date(i.created_at).toISOString() })),
+      items: page.items.map((i) => ({
+        ...i,
+        created_at: new Date(i.created_at).toISOString(),
+        expires_at: i.expires_at && new Date(i.expires_at).toISOString(),
+      })),
     };
   }
 

@@ -23,6 +23,8 @@ export interface BlacklistRow {
   reason: string | null;
   source: 'auto' | 'manual';
   created_at: Date;
+  /** When an automatic entry ends; null for a manual one (until an admin removes it). */
+  expires_at: Date | null;
 }
 
 @Injectable()
@@ -47,6 +49,7 @@ export class OnboardingRepository {
         RedisKeys.blacklistedNumbers(),
         RedisKeys.onboardHash(mobile),
         RedisKeys.auditQueue(),
+        RedisKeys.autoBlacklisted(mobile),
       ],
       [mobile, candidateHash, DAY_SECONDS, event.event_id, event.created_at],
     );
@@ -63,11 +66,12 @@ export class OnboardingRepository {
       .expire(counter, DAY_SECONDS, 'NX')
       .get(RedisKeys.onboardHash(mobile))
       .sismember(RedisKeys.onboardedNumbers(), mobile)
+      .exists(RedisKeys.autoBlacklisted(mobile))
       .exec();
     if (!res) throw new Error('inbound snapshot transaction was aborted');
     for (const [err] of res) if (err) throw err;
     return {
-      blacklisted: res[0][1] === 1,
+      blacklisted: res[0][1] === 1 || res[5][1] === 1,
       inboundCount: Number(res[1][1]),
       storedHash: (res[3][1] as string | null) ?? null,
       onboarded: res[4][1] === 1,
@@ -115,17 +119,30 @@ export class OnboardingRepository {
   async statusSnapshot(
     mobile: string,
   ): Promise<{ blacklisted: boolean; onboarded: boolean; pending: boolean }> {
-    const [[, b], [, o], [, p]] = (await this.redis
+    const [[, b], [, o], [, p], [, a]] = (await this.redis
       .pipeline()
       .sismember(RedisKeys.blacklistedNumbers(), mobile)
       .sismember(RedisKeys.onboardedNumbers(), mobile)
       .exists(RedisKeys.onboardHash(mobile))
+      .exists(RedisKeys.autoBlacklisted(mobile))
       .exec()) as [Error | null, number][];
-    return { blacklisted: b === 1, onboarded: o === 1, pending: p === 1 };
+    return { blacklisted: b === 1 || a === 1, onboarded: o === 1, pending: p === 1 };
   }
 
   async addToBlacklistSet(mobiles: string[]): Promise<void> {
     if (mobiles.length) await this.redis.sadd(RedisKeys.blacklistedNumbers(), ...mobiles);
+  }
+
+  async removeFromSet(mobiles: string[]): Promise<void> {
+    if (mobiles.length) await this.redis.srem(RedisKeys.blacklistedNumbers(), ...mobiles);
+  }
+
+  /** Automatic entries: each its own key, gone by itself when its time is up (ms left, per number). */
+  async addAutoBlacklist(entries: { mobile: string; ttlMs: number }[]): Promise<void> {
+    if (!entries.length) return;
+    const p = this.redis.pipeline();
+    for (const e of entries) if (e.ttlMs > 0) p.set(RedisKeys.autoBlacklisted(e.mobile), '1', 'PX', e.ttlMs);
+    for (const [err] of (await p.exec()) ?? []) if (err) throw err;
   }
 
   /** Removes a number from the blacklist set and forgets its abuse count, so it is not re-listed at once. */
@@ -133,6 +150,7 @@ export class OnboardingRepository {
     await this.redis
       .multi()
       .srem(RedisKeys.blacklistedNumbers(), mobile)
+      .del(RedisKeys.autoBlacklisted(mobile))
       .del(RedisKeys.abuseCounter(mobile))
       .srem(RedisKeys.abuseCandidates(), mobile)
       .exec();
@@ -204,8 +222,8 @@ export class OnboardingRepository {
     return rows[0]?.verified_at ?? null;
   }
 
-  /** Keyset pages of a table's numbers, for the warm-up (cost per page does not grow with the table). */
-  async numbersAfter(table: 'out_sms' | 'blacklist_sms', after: string, limit: number): Promise<string[]> {
+  /** Keyset pages of the onboarded numbers, for the warm-up (cost per page does not grow with the table). */
+  async numbersAfter(table: 'out_sms', after: string, limit: number): Promise<string[]> {
     const rows: { mobile_number: string }[] = await this.db.query(
       `SELECT mobile_number FROM ${table} WHERE mobile_number > $1 ORDER BY mobile_number LIMIT $2`,
       [after, limit],
@@ -213,28 +231,62 @@ export class OnboardingRepository {
     return rows.map((r) => r.mobile_number);
   }
 
-  async listBlacklist(after: string, limit: number): Promise<BlacklistRow[]> {
+  /** Keyset pages of the live blacklist entries, for the warm-up: manual ones, and automatic ones with their time left. */
+  async blacklistAfter(
+    after: string,
+    limit: number,
+  ): Promise<{ mobile_number: string; ttl_ms: number | null }[]> {
     return this.db.query(
-      'SELECT mobile_number, reason, source, created_at FROM blacklist_sms WHERE mobile_number > $1 ORDER BY mobile_number LIMIT $2',
+      `SELECT mobile_number, (extract(epoch FROM expires_at - now()) * 1000)::bigint::float8 AS ttl_ms FROM blacklist_sms
+       WHERE mobile_number > $1 AND (expires_at IS NULL OR expires_at > now()) ORDER BY mobile_number LIMIT $2`,
       [after, limit],
     );
   }
 
-  /** Inserts (or updates the reason of) blacklist rows; returns the numbers that were not listed before. */
+  /** A manual entry (the one kind that blocks OTP and messages too): the Postgres answer while Redis is down. */
+  async manuallyBlacklistedInDb(mobile: string): Promise<boolean> {
+    const rows: unknown[] = await this.db.query(
+      'SELECT 1 FROM blacklist_sms WHERE mobile_number = $1 AND expires_at IS NULL',
+      [mobile],
+    );
+    return rows.length > 0;
+  }
+
+  async listBlacklist(after: string, limit: number): Promise<BlacklistRow[]> {
+    return this.db.query(
+      `SELECT mobile_number, reason, source, created_at, expires_at FROM blacklist_sms
+       WHERE mobile_number > $1 AND (expires_at IS NULL OR expires_at > now()) ORDER BY mobile_number LIMIT $2`,
+      [after, limit],
+    );
+  }
+
+  /**
+   * Inserts blacklist rows, or renews them: a manual entry (no expiry) wins over an automatic one and is never
+   * turned back into one; an expired automatic entry is listed anew. Returns the numbers not listed before.
+   * `ttlSeconds`: an automatic entry's lifetime (null for manual entries).
+   */
   async upsertBlacklist(
     rows: { mobile: string; reason: string | null; source: 'auto' | 'manual' }[],
+    ttlSeconds: number | null = null,
   ): Promise<string[]> {
     if (!rows.length) return [];
-    const inserted: { mobile_number: string }[] = await this.db.query(
-      `INSERT INTO blacklist_sms (mobile_number, reason, source)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
-       ON CONFLICT (mobile_number) DO UPDATE SET reason = COALESCE(EXCLUDED.reason, blacklist_sms.reason)
-       RETURNING mobile_number, (xmax = 0) AS inserted`,
-      [rows.map((r) => r.mobile), rows.map((r) => r.reason), rows.map((r) => r.source)],
+    const inserted: { mobile_number: string; inserted: boolean }[] = await this.db.query(
+      `WITH before AS (SELECT mobile_number FROM blacklist_sms
+                       WHERE mobile_number = ANY($1::text[]) AND (expires_at IS NULL OR expires_at > now()))
+       INSERT INTO blacklist_sms (mobile_number, reason, source, expires_at)
+       SELECT m, r, s, CASE WHEN s = 'auto' THEN now() + make_interval(secs => $4) END
+       FROM unnest($1::text[], $2::text[], $3::text[]) AS t(m, r, s)
+       ON CONFLICT (mobile_number) DO UPDATE SET
+         reason = CASE WHEN blacklist_sms.expires_at IS NULL AND EXCLUDED.source = 'auto' THEN blacklist_sms.reason
+                       ELSE COALESCE(EXCLUDED.reason, blacklist_sms.reason) END,
+         source = CASE WHEN blacklist_sms.expires_at IS NULL THEN blacklist_sms.source ELSE EXCLUDED.source END,
+         expires_at = CASE WHEN blacklist_sms.expires_at IS NULL OR EXCLUDED.expires_at IS NULL THEN NULL
+                           ELSE EXCLUDED.expires_at END,
+         created_at = CASE WHEN blacklist_sms.expires_at <= now() THEN now() ELSE blacklist_sms.created_at END
+       RETURNING mobile_number, mobile_number NOT IN (SELECT mobile_number FROM before) AS inserted`,
+      [rows.map((r) => r.mobile), rows.map((r) => r.reason), rows.map((r) => r.source), ttlSeconds ?? 0],
     );
-    return (inserted as unknown as { mobile_number: string; inserted: boolean }[])
-      .filter((r) => r.inserted)
-      .map((r) => r.mobile_number);
+    return inserted.filter((r) => r.inserted).map((r) => r.mobile_number);
   }
 
   async deleteBlacklist(mobile: string): Promise<boolean> {

@@ -2,21 +2,21 @@
 import { defineScript } from '../redis/redis-script';
 
 /**
- * Register. KEYS: onboarded set, blacklist set, onboard_hash:{mobile}, audit queue.
+ * Register. KEYS: onboarded set, blacklist set, onboard_hash:{mobile}, audit queue, blacklist_auto:{mobile}.
  * ARGV: mobile, candidate hash, ttl seconds, event id, created_at (ISO).
  * Returns {outcome, hash}: onboarded | blacklisted | existing <hash> | created <hash>. Every outcome appends
  * one audit event (without the hash, which is the person's proof).
  */
 export const registerScript = defineScript<[string, string | null]>(
   'onboard_register',
-  4,
+  5,
   `
 local mobile = ARGV[1]
 local outcome
 local hash = false
 if redis.call('SISMEMBER', KEYS[1], mobile) == 1 then
   outcome = 'already_onboarded'
-elseif redis.call('SISMEMBER', KEYS[2], mobile) == 1 then
+elseif redis.call('SISMEMBER', KEYS[2], mobile) == 1 or redis.call('EXISTS', KEYS[5]) == 1 then
   outcome = 'blacklisted'
 else
   hash = redis.call('GET', KEYS[3])

@@ -65,23 +65,45 @@ export class WarmupService implements OnApplicationBootstrap, OnApplicationShutd
   private async warmIfNeeded(): Promise<void> {
     if (await this.repo.isWarm()) return;
     const started = Date.now();
-    const onboarded = await this.loadTable('out_sms');
-    const blacklisted = await this.loadTable('blacklist_sms');
+    const onboarded = await this.loadOnboarded();
+    const blacklisted = await this.loadBlacklist();
     await this.repo.markWarm();
     this.logger.log(
       `Redis sets warmed from Postgres: ${onboarded} onboarded, ${blacklisted} blacklisted (${Date.now() - started} ms)`,
     );
   }
 
-  private async loadTable(table: 'out_sms' | 'blacklist_sms'): Promise<number> {
+  private async loadOnboarded(): Promise<number> {
     let after = '';
     let total = 0;
     for (;;) {
-      const page = await this.repo.numbersAfter(table, after, BATCH);
+      const page = await this.repo.numbersAfter('out_sms', after, BATCH);
       if (!page.length) return total;
-      await this.repo.addToSets(table === 'out_sms' ? page : [], table === 'blacklist_sms' ? page : []);
+      await this.repo.addToSets(page, []);
       total += page.length;
       after = page[page.length - 1];
+    }
+  }
+
+  /**
+   * Manual entries into the set; automatic ones as keys that expire with their entry. An automatic entry that an
+   * earlier version put into the set is taken out of it (the set then holds only what blocks OTP and messages).
+   */
+  private async loadBlacklist(): Promise<number> {
+    let after = '';
+    let total = 0;
+    for (;;) {
+      const page = await this.repo.blacklistAfter(after, BATCH);
+      if (!page.length) return total;
+      const manual = page.filter((r) => r.ttl_ms === null).map((r) => r.mobile_number);
+      const auto = page.filter((r) => r.ttl_ms !== null);
+      await this.repo.addToSets([], manual);
+      await this.repo.addAutoBlacklist(
+        auto.map((r) => ({ mobile: r.mobile_number, ttlMs: Math.floor(r.ttl_ms!) })),
+      );
+      await this.repo.removeFromSet(auto.map((r) => r.mobile_number));
+      total += page.length;
+      after = page[page.length - 1].mobile_number;
     }
   }
 }

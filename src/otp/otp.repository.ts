@@ -369,10 +369,6 @@ export class OtpRepository {
     });
   }
 
-  async blacklistedInDb(mobile: string): Promise<boolean> {
-    return (await this.db.query('SELECT 1 FROM blacklist_sms WHERE mobile_number = $1', [mobile])).length > 0;
-  }
-
   async everVerified(userId: string): Promise<boolean> {
     return (
       (

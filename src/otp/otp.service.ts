@@ -4,6 +4,8 @@ import { maskPhone } from '../common/mask';
 import { normalizePhone, phoneType } from '../common/phone';
 import { RateLimiters } from '../common/rate-limit/rate-limit';
 import { AppConfig } from '../config/app-config';
+import { OTP_CLIENT_ID } from '../config/env';
+import { BlacklistReader } from '../onboarding/blacklist-reader';
 import { MetricsService } from '../metrics/metrics.service';
 import type { MessageRow } from '../messages/message.types';
 import { MessagesService } from '../messages/messages.service';
@@ -18,9 +20,6 @@ import { Failures, OTP_IP_LIMIT, OtpRepository, SendRequest, StoredOtp } from '.
 import type { VerifyResult } from './otp.scripts';
 
 export const MAX_ATTEMPTS = 5;
-/** The client id OTP messages are stored under (they are the service's own, not a client's). */
-export { OTP_CLIENT_ID } from '../config/env';
-import { OTP_CLIENT_ID } from '../config/env';
 
 const DELIVERY: Record<string, string> = {
   pending: 'queued',
@@ -69,6 +68,7 @@ export class OtpService implements OnModuleInit {
     private readonly tokens: TokenService,
     private readonly config: AppConfig,
     private readonly statusChanges: StatusCallbacks,
+    private readonly blacklist: BlacklistReader,
     metrics: MetricsService,
   ) {
     this.sends = metrics.counter('smsb_otp_sends_total', 'OTP codes sent', ['channel', 'store']);
@@ -175,7 +175,7 @@ export class OtpService implements OnModuleInit {
       this.fallbacks.inc({ operation: 'send' });
     }
     if (!redisUp) {
-      if (await this.repo.blacklistedInDb(mobile)) throw this.refusal('blacklisted', 0, null);
+      if (await this.blacklist.inPostgres(mobile)) throw this.refusal('blacklisted', 0, null);
       const r = await this.repo.sendInPostgres(otp, {
         resend: request.resend,
         cooldownSec: request.cooldownSec,

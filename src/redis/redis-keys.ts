@@ -3,13 +3,17 @@
 export const RedisKeys = {
   onboardHash: (mobile: string) => `onboard_hash:${mobile}`,
   onboardedNumbers: () => 'out_sms_numbers',
+  /** Manual blacklist entries (admin): block onboarding, OTP and messages until removed. */
   blacklistedNumbers: () => 'blacklist_mobiles',
+  /** An automatic blacklist entry (abuse detector): blocks onboarding only, expires after ABUSE_BLACKLIST_TTL. */
+  autoBlacklisted: (mobile: string) => `blacklist_auto:${mobile}`,
   abuseCounter: (mobile: string) => `abuse_counter:${mobile}`,
   /** Numbers whose abuse counter crossed the threshold since the detector last looked (a set). */
   abuseCandidates: () => 'abuse_candidates',
   auditQueue: () => 'sms_monitor_queue',
   /** Set once the onboarded and blacklist sets were loaded from Postgres; gone after a flush or data loss. */
-  warmupMarker: () => 'warmup:onboarding_sets',
+  // v2: automatic blacklist entries moved out of the blacklist set into expiring keys (warmed once more).
+  warmupMarker: () => 'warmup:onboarding_sets:v2',
   /** Inbound SMS already processed, by gateway sms_id, with the answer given (idempotency). */
   inboundSms: (smsId: string) => `inbound_sms:${smsId}`,
   otp: (mobile: string) => `otp:${mobile}`,

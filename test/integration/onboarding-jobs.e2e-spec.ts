@@ -41,7 +41,7 @@ describe('onboarding background jobs', () => {
     t.request({ method: 'POST', url: '/onboard/sms', payload: { mobile_number, message } });
 
   describe('abuse detector', () => {
-    it('blacklists a number past the threshold, after which register answers 403', async () => {
+    it('blacklists a number past the threshold from onboarding only, for ABUSE_BLACKLIST_TTL', async () => {
       const mobile = randomMobile();
       const quiet = randomMobile();
       for (let i = 0; i < 4; i++) await sms(mobile, 'ONBOARD X');
@@ -49,18 +49,105 @@ describe('onboarding background jobs', () => {
       const summary = await t.app.get(AbuseDetectorTask).tick();
       expect(summary).toMatch(/1 newly blacklisted/);
 
-      expect(await t.redis.sismember(RedisKeys.blacklistedNumbers(), mobile)).toBe(1);
-      expect(await t.redis.sismember(RedisKeys.blacklistedNumbers(), quiet)).toBe(0);
+      // An automatic entry: an expiring key of its own, not the manual set that also blocks OTP and messages.
+      expect(await t.redis.sismember(RedisKeys.blacklistedNumbers(), mobile)).toBe(0);
+      const ttl = await t.redis.pttl(RedisKeys.autoBlacklisted(mobile));
+      expect(ttl).toBeGreaterThan(86_000_000);
+      expect(ttl).toBeLessThanOrEqual(86_400_000);
+      expect(await t.redis.exists(RedisKeys.autoBlacklisted(quiet))).toBe(0);
       expect(await t.redis.scard(RedisKeys.abuseCandidates())).toBe(0);
-      const [row] = await db.query('SELECT source, reason FROM blacklist_sms WHERE mobile_number = $1', [
-        mobile,
-      ]);
-      expect(row.source).toBe('auto');
+      const [row] = await db.query(
+        `SELECT source, reason, extract(epoch FROM expires_at - created_at)::int AS lasts FROM blacklist_sms
+         WHERE mobile_number = $1`,
+        [mobile],
+      );
+      expect(row).toMatchObject({ source: 'auto', lasts: 86400 });
       const counts = await db.query('SELECT count FROM count_sms WHERE mobile_number = $1', [mobile]);
       expect(counts).toEqual([{ count: 4 }]);
 
       const reg = await t.request({ url: `/onboard/register/${mobile}` });
       expect(reg.statusCode).toBe(403);
+      expect((await sms(mobile, 'ONBOARD X')).json()).toMatchObject({
+        status: 'rejected',
+        reason: 'blacklisted',
+      });
+      // It never locks the person out of login or messages: a spoofed sender cannot turn it against them.
+      const otp = await t.request({
+        method: 'POST',
+        url: '/otp/send',
+        payload: { mobile_number: mobile, channel: 'sms' },
+      });
+      expect(otp.statusCode).toBe(200);
+      const msg = await t.request({
+        method: 'POST',
+        url: '/api/v1/messages/send',
+        payload: { to: mobile, type: 'sms', body: 'hi' },
+      });
+      expect(msg.statusCode).toBe(202);
+      const listed: any = (await t.request({ url: '/admin/blacklist?limit=500', as: 'admin' })).json();
+      const entry = listed.items.find((i: any) => i.mobile_number === mobile);
+      expect(entry).toMatchObject({ source: 'auto', expires_at: expect.any(String) });
+      // Gone by itself once its time is up (here: the key expires; Postgres no longer lists it either).
+      await t.redis.pexpire(RedisKeys.autoBlacklisted(mobile), 1);
+      await db.query(
+        `UPDATE blacklist_sms SET expires_at = now() - interval '1 second' WHERE mobile_number = $1`,
+        [mobile],
+      );
+      await new Promise((r) => setTimeout(r, 20));
+      await t.redis.del(RedisKeys.abuseCounter(mobile));
+      expect((await t.request({ url: `/onboard/register/${mobile}` })).statusCode).toBe(200);
+      const after: any = (await t.request({ url: '/admin/blacklist?limit=500', as: 'admin' })).json();
+      expect(after.items.map((i: any) => i.mobile_number)).not.toContain(mobile);
+    });
+
+    it('lets a manual entry block onboarding, OTP and messages until an admin removes it, and outrank an automatic one', async () => {
+      const mobile = randomMobile();
+      await t.request({
+        method: 'PUT',
+        url: `/admin/blacklist/${mobile}`,
+        payload: { reason: 'fraud' },
+        as: 'admin',
+      });
+      expect((await t.request({ url: `/onboard/register/${mobile}` })).statusCode).toBe(403);
+      const otp = await t.request({
+        method: 'POST',
+        url: '/otp/send',
+        payload: { mobile_number: mobile, channel: 'sms' },
+      });
+      expect(otp.json()).toMatchObject({ statusCode: 403, code: 'BLACKLISTED' });
+      const msg = await t.request({
+        method: 'POST',
+        url: '/api/v1/messages/send',
+        payload: { to: mobile, type: 'sms', body: 'hi' },
+      });
+      expect(msg.json()).toMatchObject({ statusCode: 403, code: 'BLACKLISTED' });
+      // E-mail has no number: unaffected.
+      const mail = await t.request({
+        method: 'POST',
+        url: '/api/v1/messages/send',
+        payload: { to: 'someone@example.com', type: 'email', subject: 's', body: 'hi' },
+      });
+      expect(mail.statusCode).toBe(202);
+      // The abuse detector listing it again does not turn it into an expiring entry.
+      await repo.upsertBlacklist([{ mobile, reason: 'auto', source: 'auto' }], 60);
+      const [row] = await db.query('SELECT source, expires_at FROM blacklist_sms WHERE mobile_number = $1', [
+        mobile,
+      ]);
+      expect(row).toEqual({ source: 'manual', expires_at: null });
+      const entry = (
+        (await t.request({ url: '/admin/blacklist?limit=500', as: 'admin' })).json() as any
+      ).items.find((i: any) => i.mobile_number === mobile);
+      expect(entry).toMatchObject({ source: 'manual', expires_at: null, reason: 'fraud' });
+      await t.request({ method: 'DELETE', url: `/admin/blacklist/${mobile}`, as: 'admin' });
+      expect(
+        (
+          await t.request({
+            method: 'POST',
+            url: '/otp/send',
+            payload: { mobile_number: mobile, channel: 'sms' },
+          })
+        ).statusCode,
+      ).toBe(200);
     });
 
     it('blacklists once when two detector instances tick at the same time', async () => {

@@ -4,10 +4,12 @@ import { Onboarding1763770000000 } from './1763770000000-onboarding';
 import { Messages1763780000000 } from './1763780000000-messages';
 import { Otp1763790000000 } from './1763790000000-otp';
 import { OtpFailures1764700000000 } from './1764700000000-otp-failures';
+import { BlacklistExpiry1764710000000 } from './1764710000000-blacklist-expiry';
 
 export const MIGRATIONS: (new () => object)[] = [
   Onboarding1763770000000,
   Messages1763780000000,
   Otp1763790000000,
   OtpFailures1764700000000,
+  BlacklistExpiry1764710000000,
 ];

@@ -117,10 +117,15 @@ export class BlacklistQueryDto {
 
 export class BlacklistEntryDto {
   mobile_number: string;
+  @ApiProperty({ type: String, nullable: true })
   reason: string | null;
+  /** `auto` (the abuse detector: blocks onboarding only, until expires_at) or `manual` (an admin: blocks onboarding, OTP and messages until removed) */
   @ApiProperty({ enum: ['auto', 'manual'] })
   source: 'auto' | 'manual';
   created_at: string;
+  /** When an automatic entry ends (ABUSE_BLACKLIST_TTL after it was made); null for a manual one */
+  @ApiProperty({ type: String, format: 'date-time', nullable: true })
+  expires_at: string | null;
 }
 
 export class BlacklistPageDto {
