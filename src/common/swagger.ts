@@ -24,7 +24,12 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
     )
     .addSecurityRequirements('api-key');
   const document = SwaggerModule.createDocument(app, builder.build(), {
-    operationIdFactory: (c, m) => `${c.replace(/Controller$/, '')}_${m}`,
+    // Stable, camel-case names a generated client uses as method names: the controller's area, then the action
+    // (otpSend, sessionGet, onboardingAdminList).
+    operationIdFactory: (c, m) => {
+      const area = c.replace(/Controller$/, '');
+      return `${area[0].toLowerCase()}${area.slice(1)}${m[0].toUpperCase()}${m.slice(1)}`;
+    },
   });
   // The API key is the default; say so where it does not apply: probes and provider webhooks need no key,
   // end-user routes take the access token instead.
@@ -40,7 +45,47 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
         (op as { security?: unknown }).security = security;
     }
   }
+  addStandardErrors(document);
   return document;
+}
+
+type Op = {
+  security?: unknown[];
+  requestBody?: unknown;
+  parameters?: unknown[];
+  responses: Record<string, unknown>;
+};
+const ERROR = { $ref: '#/components/schemas/ErrorDto' };
+const error = (description: string, headers?: Record<string, unknown>) => ({
+  description,
+  content: { 'application/json': { schema: ERROR } },
+  ...(headers && { headers }),
+});
+const RETRY_AFTER = { 'Retry-After': { description: 'seconds to wait', schema: { type: 'integer' } } };
+
+/**
+ * The answers any operation of a kind can give, declared once here rather than on each controller: a guarded
+ * route's 401 and 403 (a key of another scope), 400 wherever input is validated, a body route's 413, 503 wherever
+ * Redis or Postgres is reached, and the 500 nobody expects. An operation's own declaration of one of them (with a sharper description) is kept.
+ */
+function addStandardErrors(document: OpenAPIObject): void {
+  for (const [path, item] of Object.entries(document.paths)) {
+    for (const op of Object.values(item) as Op[]) {
+      if (!op || typeof op !== 'object' || !('responses' in op)) continue;
+      const open = Array.isArray(op.security) && op.security.length === 0;
+      const add = (status: number, value: unknown) => (op.responses[String(status)] ??= value);
+      if (!open) {
+        add(401, error('no API key (or access token), or one that is not valid'));
+        if (!path.startsWith('/auth/'))
+          add(403, error('a key of another scope (client, admin, SMS gateway), or one not allowed here'));
+        add(503, error('Redis or Postgres cannot be reached right now', RETRY_AFTER));
+      }
+      if (op.requestBody || op.parameters?.length) add(400, error('invalid body, path or query parameters'));
+      if (op.requestBody) add(413, error('the body is larger than BODY_LIMIT_BYTES'));
+      // Never expected; declared so a generated client knows its shape (no stack trace, ever).
+      add(500, error('an unexpected error on the service’s side'));
+    }
+  }
 }
 
 /** Swagger UI at /docs and the OpenAPI 3 document at /docs-json. */

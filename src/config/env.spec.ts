@@ -97,6 +97,12 @@ describe('validateEnv', () => {
     expect(problems({ ...strong, API_KEYS: 'a1,shared', ADMIN_API_KEYS: 'admin:shared' })).toEqual([
       expect.stringMatching(/^API_KEYS, ADMIN_API_KEYS: a key is in both/),
     ]);
+    expect(problems({ ...strong, API_KEYS: 'gw', GATEWAY_API_KEYS: 'gw' })).toEqual([
+      expect.stringMatching(/^API_KEYS, GATEWAY_API_KEYS: a key is in both/),
+    ]);
+    expect(problems({ ...base, API_KEYS: 'a:same,b:same' })).toEqual([
+      expect.stringMatching(/^API_KEYS: one key is listed under two ids/),
+    ]);
     // Outside production the same settings start (development keeps its conveniences).
     expect(problems({ ...base, ...twilio, API_KEYS: 'same', ADMIN_API_KEYS: 'same' })).toEqual([]);
   });

@@ -239,15 +239,26 @@ export function validateEnv(raw: Record<string, string | undefined>): Env {
         'PUBLIC_BASE_URL: required, as an https:// URL, with SMS_PROVIDER=twilio in production (Twilio calls it back)',
       );
     const secrets = (v?: string) => keyEntries(v).map((k) => k.secret);
-    const admin = new Set(secrets(env.ADMIN_API_KEYS));
-    if (secrets(env.API_KEYS).some((k) => admin.has(k)))
-      problems.push(
-        'API_KEYS, ADMIN_API_KEYS: a key is in both; admin keys must be keys of their own in production',
-      );
+    const client = secrets(env.API_KEYS);
+    for (const other of ['ADMIN_API_KEYS', 'GATEWAY_API_KEYS'] as const) {
+      const keys = new Set(secrets(env[other]));
+      if (client.some((k) => keys.has(k)))
+        problems.push(
+          `API_KEYS, ${other}: a key is in both; each scope's keys must be its own in production`,
+        );
+    }
   }
-  for (const name of ['API_KEYS', 'ADMIN_API_KEYS', 'GATEWAY_API_KEYS'] as const)
-    if (keyEntries(env[name]).some((k) => k.id === OTP_CLIENT_ID))
+  for (const name of ['API_KEYS', 'ADMIN_API_KEYS', 'GATEWAY_API_KEYS'] as const) {
+    const entries = keyEntries(env[name]);
+    if (entries.some((k) => k.id?.toLowerCase() === OTP_CLIENT_ID))
       problems.push(`${name}: the key id '${OTP_CLIENT_ID}' is the service's own (its OTP messages)`);
+    const idOf = new Map<string, string | undefined>();
+    for (const e of entries) {
+      if (idOf.has(e.secret) && idOf.get(e.secret) !== e.id)
+        problems.push(`${name}: one key is listed under two ids; a key belongs to one client`);
+      idOf.set(e.secret, e.id);
+    }
+  }
   if (env.SMS_PROVIDER === 'twilio') {
     for (const name of ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'TWILIO_FROM_NUMBER'] as const) {
       if (!env[name]) problems.push(`${name}: required when SMS_PROVIDER=twilio`);

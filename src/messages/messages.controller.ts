@@ -42,7 +42,7 @@ export class MessagesController {
       'A 202 is a promise: the message is stored before the answer and is never lost or sent twice.',
   })
   @ApiHeader({
-    name: 'Idempotency-Key',
+    name: 'idempotency-key',
     required: false,
     description: 'Repeat a request safely: the first answer is returned again',
   })

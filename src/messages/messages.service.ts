@@ -79,6 +79,7 @@ export class MessagesService {
     @InjectQueue(QueueName.Sms) sms: Queue,
     @InjectQueue(QueueName.Mms) mms: Queue,
     @InjectQueue(QueueName.Email) email: Queue,
+    @InjectQueue(QueueName.Webhooks) private readonly webhooks: Queue,
     metrics: MetricsService,
   ) {
     this.queues = { [QueueName.Sms]: sms, [QueueName.Mms]: mms, [QueueName.Email]: email };
@@ -246,9 +247,10 @@ export class MessagesService {
     };
   }
 
+  /** Every queue's counts: the message queues and the status-callback queue. */
   async queueCounts(): Promise<Record<string, Record<string, number>>> {
     const out: Record<string, Record<string, number>> = {};
-    for (const [name, queue] of Object.entries(this.queues)) {
+    for (const [name, queue] of Object.entries({ ...this.queues, [QueueName.Webhooks]: this.webhooks })) {
       out[name] = await queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed');
     }
     return out;

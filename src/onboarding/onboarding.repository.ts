@@ -141,7 +141,13 @@ export class OnboardingRepository {
   async addAutoBlacklist(entries: { mobile: string; ttlMs: number }[]): Promise<void> {
     if (!entries.length) return;
     const p = this.redis.pipeline();
-    for (const e of entries) if (e.ttlMs > 0) p.set(RedisKeys.autoBlacklisted(e.mobile), '1', 'PX', e.ttlMs);
+    for (const e of entries) {
+      if (e.ttlMs <= 0) continue;
+      p.set(RedisKeys.autoBlacklisted(e.mobile), '1', 'PX', e.ttlMs);
+      // The inbound counter that listed the number ends with the entry, or its 24 h window would keep
+      // rejecting the person's genuine SMS after the entry expired.
+      p.pexpire(RedisKeys.abuseCounter(e.mobile), e.ttlMs, 'LT');
+    }
     for (const [err] of (await p.exec()) ?? []) if (err) throw err;
   }
 
@@ -231,14 +237,17 @@ export class OnboardingRepository {
     return rows.map((r) => r.mobile_number);
   }
 
-  /** Keyset pages of the live blacklist entries, for the warm-up: manual ones, and automatic ones with their time left. */
+  /**
+   * Keyset pages of the blacklist, for the warm-up: manual entries (ttl_ms null), and automatic ones with their
+   * time left (0 or less once expired: they must leave the set an earlier version put them in all the same).
+   */
   async blacklistAfter(
     after: string,
     limit: number,
   ): Promise<{ mobile_number: string; ttl_ms: number | null }[]> {
     return this.db.query(
-      `SELECT mobile_number, (extract(epoch FROM expires_at - now()) * 1000)::bigint::float8 AS ttl_ms FROM blacklist_sms
-       WHERE mobile_number > $1 AND (expires_at IS NULL OR expires_at > now()) ORDER BY mobile_number LIMIT $2`,
+      `SELECT mobile_number, (extract(epoch FROM expires_at - now()) * 1000)::float8 AS ttl_ms FROM blacklist_sms
+       WHERE mobile_number > $1 ORDER BY mobile_number LIMIT $2`,
       [after, limit],
     );
   }

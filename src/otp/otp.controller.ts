@@ -3,6 +3,7 @@ import type { FastifyReply } from 'fastify';
 import type { AuthenticatedRequest as FastifyRequest } from '../common/guards/api-key.guard';
 import { ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { ErrorDto } from '../common/dto/error.dto';
+import ipaddr from 'ipaddr.js';
 import { AppConfig } from '../config/app-config';
 import {
   OtpMobileParamDto,
@@ -26,10 +27,16 @@ export class OtpController {
     private readonly config: AppConfig,
   ) {}
 
-  /** The end user behind the request: the body's `ip`, or the request's address behind a trusted proxy. */
+  /**
+   * The end user behind the request: the body's `ip`, or the request's address behind a trusted proxy, in one
+   * canonical spelling (an IPv4-mapped IPv6 address as IPv4, IPv6 compressed and lower-case), so that one
+   * address is one counter however it is written.
+   */
   private caller(req: FastifyRequest, ip: string | undefined, reply?: FastifyReply): OtpCaller {
+    const address = ip ?? (this.config.http.trustProxy ? req.ip : undefined);
     return {
-      ip: ip ?? (this.config.http.trustProxy ? req.ip : undefined),
+      // (A proxy's header may hold anything: what is not an address is counted as it came.)
+      ip: address && (ipaddr.isValid(address) ? ipaddr.process(address).toString() : address),
       clientId: req.clientId,
       setHeaders: reply && ((h) => void reply.headers(h)),
     };

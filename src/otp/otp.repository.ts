@@ -6,6 +6,7 @@ import { sameHash } from './otp-code';
 import { REDIS, RedisClient } from '../redis/redis.constants';
 import { RedisKeys } from '../redis/redis-keys';
 import {
+  dropStaleCodeScript,
   SendResult,
   sendScript,
   syncAttemptsScript,
@@ -135,6 +136,11 @@ export class OtpRepository {
 
   // --- Redis ---
 
+  /** Runs `fn` each time the Redis connection is (again) ready. */
+  onRedisReady(fn: () => void): void {
+    this.redis.on('ready', fn);
+  }
+
   async active(mobile: string): Promise<StoredOtp | null> {
     const raw = await this.redis.get(RedisKeys.otp(mobile));
     return raw ? (JSON.parse(raw) as StoredOtp) : null;
@@ -203,6 +209,15 @@ export class OtpRepository {
     );
   }
 
+  /** Drops a code Postgres replaced or used meanwhile, and takes back the failure Redis counted against it. */
+  async dropStaleCode(mobile: string, rowId: string): Promise<void> {
+    await dropStaleCodeScript.run(
+      this.redis,
+      [RedisKeys.otp(mobile), RedisKeys.otpAttempts(mobile)],
+      [rowId],
+    );
+  }
+
   /** Raises Redis's failure count for the number to Postgres's. */
   async syncAttempts(mobile: string, f: Failures, maxAttempts: number): Promise<void> {
     await syncAttemptsScript.run(
@@ -255,17 +270,28 @@ export class OtpRepository {
     return this.consumed.submit({ rowId, max: maxAttempts });
   }
 
-  /** Counts one failure for the number (a new window an hour after the last began): the count after it. */
-  async recordFailure(mobile: string, q: { query: DataSource['query'] } = this.db): Promise<Failures> {
+  /**
+   * Counts one failure for the number (a new window an hour after the last began): the count after it. With
+   * `liveRowId` (the code Redis judged), only when that code is still the number's live one in Postgres: null
+   * when Postgres replaced or used it meanwhile (Redis then held a stale code and judged nothing).
+   */
+  async recordFailure(
+    mobile: string,
+    q: { query: DataSource['query'] } = this.db,
+    liveRowId: string | null = null,
+  ): Promise<Failures | null> {
     const rows: Failures[] = await q.query(
-      `INSERT INTO otp_failures AS f (mobile_number, window_start, failures) VALUES ($1, now(), 1)
+      `INSERT INTO otp_failures AS f (mobile_number, window_start, failures)
+       SELECT $1, now(), 1
+       WHERE $2::uuid IS NULL
+          OR EXISTS (SELECT 1 FROM otp_codes WHERE id = $2 AND used_at IS NULL AND voided_at IS NULL)
        ON CONFLICT (mobile_number) DO UPDATE SET
          failures = CASE WHEN f.window_start <= now() - interval '1 hour' THEN 1 ELSE f.failures + 1 END,
          window_start = CASE WHEN f.window_start <= now() - interval '1 hour' THEN now() ELSE f.window_start END
        RETURNING failures, ceil(extract(epoch FROM f.window_start + interval '1 hour' - now()))::int AS ttl`,
-      [mobile],
+      [mobile, liveRowId],
     );
-    return rows[0];
+    return rows[0] ?? null;
   }
 
   /** The number's failures in its current window, if any. */
@@ -299,7 +325,7 @@ export class OtpRepository {
       if (row.expires_at.getTime() < Date.now()) return { outcome: 'expired', failures };
       if (!sameHash(row.otp_hash, candidate)) {
         await tx.query('UPDATE otp_codes SET attempts = attempts + 1 WHERE id = $1', [row.id]);
-        return { outcome: 'wrong', failures: (await this.recordFailure(mobile, tx)).failures };
+        return { outcome: 'wrong', failures: (await this.recordFailure(mobile, tx))!.failures };
       }
       const [, n] = (await tx.query(
         'UPDATE otp_codes SET used_at = now() WHERE id = $1 AND used_at IS NULL',

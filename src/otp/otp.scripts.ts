@@ -27,8 +27,9 @@ if raw then
   local left = tonumber(current.expires_ms) - now
   if left > 0 then
     if ARGV[7] ~= '1' then return {'active', math.ceil(left / 1000), false} end
+    -- (Clocks of different replicas may disagree by a little: with no cooldown there is nothing to wait for.)
     local wait = tonumber(ARGV[8]) * 1000 - (now - tonumber(current.created_ms))
-    if wait > 0 then return {'cooldown', math.ceil(wait / 1000), false} end
+    if tonumber(ARGV[8]) > 0 and wait > 0 then return {'cooldown', math.ceil(wait / 1000), false} end
   end
 end
 if ARGV[9] ~= '1' then
@@ -79,7 +80,8 @@ export type VerifyResult = [string, number, string | null, number, number];
  * KEYS: otp:{m}, otp:attempts:{m}, otp:status:{m}, the end-user IP's counter. ARGV: candidate HMAC, now (ms),
  * max attempts, attempts TTL (s), status TTL (s), the IP's limit ('' = no per-IP limit), its window (s).
  * Returns {result, n, extra, ip used, ip ms left}: rate_limited <ms left> | locked <ttl s> | miss <attempts>
- * (Redis has no code: Postgres may) | expired <attempts> | none <attempts> | wrong <attempts> | ok 0 <stored>.
+ * (Redis has no code: Postgres may) | expired <attempts> | none <attempts> | wrong <attempts> <the code's row id>
+ * | ok 0 <stored>.
  * Only a wrong code counts a failure. The attempts counter belongs to the number, not the code: a new code
  * never resets it.
  *
@@ -119,7 +121,7 @@ if data.otp_hash ~= ARGV[1] then
     redis.call('DEL', KEYS[1])
     redis.call('SET', KEYS[3], cjson.encode({status = 'max_attempts_reached'}), 'EX', tonumber(ARGV[5]))
   end
-  return {'wrong', attempts, false, ip_used, ip_left}
+  return {'wrong', attempts, data.row_id, ip_used, ip_left}
 end
 redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('SET', KEYS[3], cjson.encode({status = 'approved', message_id = data.message_id}), 'EX', tonumber(ARGV[5]))
@@ -144,6 +146,21 @@ if n >= tonumber(ARGV[3]) then
   redis.call('DEL', KEYS[2])
   redis.call('SET', KEYS[3], cjson.encode({status = 'max_attempts_reached'}), 'EX', tonumber(ARGV[4]))
 end
+return 1
+`,
+);
+
+/**
+ * Takes back a failure Redis counted against a code Postgres had already replaced or used (during an outage),
+ * and drops that code. KEYS: otp:{m}, otp:attempts:{m}. ARGV: the stale code's row id.
+ */
+export const dropStaleCodeScript = defineScript<number>(
+  'otp_drop_stale',
+  2,
+  `
+local raw = redis.call('GET', KEYS[1])
+if raw and cjson.decode(raw).row_id == ARGV[1] then redis.call('DEL', KEYS[1]) end
+if tonumber(redis.call('GET', KEYS[2]) or '0') > 0 then redis.call('DECR', KEYS[2]) end
 return 1
 `,
 );

@@ -87,6 +87,7 @@ export class OtpService implements OnModuleInit {
   }
 
   onModuleInit(): void {
+    this.repo.onRedisReady(() => this.syncAllAfterOutage());
     if (this.config.otp.whatsappSmsFallback) this.statusChanges.onStatus((m) => this.whatsappFallback(m));
   }
 
@@ -271,6 +272,8 @@ export class OtpService implements OnModuleInit {
     const ipRule = this.config.otp.requestsPerIp;
     let result: VerifyResult;
     try {
+      // Failures this replica counted in Postgres while Redis was away reach Redis before Redis judges again.
+      if (this.unsynced.has(mobile)) await this.syncAfterOutage(mobile);
       result = await this.repo.verify(
         mobile,
         candidate,
@@ -288,8 +291,15 @@ export class OtpService implements OnModuleInit {
     if (outcome === 'locked') throw this.locked(n);
     if (outcome === 'miss') return this.verifyInPostgres(mobile, candidate, true);
     if (outcome === 'wrong') {
-      // Counted once more in Postgres; Redis catches up when Postgres counted failures it did not see.
-      const f = await this.repo.recordFailure(mobile);
+      // Counted once more in Postgres, if the code Redis judged is still the live one; Redis catches up when
+      // Postgres counted failures it did not see.
+      const f = await this.repo.recordFailure(mobile, undefined, raw);
+      if (!f) {
+        // Postgres replaced or used that code while Redis was away: Redis judged a stale code. Take its count
+        // back and let Postgres, which has the live code, decide.
+        await this.repo.dropStaleCode(mobile, raw!);
+        return this.verifyInPostgres(mobile, candidate, true);
+      }
       if (f.failures > n) await this.syncAttempts(mobile, f);
       if (Math.max(n, f.failures) > MAX_ATTEMPTS) throw this.locked(f.ttl);
       return this.failure('wrong', Math.max(n, f.failures));
@@ -362,9 +372,31 @@ export class OtpService implements OnModuleInit {
     const r = await this.repo.verifyInPostgres(mobile, candidate, MAX_ATTEMPTS);
     if (r.outcome === 'ok') return this.approve(mobile, r.userId);
     if (r.outcome === 'locked') throw this.locked(r.ttl);
-    if (r.outcome === 'wrong' && redisUp)
-      await this.syncAttempts(mobile, { failures: r.failures, ttl: 3600 });
+    if (r.outcome === 'wrong') {
+      if (redisUp) await this.syncAttempts(mobile, { failures: r.failures, ttl: 3600 });
+      else this.unsynced.add(mobile);
+    }
     return this.failure(r.outcome, r.failures);
+  }
+
+  /**
+   * Numbers whose failures this replica counted in Postgres while Redis was unreachable: Redis's own count of
+   * them is behind, so it is raised from Postgres when Redis is back (at once on reconnect, and before any
+   * later verify of one of them), lest Redis admit more guesses than the five.
+   */
+  private readonly unsynced = new Set<string>();
+
+  private async syncAfterOutage(mobile: string): Promise<void> {
+    const f = await this.repo.failures(mobile);
+    if (f) await this.repo.syncAttempts(mobile, f, MAX_ATTEMPTS);
+    this.unsynced.delete(mobile);
+  }
+
+  private syncAllAfterOutage(): void {
+    for (const mobile of [...this.unsynced])
+      void this.syncAfterOutage(mobile).catch((err: Error) =>
+        this.logger.warn(`failures of ${maskPhone(mobile)} not yet back in Redis: ${err.message}`),
+      );
   }
 
   private async syncAttempts(mobile: string, f: Failures): Promise<void> {

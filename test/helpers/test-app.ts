@@ -7,6 +7,7 @@ import type { AppConfig } from '../../src/config/app-config';
 import type { AppRole } from '../../src/config/env';
 import type { RawEnv } from '../../src/config/load-config';
 import { REDIS, RedisClient } from '../../src/redis/redis.constants';
+import { contractViolation } from './openapi-contract';
 import { TEST_ADMIN_KEY, TEST_CLIENT_KEY, testConfig } from './test-env';
 
 export interface TestApp {
@@ -63,6 +64,15 @@ export async function startTestApp(
             ? { payload }
             : { payload: payload as object }),
       });
+      // Every answer keeps the OpenAPI contract (status declared, body matching its schema), or the test fails.
+      const broken = contractViolation(
+        method,
+        url,
+        res.statusCode,
+        res.headers['content-type'] as string,
+        res.body,
+      );
+      if (broken) throw new Error(`contract: ${broken}`);
       return { statusCode: res.statusCode, headers: res.headers, body: res.body, json: () => res.json() };
     },
     async close() {

@@ -37,7 +37,7 @@ describe('HTTP basics', () => {
       const bearer = await t.request({
         url: '/__probe/client',
         as: 'none',
-        headers: { authorization: `Bearer ${t.config.auth.apiKeys[0]}` },
+        headers: { authorization: `Bearer ${t.config.auth.apiKeys[0].secret}` },
       });
       expect(bearer.statusCode).toBe(200);
     });

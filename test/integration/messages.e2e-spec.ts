@@ -329,7 +329,7 @@ describe('messages', () => {
       (await t.request({ url: '/api/v1/messages/00000000-0000-4000-8000-000000000000' })).statusCode,
     ).toBe(404);
     const queues = (await t.request({ url: '/api/v1/messages/queues' })).json();
-    expect(Object.keys(queues).sort()).toEqual(['email', 'mms', 'sms']);
+    expect(Object.keys(queues).sort()).toEqual(['email', 'mms', 'sms', 'webhooks']);
     expect(queues.sms).toEqual(
       expect.objectContaining({ waiting: expect.any(Number), completed: expect.any(Number) }),
     );
@@ -388,7 +388,7 @@ describe('messages', () => {
     const page = await t.request({ url: '/admin/queues', as: 'admin' });
     expect(page.statusCode).toBe(200);
     expect(page.headers['content-type']).toMatch(/html/);
-    const basic = Buffer.from(`admin:${t.config.auth.adminApiKeys[0]}`).toString('base64');
+    const basic = Buffer.from(`admin:${t.config.auth.adminApiKeys[0].secret}`).toString('base64');
     const api = await t.request({
       url: '/admin/queues/api/queues',
       as: 'none',

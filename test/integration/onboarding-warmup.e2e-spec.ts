@@ -45,6 +45,34 @@ describe('onboarding warm-up', () => {
     expect((await t.request({ url: `/onboard/register/${blacklisted[0]}` })).statusCode).toBe(403);
   });
 
+  it('moves automatic entries an earlier version kept in the blacklist set out of it, expired ones included', async () => {
+    // Found by the attack on issue 15: an expired automatic entry stayed in the set, blocking OTP and messages.
+    const db = t.app.get(DataSource);
+    const [expired, live] = [randomMobile(), randomMobile()];
+    await db.query(
+      `INSERT INTO blacklist_sms (mobile_number, source, created_at, expires_at) VALUES
+         ($1, 'auto', now() - interval '2 days', now() - interval '1 day'),
+         ($2, 'auto', now() - interval '1 hour', now() + interval '23 hours')`,
+      [expired, live],
+    );
+    await t.redis.sadd(RedisKeys.blacklistedNumbers(), expired, live); // as the earlier version left them
+    await t.redis.del(RedisKeys.warmupMarker());
+    await t.app.get(WarmupService).ensureWarm();
+    expect(await t.redis.smismember(RedisKeys.blacklistedNumbers(), expired, live)).toEqual([0, 0]);
+    expect(await t.redis.exists(RedisKeys.autoBlacklisted(expired))).toBe(0);
+    expect(await t.redis.pttl(RedisKeys.autoBlacklisted(live))).toBeGreaterThan(22 * 3600_000);
+    expect(
+      (
+        await t.request({
+          method: 'POST',
+          url: '/otp/send',
+          payload: { mobile_number: expired, channel: 'sms' },
+        })
+      ).statusCode,
+    ).toBe(200);
+    expect(await t.redis.sismember(RedisKeys.blacklistedNumbers(), blacklisted[0])).toBe(1); // manual stays
+  });
+
   it('warms again by itself when Redis comes back empty after a restart', async () => {
     await redis.stop();
     await redis.startProcess(); // no persistence: the sets are gone

@@ -168,6 +168,53 @@ describe('OTP invariants under Redis faults and races', () => {
     expect((await verify(randomMobile(), '123456')).json().attempts_remaining).toBe(5); // no code: no count
   });
 
+  it('verifies a code that replaced an earlier one during an outage, and never counts the right code as a failure', async () => {
+    // Found by the attack on issue 13: Redis still held the earlier code and judged the new one "wrong".
+    const mobile = randomMobile();
+    await sendCode(mobile); // code A, in Redis and Postgres
+    await proxy.cut();
+    const b = await send(mobile, { resend: true }); // code B, in Postgres only (A voided there)
+    expect(b.statusCode).toBe(200);
+    const codeB = await codeOf(db, b.json().message_id);
+    await proxy.restore();
+    await redisBack();
+    const res = await verify(mobile, codeB);
+    expect(res.statusCode).toBe(200);
+    const [f] = await db.query('SELECT failures FROM otp_failures WHERE mobile_number = $1', [mobile]);
+    expect(f).toBeUndefined();
+  });
+
+  it('lets Redis admit no more than the guesses left after failures counted in Postgres during an outage', async () => {
+    // Found by the attack on issue 13: 4 wrong in Postgres, then a burst with Redis back evaluated 5 more.
+    const mobile = randomMobile();
+    const code = await sendCode(mobile);
+    await proxy.cut();
+    for (let i = 0; i < 4; i++) expect((await verify(mobile, wrongCode(code, i))).statusCode).toBe(400);
+    await proxy.restore();
+    await redisBack();
+    const burst = await Promise.all([
+      ...Array.from({ length: 30 }, (_, i) => verify(mobile, wrongCode(code, 10 + i))),
+      verify(mobile, code),
+    ]);
+    expect(burst.filter((r) => r.statusCode === 200)).toHaveLength(0);
+    const [f] = await db.query('SELECT failures FROM otp_failures WHERE mobile_number = $1', [mobile]);
+    expect(f.failures).toBe(5);
+  });
+
+  it('counts one end user once however its address is spelled, and refuses zone ids', async () => {
+    const spellings = ['2001:db8::7', '2001:DB8::7', '2001:0db8:0000::7', '2001:db8:0:0:0:0:0:7'];
+    const statuses: number[] = [];
+    for (let i = 0; i < 12; i++)
+      statuses.push((await send(randomMobile(), { ip: spellings[i % 4] })).statusCode);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(2);
+    const mapped = ['203.0.113.9', '::ffff:203.0.113.9', '::FFFF:203.0.113.9'];
+    const mappedStatuses: number[] = [];
+    for (let i = 0; i < 12; i++)
+      mappedStatuses.push((await send(randomMobile(), { ip: mapped[i % 3] })).statusCode);
+    expect(mappedStatuses.filter((s) => s === 429)).toHaveLength(2);
+    expect((await send(randomMobile(), { ip: 'fe80::1%eth0' })).statusCode).toBe(400);
+  });
+
   it('issues one code for concurrent sends to one number (Redis up, and Redis down)', async () => {
     for (const down of [false, true]) {
       const mobile = randomMobile();

@@ -197,6 +197,12 @@ describe('OTP', () => {
     expect((await verify(randomMobile(), '123456', t, undefined, { ip: 'not-an-ip' })).statusCode).toBe(400);
   });
 
+  it('counts a proxy header that holds no address as it came, never answering 500 (found by the fuzz)', async () => {
+    const res = await verify(randomMobile(), '000000', t, '!');
+    expect(res.statusCode).toBe(400);
+    expect((await send(randomMobile(), {}, t, 'not an address')).statusCode).toBe(200);
+  });
+
   it('gives each API key its own send budget per minute', async () => {
     const tuned = await startTestApp({
       REDIS_KEY_PREFIX: t.config.redis.keyPrefix,

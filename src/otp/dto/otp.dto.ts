@@ -31,6 +31,7 @@ export class SendOtpDto {
   @ApiPropertyOptional({ example: '203.0.113.7' })
   @IsOptional()
   @IsIP(undefined, { message: 'ip must be an IPv4 or IPv6 address' })
+  @Matches(/^[0-9A-Fa-f:.]{2,45}$/, { message: 'ip must be an IPv4 or IPv6 address, without a zone' })
   ip?: string;
 }
 
@@ -63,6 +64,7 @@ export class VerifyOtpDto {
   @ApiPropertyOptional({ example: '203.0.113.7' })
   @IsOptional()
   @IsIP(undefined, { message: 'ip must be an IPv4 or IPv6 address' })
+  @Matches(/^[0-9A-Fa-f:.]{2,45}$/, { message: 'ip must be an IPv4 or IPv6 address, without a zone' })
   ip?: string;
 }
 
