@@ -153,8 +153,9 @@ app.post<{ Body: { mobile_number: string; otp: string } }>('/otp/verify', async 
       RedisKeys.otpAttempts(mobile),
       RedisKeys.otpStatus(mobile),
       RedisKeys.rateLimit('otp_ip', req.ip),
+      RedisKeys.blacklistedNumbers(),
     ],
-    [hashCode(env.OTP_SECRET!, mobile, body.otp), Date.now(), 5, 3600, 3600, 100_000_000, 60],
+    [hashCode(env.OTP_SECRET!, mobile, body.otp), Date.now(), 5, 3600, 3600, 100_000_000, 60, mobile],
   );
   if (outcome === 'locked') return fail(reply, 429, 'OTP_LOCKED');
   if (outcome !== 'ok') return fail(reply, 400, 'OTP_INVALID');

@@ -3,6 +3,7 @@ import { MetricsService } from '../metrics/metrics.service';
 import { MessageRow } from './message.types';
 import { MessagesRepository } from './messages.repository';
 import { EMAIL_PROVIDER, MessageProvider, ProviderError, SMS_PROVIDER } from './providers/provider';
+import { BlacklistReader } from '../onboarding/blacklist-reader';
 import { StatusCallbacks } from './status-callbacks';
 
 export type SendOutcome = 'sent' | 'failed' | 'skipped';
@@ -25,6 +26,7 @@ export class MessageSender {
     private readonly callbacks: StatusCallbacks,
     @Inject(SMS_PROVIDER) private readonly sms: MessageProvider,
     @Inject(EMAIL_PROVIDER) private readonly email: MessageProvider,
+    private readonly blacklist: BlacklistReader,
     metrics: MetricsService,
   ) {
     this.outcomes = metrics.counter('smsb_messages_total', 'Messages by status reached, type and provider', [
@@ -52,6 +54,16 @@ export class MessageSender {
     if (!sending) return 'skipped';
     await this.callbacks.notify(sending);
     const provider = this.providerFor(sending);
+    if (sending.type !== 'email' && (await this.blacklist.manuallyBlacklisted(sending.to))) {
+      // Blacklisted by an admin after it was accepted (a scheduled or queued message): it never leaves.
+      const refused = await this.repo.transition(messageId, ['sending'], 'failed', {
+        provider: provider.name,
+        error: 'BLACKLISTED',
+      });
+      this.outcomes.inc({ status: 'failed', type: sending.type, provider: provider.name });
+      if (refused) await this.callbacks.notify(refused);
+      return 'failed';
+    }
     const started = process.hrtime.bigint();
     const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
 

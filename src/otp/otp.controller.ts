@@ -85,6 +85,11 @@ export class OtpController {
     description: 'wrong or expired: {"verified": false, "attempts_remaining"}',
   })
   @ApiResponse({
+    status: 403,
+    type: ErrorDto,
+    description: 'the number is blacklisted by an admin (BLACKLISTED)',
+  })
+  @ApiResponse({
     status: 429,
     type: ErrorDto,
     description:

@@ -196,6 +196,7 @@ export class OtpRepository {
         RedisKeys.otpAttempts(mobile),
         RedisKeys.otpStatus(mobile),
         RedisKeys.rateLimit(OTP_IP_LIMIT, ip?.id ?? ''),
+        RedisKeys.blacklistedNumbers(),
       ],
       [
         candidateHash,
@@ -205,6 +206,7 @@ export class OtpRepository {
         STATUS_TTL_SECONDS,
         ip ? ip.limit : '',
         ip ? ip.windowSeconds : 0,
+        mobile,
       ],
     );
   }

@@ -77,9 +77,11 @@ export type VerifyResult = [string, number, string | null, number, number];
 /**
  * Check and consume in one atomic step, so concurrent verifies of one right code give one success in Redis
  * (Postgres's used-mark then decides across stores).
- * KEYS: otp:{m}, otp:attempts:{m}, otp:status:{m}, the end-user IP's counter. ARGV: candidate HMAC, now (ms),
- * max attempts, attempts TTL (s), status TTL (s), the IP's limit ('' = no per-IP limit), its window (s).
- * Returns {result, n, extra, ip used, ip ms left}: rate_limited <ms left> | locked <ttl s> | miss <attempts>
+ * KEYS: otp:{m}, otp:attempts:{m}, otp:status:{m}, the end-user IP's counter, the (manual) blacklist set.
+ * ARGV: candidate HMAC, now (ms), max attempts, attempts TTL (s), status TTL (s), the IP's limit ('' = no
+ * per-IP limit), its window (s), the number. A number an admin blacklisted answers `blacklisted`, even for a
+ * code issued before.
+ * Returns {result, n, extra, ip used, ip ms left}: rate_limited <ms left> | blacklisted | locked <ttl s> | miss <attempts>
  * (Redis has no code: Postgres may) | expired <attempts> | none <attempts> | wrong <attempts> <the code's row id>
  * | ok 0 <stored>.
  * Only a wrong code counts a failure. The attempts counter belongs to the number, not the code: a new code
@@ -90,13 +92,14 @@ export type VerifyResult = [string, number, string | null, number, number];
  */
 export const verifyScript = defineScript<VerifyResult>(
   'otp_verify',
-  4,
+  5,
   `${FIXED_WINDOW_LUA}
 local ip_used, ip_left = 0, 0
 if ARGV[6] ~= '' then
   ip_used, ip_left = count(KEYS[4], 1, tonumber(ARGV[7]))
   if ip_used > tonumber(ARGV[6]) then return {'rate_limited', ip_left, false, ip_used, ip_left} end
 end
+if redis.call('SISMEMBER', KEYS[5], ARGV[8]) == 1 then return {'blacklisted', 0, false, ip_used, ip_left} end
 local max = tonumber(ARGV[3])
 local attempts = tonumber(redis.call('GET', KEYS[2]) or '0')
 if attempts >= max then

@@ -288,6 +288,7 @@ export class OtpService implements OnModuleInit {
     const [outcome, n, raw, ipUsed, ipMsLeft] = result;
     if (caller.ip) caller.setHeaders?.(RateLimiters.headers(ipRule.limit, ipUsed, ipMsLeft));
     if (outcome === 'rate_limited') throw this.limits.rejection(OTP_IP_LIMIT, ipMsLeft);
+    if (outcome === 'blacklisted') throw this.refusal('blacklisted', 0, null);
     if (outcome === 'locked') throw this.locked(n);
     if (outcome === 'miss') return this.verifyInPostgres(mobile, candidate, true);
     if (outcome === 'wrong') {
@@ -369,6 +370,7 @@ export class OtpService implements OnModuleInit {
   }
 
   private async verifyInPostgres(mobile: string, candidate: string, redisUp: boolean) {
+    if (!redisUp && (await this.blacklist.inPostgres(mobile))) throw this.refusal('blacklisted', 0, null);
     const r = await this.repo.verifyInPostgres(mobile, candidate, MAX_ATTEMPTS);
     if (r.outcome === 'ok') return this.approve(mobile, r.userId);
     if (r.outcome === 'locked') throw this.locked(r.ttl);

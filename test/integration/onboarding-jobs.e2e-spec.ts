@@ -139,6 +139,27 @@ describe('onboarding background jobs', () => {
       ).items.find((i: any) => i.mobile_number === mobile);
       expect(entry).toMatchObject({ source: 'manual', expires_at: null, reason: 'fraud' });
       await t.request({ method: 'DELETE', url: `/admin/blacklist/${mobile}`, as: 'admin' });
+    });
+
+    it('lets a manual entry stop a message accepted before it (scheduled), which then never leaves', async () => {
+      const mobile = randomMobile();
+      const sendAt = new Date(Date.now() + 1500).toISOString();
+      const accepted = await t.request({
+        method: 'POST',
+        url: '/api/v1/messages/send',
+        payload: { to: mobile, type: 'sms', body: 'later', send_at: sendAt },
+      });
+      expect(accepted.statusCode).toBe(202);
+      await t.request({ method: 'PUT', url: `/admin/blacklist/${mobile}`, payload: {}, as: 'admin' });
+      const id = accepted.json().id;
+      let message: any;
+      for (let i = 0; i < 100; i++) {
+        message = (await t.request({ url: `/api/v1/messages/${id}` })).json();
+        if (message.status === 'failed' || message.status === 'sent' || message.status === 'delivered') break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(message).toMatchObject({ status: 'failed', error: 'BLACKLISTED' });
+      await t.request({ method: 'DELETE', url: `/admin/blacklist/${mobile}`, as: 'admin' });
       expect(
         (
           await t.request({

@@ -267,6 +267,15 @@ describe('OTP', () => {
     expect((await send('not a number')).statusCode).toBe(400);
   });
 
+  it('refuses to verify a code issued before an admin blacklisted the number', async () => {
+    const mobile = randomMobile();
+    const code = await codeOf(db, (await send(mobile)).json().message_id);
+    await t.request({ method: 'PUT', url: `/admin/blacklist/${mobile}`, payload: {}, as: 'admin' });
+    expect((await verify(mobile, code)).json()).toMatchObject({ statusCode: 403, code: 'BLACKLISTED' });
+    await t.request({ method: 'DELETE', url: `/admin/blacklist/${mobile}`, as: 'admin' });
+    expect((await verify(mobile, code)).statusCode).toBe(200);
+  });
+
   it('gives test numbers their fixed code, with no message', async () => {
     const sent = await send('+15005550006');
     expect(sent.json().message_id).toBeNull();
