@@ -252,15 +252,6 @@ export class OnboardingRepository {
     );
   }
 
-  /** A manual entry (the one kind that blocks OTP and messages too): the Postgres answer while Redis is down. */
-  async manuallyBlacklistedInDb(mobile: string): Promise<boolean> {
-    const rows: unknown[] = await this.db.query(
-      'SELECT 1 FROM blacklist_sms WHERE mobile_number = $1 AND expires_at IS NULL',
-      [mobile],
-    );
-    return rows.length > 0;
-  }
-
   async listBlacklist(after: string, limit: number): Promise<BlacklistRow[]> {
     return this.db.query(
       `SELECT mobile_number, reason, source, created_at, expires_at FROM blacklist_sms

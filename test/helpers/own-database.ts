@@ -7,7 +7,8 @@ import { dataSourceOptions } from '../../src/database/database-options';
 import { runMigrationsLocked } from '../../src/database/migration-runner';
 import { testConfig, testDatabaseUrl } from './test-env';
 
-async function adminQuery(sql: string): Promise<void> {
+/** Runs one statement on the server's `postgres` database (creating and dropping databases). */
+export async function adminQuery(sql: string): Promise<void> {
   const admin = new URL(testDatabaseUrl());
   admin.pathname = '/postgres';
   const c = new Client({ connectionString: admin.toString() });

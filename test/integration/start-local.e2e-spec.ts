@@ -3,26 +3,14 @@
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client } from 'pg';
 import { parse } from 'dotenv';
+import { adminQuery } from '../helpers/own-database';
 import { ServiceProcess, spawnService, waitForHttp } from '../helpers/processes';
 import { freePort } from '../helpers/redis-server';
 import { removeKeys } from '../helpers/test-app';
 import { BASE_REDIS_URL, testConfig, testDatabaseUrl, uniquePrefix } from '../helpers/test-env';
 
 const WAIT = 60000;
-
-async function adminQuery(sql: string): Promise<void> {
-  const admin = new URL(testDatabaseUrl());
-  admin.pathname = '/postgres';
-  const c = new Client({ connectionString: admin.toString() });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
 
 describe('npm start on a fresh machine', () => {
   const dir = mkdtempSync(join(tmpdir(), 'smsb-start-'));
