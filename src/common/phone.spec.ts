@@ -1,5 +1,5 @@
 import { AppException } from './app.exception';
-import { normalizePhone, parsePhone } from './phone';
+import { normalizePhone, parsePhone, phoneType } from './phone';
 
 describe('phone numbers', () => {
   it('normalises E.164 and national formats to E.164', () => {
@@ -24,5 +24,12 @@ describe('phone numbers', () => {
       expect(() => normalizePhone(bad, 'IN')).toThrow(AppException);
     }
     expect(parsePhone(12345 as unknown, 'IN')).toBeUndefined();
+  });
+
+  it('types numbers from libphonenumber, and satellite networks as satellite', () => {
+    expect(phoneType('+447911123456').type).toBe('mobile');
+    expect(phoneType('+18005550100').type).toBe('toll_free');
+    expect(phoneType('+881612345678')).toEqual({ callingCode: '881', type: 'satellite' });
+    expect(phoneType('+8707762345678').type).toBe('satellite');
   });
 });

@@ -34,12 +34,16 @@ export function normalizePhone(input: unknown, defaultCountry: string, field = '
 /**
  * The calling code and number type of an E.164 number, from libphonenumber's full metadata: `mobile`,
  * `fixed_line_or_mobile` (where the numbering plan cannot tell), `fixed_line`, `premium_rate`, `toll_free`,
- * `shared_cost`, `voip`, `personal_number`, `pager`, `uan`, `voicemail`, or `unknown`.
+ * `shared_cost`, `voip`, `personal_number`, `pager`, `uan`, `voicemail`, `satellite`, or `unknown`.
+ * `satellite`: the non-geographic codes of satellite and international networks (+870 Inmarsat, +881 global
+ * mobile satellite, +882 international networks), priced like premium numbers and a favourite pumping target,
+ * whatever type libphonenumber gives them (it calls +881 numbers `mobile`).
  */
 export function phoneType(e164: string): { callingCode: string; type: string } {
   const parsed = parsePhoneNumberFromString(e164);
-  return {
-    callingCode: parsed?.countryCallingCode ?? '',
-    type: (parsed?.getType() ?? 'unknown').toLowerCase(),
-  };
+  const callingCode = parsed?.countryCallingCode ?? '';
+  if (SATELLITE_CODES.has(callingCode)) return { callingCode, type: 'satellite' };
+  return { callingCode, type: (parsed?.getType() ?? 'unknown').toLowerCase() };
 }
+
+const SATELLITE_CODES = new Set(['870', '881', '882']);

@@ -48,6 +48,7 @@ export const NUMBER_TYPES = [
   'pager',
   'uan',
   'voicemail',
+  'satellite',
 ];
 
 export class Env {

@@ -6,6 +6,7 @@ import { sameHash } from './otp-code';
 import { REDIS, RedisClient } from '../redis/redis.constants';
 import { RedisKeys } from '../redis/redis-keys';
 import {
+  dropOrphanScript,
   dropStaleCodeScript,
   SendResult,
   sendScript,
@@ -44,6 +45,12 @@ export const ATTEMPTS_TTL_SECONDS = 3600;
 /** The per-end-user-IP limit on send and verify (its counter's action name). */
 export const OTP_IP_LIMIT = 'otp_ip';
 export const STATUS_TTL_SECONDS = 3600;
+/**
+ * A live code whose message is still unrecorded this long after it was issued is an orphan: its send crashed
+ * (or lost Postgres) between storing the code and recording its message, so nobody will ever receive it. A
+ * later send replaces it instead of answering 409. The grace covers a send still in flight.
+ */
+export const ORPHAN_GRACE_MS = 30_000;
 
 /** A counter the send script checks and counts: its key, limit ('' = not applied) and window. */
 export interface SendCounter {
@@ -220,6 +227,17 @@ export class OtpRepository {
     );
   }
 
+  /** Drops the number's live code from Redis if it is still the one with `rowId` (an orphan: see the service). */
+  async dropOrphan(mobile: string, rowId: string): Promise<boolean> {
+    return (
+      (await dropOrphanScript.run(
+        this.redis,
+        [RedisKeys.otp(mobile), RedisKeys.otpStatus(mobile)],
+        [rowId],
+      )) === 1
+    );
+  }
+
   /** Raises Redis's failure count for the number to Postgres's. */
   async syncAttempts(mobile: string, f: Failures, maxAttempts: number): Promise<void> {
     await syncAttemptsScript.run(
@@ -359,10 +377,13 @@ export class OtpRepository {
       ]);
       const [live]: { left: number; age: number }[] = await tx.query(
         `SELECT ceil(extract(epoch FROM expires_at - now()))::int AS left, extract(epoch FROM now() - created_at) AS age
-         FROM otp_codes WHERE mobile_number = $1 AND used_at IS NULL AND voided_at IS NULL AND expires_at > now()
+         FROM otp_codes c WHERE mobile_number = $1 AND used_at IS NULL AND voided_at IS NULL AND expires_at > now()
+           AND (message_id IS NULL OR created_at > now() - make_interval(secs => $2)
+                OR EXISTS (SELECT 1 FROM messages m WHERE m.id = c.message_id))
          ORDER BY created_at DESC LIMIT 1`,
-        [otp.mobile_number],
+        [otp.mobile_number, ORPHAN_GRACE_MS / 1000],
       );
+      // (A code whose message was never recorded, its send having crashed, is not live: see ORPHAN_GRACE_MS.)
       if (live && !rules.resend) return { outcome: 'active', seconds: live.left };
       if (live && live.age < rules.cooldownSec)
         return { outcome: 'cooldown', seconds: Math.ceil(rules.cooldownSec - live.age) };
@@ -395,6 +416,11 @@ export class OtpRepository {
       );
       return { outcome: 'ok' };
     });
+  }
+
+  /** Whether the message with this id was recorded (a code whose message was never recorded is an orphan). */
+  async messageExists(messageId: string): Promise<boolean> {
+    return (await this.db.query('SELECT 1 FROM messages WHERE id = $1', [messageId])).length > 0;
   }
 
   async everVerified(userId: string): Promise<boolean> {

@@ -2,8 +2,8 @@
 import { FIXED_WINDOW_LUA } from '../common/rate-limit/rate-limit';
 import { defineScript } from '../redis/redis-script';
 
-/** [result, seconds or ms (see sendScript), the limit that refused]. */
-export type SendResult = [string, number, string | null];
+/** [result, seconds or ms (see sendScript), the limit that refused, the live code's JSON when active/cooldown]. */
+export type SendResult = [string, number, string | null, string | null];
 
 /**
  * Send: the checks, the limits and the store of the new code in one step, so concurrent sends for one number
@@ -12,8 +12,9 @@ export type SendResult = [string, number, string | null];
  * key, the hourly budget. ARGV: mobile, stored JSON, status JSON, now (ms), validity (s), status TTL (s),
  * resend ('1'), cooldown (s), no limits ('1' for test numbers), then limit and window (s) for each counter in
  * KEYS order ('' limit = not applied).
- * Returns {result, n, limit}: blacklisted | active <s left> | cooldown <s to wait> | limited <ms left> <which>
- * | ok. Limits are checked first and counted only when the code is stored.
+ * Returns {result, n, limit, live}: blacklisted | active <s left> | cooldown <s to wait> | limited <ms left>
+ * <which> | ok; `live` is the stored JSON of the code that made it active or cooldown. Limits are checked first
+ * and counted only when the code is stored.
  */
 export const sendScript = defineScript<SendResult>(
   'otp_send',
@@ -26,10 +27,10 @@ if raw then
   local current = cjson.decode(raw)
   local left = tonumber(current.expires_ms) - now
   if left > 0 then
-    if ARGV[7] ~= '1' then return {'active', math.ceil(left / 1000), false} end
+    if ARGV[7] ~= '1' then return {'active', math.ceil(left / 1000), false, raw} end
     -- (Clocks of different replicas may disagree by a little: with no cooldown there is nothing to wait for.)
     local wait = tonumber(ARGV[8]) * 1000 - (now - tonumber(current.created_ms))
-    if tonumber(ARGV[8]) > 0 and wait > 0 then return {'cooldown', math.ceil(wait / 1000), false} end
+    if tonumber(ARGV[8]) > 0 and wait > 0 then return {'cooldown', math.ceil(wait / 1000), false, raw} end
   end
 end
 if ARGV[9] ~= '1' then
@@ -165,5 +166,19 @@ local raw = redis.call('GET', KEYS[1])
 if raw and cjson.decode(raw).row_id == ARGV[1] then redis.call('DEL', KEYS[1]) end
 if tonumber(redis.call('GET', KEYS[2]) or '0') > 0 then redis.call('DECR', KEYS[2]) end
 return 1
+`,
+);
+
+/**
+ * Drops a code no message carries (its send crashed between the script and the message's row), if it is still
+ * the live one. KEYS: otp:{m}, otp:status:{m}. ARGV: the code's row id.
+ */
+export const dropOrphanScript = defineScript<number>(
+  'otp_drop_orphan',
+  2,
+  `
+local raw = redis.call('GET', KEYS[1])
+if raw and cjson.decode(raw).row_id == ARGV[1] then redis.call('DEL', KEYS[1], KEYS[2]) return 1 end
+return 0
 `,
 );

@@ -16,7 +16,14 @@ import { randomUUID } from 'node:crypto';
 import { isRedisUnavailable } from '../redis/redis-errors';
 import { RedisKeys } from '../redis/redis-keys';
 import { hashCode, newCode } from './otp-code';
-import { Failures, OTP_IP_LIMIT, OtpRepository, SendRequest, StoredOtp } from './otp.repository';
+import {
+  Failures,
+  ORPHAN_GRACE_MS,
+  OTP_IP_LIMIT,
+  OtpRepository,
+  SendRequest,
+  StoredOtp,
+} from './otp.repository';
 import type { VerifyResult } from './otp.scripts';
 
 export const MAX_ATTEMPTS = 5;
@@ -168,8 +175,11 @@ export class OtpService implements OnModuleInit {
 
     let redisUp = true;
     try {
-      const [outcome, n, which] = await this.repo.send(request);
-      this.refuseSend(outcome, n, which);
+      let result = await this.repo.send(request);
+      const [first, , , live] = result;
+      if ((first === 'active' || first === 'cooldown') && (await this.droppedOrphan(mobile, live)))
+        result = await this.repo.send(request);
+      this.refuseSend(result[0], result[1], result[2]);
     } catch (err) {
       if (!isRedisUnavailable(err)) throw err;
       redisUp = false;
@@ -177,6 +187,23 @@ export class OtpService implements OnModuleInit {
     }
     if (!redisUp) {
       if (await this.blacklist.inPostgres(mobile)) throw this.refusal('blacklisted', 0, null);
+      // The per-IP and per-key limits hold per replica meanwhile (checked here, counted once a code is issued).
+      const local = request.unlimited
+        ? []
+        : [
+            { which: 'ip', action: OTP_IP_LIMIT, id: caller.ip, ...o.requestsPerIp },
+            {
+              which: 'client',
+              action: 'otp_client',
+              id: caller.clientId,
+              limit: o.sendsPerClientPerMinute,
+              windowSeconds: 60,
+            },
+          ].filter((c) => c.id);
+      for (const c of local) {
+        const [used, left] = this.limits.countLocally(c.action, c.id!, 0, c.windowSeconds);
+        if (used >= c.limit) this.refuseSend('limited', left, c.which);
+      }
       const r = await this.repo.sendInPostgres(otp, {
         resend: request.resend,
         cooldownSec: request.cooldownSec,
@@ -190,6 +217,7 @@ export class OtpService implements OnModuleInit {
           r.seconds * 1000,
           r.outcome === 'budget' ? 'budget' : 'number',
         );
+      for (const c of local) this.limits.countLocally(c.action, c.id!, 1, c.windowSeconds);
     } else {
       try {
         await this.repo.insertRow(otp);
@@ -213,6 +241,19 @@ export class OtpService implements OnModuleInit {
     }
     this.sends.inc({ channel: input.channel, store: redisUp ? 'redis' : 'postgres' });
     return { expires_in_seconds: validity, expires_at: otp.expires_at, message_id: otp.message_id };
+  }
+
+  /**
+   * Whether the live code that refused a send was an orphan, now dropped: a code whose message was still not
+   * recorded ORPHAN_GRACE_MS after it was issued (its send crashed in between), which nobody will receive.
+   */
+  private async droppedOrphan(mobile: string, live: string | null): Promise<boolean> {
+    if (!live) return false;
+    const code = JSON.parse(live) as StoredOtp;
+    if (!code.message_id || Date.now() - code.created_ms < ORPHAN_GRACE_MS) return false;
+    if (await this.repo.messageExists(code.message_id)) return false;
+    this.logger.warn(`dropping a code to ${maskPhone(mobile)} whose message was never recorded`);
+    return this.repo.dropOrphan(mobile, code.row_id);
   }
 
   /** Throws the answer for a send the rules refused (`n`: seconds for active/cooldown, ms for limited). */
@@ -283,6 +324,12 @@ export class OtpService implements OnModuleInit {
     } catch (err) {
       if (!isRedisUnavailable(err)) throw err;
       this.fallbacks.inc({ operation: 'verify' });
+      if (caller.ip) {
+        // The end user's limit holds per replica meanwhile.
+        const [used, left] = this.limits.countLocally(OTP_IP_LIMIT, caller.ip, 1, ipRule.windowSeconds);
+        caller.setHeaders?.(RateLimiters.headers(ipRule.limit, used, left));
+        if (used > ipRule.limit) throw this.limits.rejection(OTP_IP_LIMIT, left);
+      }
       return this.verifyInPostgres(mobile, candidate, false);
     }
     const [outcome, n, raw, ipUsed, ipMsLeft] = result;

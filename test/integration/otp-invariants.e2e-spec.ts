@@ -204,6 +204,36 @@ describe('OTP invariants under Redis faults and races', () => {
     expect(f.failures).toBe(5);
   });
 
+  it('lets another replica that never saw the outage evaluate no guess past the five counted in Postgres', async () => {
+    // Replica A (through the proxy) counts 4 failures in Postgres while its Redis is cut; replica B, connected
+    // to Redis all along, has nothing to sync and a Redis count of 0 for the number.
+    const b = await startTestApp({
+      REDIS_URL: `redis://127.0.0.1:${redis.port}/0`,
+      REDIS_KEY_PREFIX: t.config.redis.keyPrefix,
+      OTP_RESEND_COOLDOWN_SECONDS: '0',
+      OTP_SENDS_PER_NUMBER: '100',
+    });
+    try {
+      const mobile = randomMobile();
+      const code = await sendCode(mobile);
+      await proxy.cut();
+      for (let i = 0; i < 4; i++) expect((await verify(mobile, wrongCode(code, i))).statusCode).toBe(400);
+      await proxy.restore();
+      const verifyAtB = (otp: string) =>
+        b.request({ method: 'POST', url: '/otp/verify', payload: { mobile_number: mobile, otp } });
+      const burst = await Promise.all(
+        Array.from({ length: 30 }, (_, i) => verifyAtB(wrongCode(code, 10 + i))),
+      );
+      // One more wrong answer (the fifth failure), then only "locked": no other guess tells right from wrong.
+      expect(burst.filter((r) => r.statusCode === 400)).toHaveLength(1);
+      expect(burst.filter((r) => r.statusCode === 429)).toHaveLength(29);
+      expect((await verifyAtB(code)).statusCode).toBe(429);
+      expect((await verify(mobile, code)).statusCode).toBe(429);
+    } finally {
+      await b.close();
+    }
+  });
+
   it('counts one end user once however its address is spelled, and refuses zone ids', async () => {
     const spellings = ['2001:db8::7', '2001:DB8::7', '2001:0db8:0000::7', '2001:db8:0:0:0:0:0:7'];
     const statuses: number[] = [];
@@ -247,6 +277,64 @@ describe('OTP invariants under Redis faults and races', () => {
     await t.request({ method: 'PUT', url: `/admin/blacklist/${blocked}`, payload: {}, as: 'admin' });
     expect((await send(blocked)).statusCode).toBe(403);
     expect(await t.redis.exists(RedisKeys.rateLimit('otp_send', blocked))).toBe(0);
+  });
+
+  it('keeps the per-IP limit on send and verify while Redis is down, per replica', async () => {
+    await proxy.cut();
+    const sends: number[] = [];
+    for (let i = 0; i < 12; i++) sends.push((await send(randomMobile(), { ip: '192.0.2.77' })).statusCode);
+    expect(sends.filter((s) => s === 200)).toHaveLength(10);
+    expect(sends.filter((s) => s === 429)).toHaveLength(2);
+    const verifies: number[] = [];
+    for (let i = 0; i < 12; i++)
+      verifies.push(
+        (
+          await t.request({
+            method: 'POST',
+            url: '/otp/verify',
+            payload: { mobile_number: randomMobile(), otp: '123456', ip: '192.0.2.78' },
+          })
+        ).statusCode,
+      );
+    expect(verifies.filter((s) => s === 429)).toHaveLength(2);
+    await proxy.restore();
+    await redisBack();
+  });
+
+  it('replaces a code whose send crashed before its message was recorded, once its grace has passed', async () => {
+    // The state a send leaves when its process dies between the send script and the message's row: a live
+    // code in Redis (and maybe its row) that no message carries. Within the grace it may still be in flight.
+    await redisBack();
+    const mobile = randomMobile();
+    const sent = await send(mobile);
+    expect(sent.statusCode).toBe(200);
+    await db.query('DELETE FROM messages WHERE id = $1', [sent.json().message_id]);
+    expect((await send(mobile)).statusCode).toBe(409); // within the grace: perhaps still in flight
+    const stored = JSON.parse((await t.redis.get(RedisKeys.otp(mobile)))!);
+    stored.created_ms -= 31_000;
+    await t.redis.set(RedisKeys.otp(mobile), JSON.stringify(stored), 'KEEPTTL');
+    const again = await send(mobile);
+    expect(again.statusCode).toBe(200);
+    const code = await codeOf(db, again.json().message_id);
+    expect((await verify(mobile, code)).statusCode).toBe(200);
+
+    // The same on the Postgres path: a row without its message, older than the grace, is not live.
+    const other = randomMobile();
+    await proxy.cut();
+    const first = await send(other);
+    expect(first.statusCode).toBe(200);
+    await db.query('DELETE FROM messages WHERE id = $1', [first.json().message_id]);
+    expect((await send(other)).statusCode).toBe(409);
+    await db.query(
+      "UPDATE otp_codes SET created_at = created_at - interval '31 seconds' WHERE mobile_number = $1",
+      [other],
+    );
+    const replaced = await send(other);
+    expect(replaced.statusCode).toBe(200);
+    const fresh = await codeOf(db, replaced.json().message_id);
+    expect((await verify(other, fresh)).statusCode).toBe(200);
+    await proxy.restore();
+    await redisBack();
   });
 
   it('answers a bug with a 500, never a silent Postgres fallback', async () => {

@@ -234,7 +234,14 @@ describe('OTP', () => {
     try {
       const post = (mobile: string, app = open) =>
         app.request({ method: 'POST', url: '/otp/send', payload: { mobile_number: mobile, channel: 'sms' } });
-      for (const n of ['+449098790000', '+18005550100', '+448431234567', '+447031234567', '+447640123456']) {
+      for (const n of [
+        '+449098790000',
+        '+18005550100',
+        '+448431234567',
+        '+447031234567',
+        '+447640123456',
+        '+881612345678',
+      ]) {
         const res = await post(n);
         expect([n, res.statusCode, res.json().code]).toEqual([n, 400, 'NUMBER_TYPE_NOT_ALLOWED']);
       }

@@ -18,6 +18,7 @@ import { isRedisUnavailable } from '../../redis/redis-errors';
 import { defineScript } from '../../redis/redis-script';
 import { RedisKeys } from '../../redis/redis-keys';
 import { AppException } from '../app.exception';
+import { LocalWindows } from './local-windows';
 
 export type RateLimitKey = 'ip' | ((req: FastifyRequest) => string | undefined);
 
@@ -93,14 +94,14 @@ export class RateLimiters {
     ]);
   }
 
+  /** While Redis is unreachable, the same counters in this process's memory: each replica limits on its own. */
+  private readonly local = new LocalWindows();
+
   /**
-   * Counts one request. Throws a 429 (with Retry-After) past the limit. Returns the headers to send, or null
-   * when Redis could not be asked (limits then fail open: availability over a rate limit during an outage).
+   * Counts one request. Throws a 429 (with Retry-After) past the limit. Returns the headers to send. When Redis
+   * cannot be asked, the request is counted in this process's memory instead (see `countLocally`).
    */
-  async consume(
-    rule: Omit<RateLimitRule, 'key'>,
-    identifier: string,
-  ): Promise<Record<string, string> | null> {
+  async consume(rule: Omit<RateLimitRule, 'key'>, identifier: string): Promise<Record<string, string>> {
     let n: number, left: number;
     try {
       [n, left] = await rateLimitScript.run(
@@ -109,11 +110,19 @@ export class RateLimiters {
         [1, rule.windowSeconds],
       );
     } catch (err) {
-      if (isRedisUnavailable(err)) return null;
-      throw err;
+      if (!isRedisUnavailable(err)) throw err;
+      [n, left] = this.countLocally(rule.action, identifier, 1, rule.windowSeconds);
     }
     if (n > rule.limit) throw this.rejection(rule.action, left);
     return RateLimiters.headers(rule.limit, n, left);
+  }
+
+  /**
+   * A counter in this process's memory, for while Redis is unreachable: limits then hold per replica (N
+   * replicas admit up to N times the limit) instead of not at all. `points` 0 only reads. [count, ms left].
+   */
+  countLocally(action: string, identifier: string, points: number, windowSeconds: number): [number, number] {
+    return this.local.count(`${action}\u0000${identifier}`, points, windowSeconds);
   }
 
   /** The 429 for a request past a limit (counted in the rejections metric). */
