@@ -2,7 +2,7 @@ import { Injectable, OnModuleInit } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { ScheduledJobName } from '../workers/job-catalogue';
 import { JobScheduler, ScheduledTask } from '../workers/job-scheduler';
-import { DELIVERY_UNKNOWN } from './message.types';
+import { MessageStatusService } from './message-status.service';
 import { MessagesRepository } from './messages.repository';
 import { MessagesService } from './messages.service';
 
@@ -26,6 +26,7 @@ export class MessageRelayTask implements ScheduledTask, OnModuleInit {
     private readonly scheduler: JobScheduler,
     private readonly repo: MessagesRepository,
     private readonly messages: MessagesService,
+    private readonly status: MessageStatusService,
   ) {
     this.spec = { name: ScheduledJobName.MessageRelay, intervalSeconds: config.messages.relayIntervalSec };
   }
@@ -49,11 +50,7 @@ export class MessageRelayTask implements ScheduledTask, OnModuleInit {
     const stuckAfter = Math.ceil((this.config.messages.providerTimeoutMs * 3) / 1000);
     let settled = 0;
     for (const { id } of await this.repo.stuckSending(stuckAfter, BATCH)) {
-      const moved = await this.repo.transition(id, ['sending'], 'failed', {
-        error: `${DELIVERY_UNKNOWN}: the worker stopped while the provider was being called; not sent again to avoid a duplicate`,
-        detail: { source: 'relay' },
-      });
-      if (moved) settled++;
+      if (await this.status.settleInterrupted(id)) settled++;
     }
     if (requeued || settled)
       return `message-relay: ${requeued} re-queued, ${settled} interrupted send(s) settled`;

@@ -41,6 +41,9 @@ export interface TransitionFields {
   fromDeliveryUnknown?: boolean;
 }
 
+/** A row as a transition left it, with the id of the event it recorded (message_events.id, as text). */
+export type TransitionedRow = MessageRow & { event_id: string };
+
 interface Transition {
   id: string;
   from: MessageStatus[];
@@ -65,7 +68,7 @@ export class MessagesRepository {
    */
   private readonly inserts: Batcher<NewMessage, MessageRow | null>;
   /** Status changes share statements the same way (the worker makes three per message). */
-  private readonly transitions: Batcher<Transition, MessageRow | null>;
+  private readonly transitions: Batcher<Transition, TransitionedRow | null>;
 
   constructor(
     private readonly db: DataSource,
@@ -182,7 +185,7 @@ export class MessagesRepository {
     from: MessageStatus[],
     to: MessageStatus,
     fields: TransitionFields = {},
-  ): Promise<MessageRow | null> {
+  ): Promise<TransitionedRow | null> {
     return this.transitions.submit({ id, from, to, fields });
   }
 
@@ -190,8 +193,8 @@ export class MessagesRepository {
    * Many conditional transitions in one statement per round: a message named twice in a batch moves in two
    * rounds, in submission order, so each transition still sees the status the one before it left.
    */
-  private async transitionMany(batch: Transition[]): Promise<(MessageRow | null)[]> {
-    const results: (MessageRow | null)[] = new Array(batch.length).fill(null);
+  private async transitionMany(batch: Transition[]): Promise<(TransitionedRow | null)[]> {
+    const results: (TransitionedRow | null)[] = new Array(batch.length).fill(null);
     let pending = batch.map((t, index) => ({ t, index }));
     while (pending.length) {
       const seen = new Set<string>();
@@ -215,7 +218,7 @@ export class MessagesRepository {
         const n = params.length - 10;
         return `($${n + 1}::uuid, $${n + 2}::text[], $${n + 3}::text, $${n + 4}::text, $${n + 5}::text, $${n + 6}::boolean, $${n + 7}::text, $${n + 8}::boolean, $${n + 9}::jsonb, $${n + 10}::boolean)`;
       });
-      const rows: (MessageRow & { event_detail?: unknown })[] = await this.db.query(
+      const rows: (TransitionedRow & { event_detail?: unknown })[] = await this.db.query(
         `WITH i (id, from_statuses, to_status, provider, provider_message_id, set_error, error, inc, detail, from_unknown) AS (
            VALUES ${tuples.join(', ')}
          ), m AS (
@@ -237,11 +240,12 @@ export class MessagesRepository {
            RETURNING messages.*, i.detail AS event_detail
          ), e AS (
            INSERT INTO message_events (message_id, status, detail) SELECT id, status, event_detail FROM m
+           RETURNING id::text AS event_id, message_id
          )
-         SELECT * FROM m`,
+         SELECT m.*, e.event_id FROM m JOIN e ON e.message_id = m.id`,
         params,
       );
-      const byId = new Map(rows.map(({ event_detail: _, ...row }) => [row.id, row as MessageRow]));
+      const byId = new Map(rows.map(({ event_detail: _, ...row }) => [row.id, row as TransitionedRow]));
       for (const { t, index } of round) results[index] = byId.get(t.id) ?? null;
     }
     return results;

@@ -2,11 +2,12 @@
 // where the status changes, POSTed and retried by the worker, never from the request path.
 import { InjectQueue } from '@nestjs/bullmq';
 import { Injectable, Logger } from '@nestjs/common';
+import { OnEvent } from '@nestjs/event-emitter';
 import type { Queue } from 'bullmq';
 import { createHmac, randomUUID } from 'node:crypto';
 import { AppConfig } from '../config/app-config';
 import { callbackJobOptions, JobName, QueueName, StatusCallbackPayload } from '../workers/job-catalogue';
-import type { MessageRow } from './message.types';
+import { MESSAGE_STATUS_CHANGED, MessageStatusChanged } from './message-status.service';
 
 /** The client's signing secret, derived from WEBHOOK_SIGNING_SECRET and its API key id (whsec_ + base64). */
 export function webhookSecret(masterSecret: string, clientId: string): string {
@@ -28,23 +29,12 @@ export class StatusCallbacks {
     private readonly config: AppConfig,
   ) {}
 
-  private readonly listeners: ((m: MessageRow) => Promise<void>)[] = [];
-
-  /** In-process listeners of status changes (OTP re-sends an undelivered WhatsApp code by SMS). */
-  onStatus(listener: (m: MessageRow) => Promise<void>): void {
-    this.listeners.push(listener);
-  }
-
   /**
-   * Called at every status change: runs the in-process listeners, then queues one callback if the message
-   * asked for callbacks. Never throws.
+   * Every status change of a message that asked for callbacks queues one callback. Never throws (a callback
+   * that cannot be queued is logged).
    */
-  async notify(m: MessageRow): Promise<void> {
-    for (const listener of this.listeners) {
-      await listener(m).catch((err: Error) =>
-        this.logger.warn(`status listener failed for ${m.id}: ${err.message}`),
-      );
-    }
+  @OnEvent(MESSAGE_STATUS_CHANGED, { promisify: true })
+  async onStatusChanged({ message: m }: MessageStatusChanged): Promise<void> {
     if (!m.status_callback) return;
     const payload: StatusCallbackPayload = {
       messageId: m.id,
