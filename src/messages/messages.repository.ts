@@ -51,6 +51,12 @@ interface Transition {
   fields: TransitionFields;
 }
 
+/** Where the relay's walk over due messages stands: the last row's due time (full precision, as text) and id. */
+export interface DueCursor {
+  due: string;
+  id: string;
+}
+
 export interface ListFilter {
   clientId: string;
   status?: MessageStatus;
@@ -264,16 +270,25 @@ export class MessagesRepository {
     return rows[0] ?? null;
   }
 
-  /** Pending messages old enough that their job should exist; the relay checks that it does. */
-  async stalePending(
+  /**
+   * Due pending messages (sent at once, or scheduled for a moment now past) old enough that their job should
+   * exist, in the order they fell due, after `after`: the relay walks them page by page and checks their jobs.
+   * A message scheduled for later is never among them, however many there are (index messages_due).
+   */
+  async duePending(
     olderThanSeconds: number,
+    after: DueCursor | null,
     limit: number,
-  ): Promise<Pick<MessageRow, 'id' | 'type' | 'send_at'>[]> {
+  ): Promise<(Pick<MessageRow, 'id' | 'type' | 'send_at'> & DueCursor)[]> {
     return this.db.query(
-      `SELECT id, type, send_at FROM messages
-       WHERE status = 'pending' AND created_at < now() - make_interval(secs => $1)
-       ORDER BY created_at LIMIT $2`,
-      [olderThanSeconds, limit],
+      `SELECT id, type, send_at, COALESCE(send_at, created_at)::text AS due FROM messages
+       WHERE status = 'pending'
+         AND COALESCE(send_at, created_at) < now() - make_interval(secs => $1)
+         AND created_at < now() - make_interval(secs => $1)
+         ${after ? 'AND (COALESCE(send_at, created_at), id) > ($3::timestamptz, $4::uuid)' : ''}
+       ORDER BY COALESCE(send_at, created_at), id
+       LIMIT $2`,
+      after ? [olderThanSeconds, limit, after.due, after.id] : [olderThanSeconds, limit],
     );
   }
 
