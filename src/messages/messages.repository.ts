@@ -57,6 +57,14 @@ export interface DueCursor {
   id: string;
 }
 
+export interface UndeliveredCallback {
+  event_id: string;
+  status: MessageStatus;
+  created_at: Date;
+  status_callback: string;
+  client_id: string;
+}
+
 export interface ListFilter {
   clientId: string;
   status?: MessageStatus;
@@ -289,6 +297,31 @@ export class MessagesRepository {
        ORDER BY COALESCE(send_at, created_at), id
        LIMIT $2`,
       after ? [olderThanSeconds, limit, after.due, after.id] : [olderThanSeconds, limit],
+    );
+  }
+
+  /**
+   * The status changes of a message not yet delivered to its status_callback, oldest first: every event after
+   * the last one delivered, except the first `pending` (the accept itself, answered by the API).
+   */
+  async undeliveredCallbacks(messageId: string): Promise<UndeliveredCallback[]> {
+    return this.db.query(
+      `SELECT e.id::text AS event_id, e.status, e.created_at, m.status_callback, m.client_id
+       FROM messages m JOIN message_events e ON e.message_id = m.id
+       WHERE m.id = $1 AND m.status_callback IS NOT NULL
+         AND e.id > COALESCE(m.callback_event_id, 0)
+         AND NOT (e.status = 'pending' AND e.id = (SELECT min(id) FROM message_events WHERE message_id = $1))
+       ORDER BY e.id`,
+      [messageId],
+    );
+  }
+
+  /** Records that the status callback of this event (and so of every earlier one) was delivered. */
+  async callbackDelivered(messageId: string, eventId: string): Promise<void> {
+    await this.db.query(
+      `UPDATE messages SET callback_event_id = $2
+       WHERE id = $1 AND (callback_event_id IS NULL OR callback_event_id < $2)`,
+      [messageId, eventId],
     );
   }
 

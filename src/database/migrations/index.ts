@@ -6,6 +6,7 @@ import { Otp1763790000000 } from './1763790000000-otp';
 import { OtpFailures1764700000000 } from './1764700000000-otp-failures';
 import { BlacklistExpiry1764710000000 } from './1764710000000-blacklist-expiry';
 import { MessagesDue1764720000000 } from './1764720000000-messages-due';
+import { MessageCallbackCursor1764730000000 } from './1764730000000-message-callback-cursor';
 
 export const MIGRATIONS: (new () => object)[] = [
   Onboarding1763770000000,
@@ -14,4 +15,5 @@ export const MIGRATIONS: (new () => object)[] = [
   OtpFailures1764700000000,
   BlacklistExpiry1764710000000,
   MessagesDue1764720000000,
+  MessageCallbackCursor1764730000000,
 ];
