@@ -12,7 +12,7 @@ import { BlacklistReader } from '../onboarding/blacklist-reader';
 import { MetricsService } from '../metrics/metrics.service';
 import { JobName, QueueName, SendMessagePayload, sendJobOptions } from '../workers/job-catalogue';
 import type { AcceptedMessageDto, MessageDto, SendMessageDto } from './dto/messages.dto';
-import { IdempotencyStore, mismatch, requestHash } from './idempotency';
+import { Claim, IdempotencyStore, mismatch, requestHash } from './idempotency';
 import { MessageSender } from './message-sender';
 import { MessageRow, MessageStatus, MessageType } from './message.types';
 import { MessagesRepository } from './messages.repository';
@@ -106,11 +106,15 @@ export class MessagesService {
       throw new AppException(403, 'BLACKLISTED', 'This number is blacklisted');
     const hash = requestHash(dto);
     const key = opts.idempotencyKey;
+    let claim: Claim | undefined;
     if (key) {
-      const { replay } = await this.idempotency.begin(clientId, key, hash);
-      if (replay) return replay as AcceptedMessageDto;
+      const begun = await this.idempotency.begin(clientId, key, hash);
+      if (begun.replay) return begun.replay as AcceptedMessageDto;
+      claim = begun.claim;
     }
     try {
+      // With a key already used (a retry after the first request's answer was lost, the API died mid-request
+      // say), Postgres has the message: nothing new is stored and the answer carries its id.
       const { row, created } = await this.repo.insert({
         id: opts.id ?? randomUUID(),
         clientId,
@@ -133,9 +137,11 @@ export class MessagesService {
         created_at: iso(row.created_at)!,
         send_at: iso(row.send_at),
       };
+      claim?.stop();
       if (key) await this.idempotency.complete(clientId, key, hash, answer);
       return answer;
     } catch (err) {
+      claim?.stop();
       if (key) await this.idempotency.abort(clientId, key);
       throw err;
     }
