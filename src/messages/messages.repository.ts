@@ -167,7 +167,7 @@ export class MessagesRepository {
   }
 
   /** Newest first, keyset-paginated on (created_at, id): the cost of a page does not grow with the table. */
-  async list(f: ListFilter): Promise<MessageRow[]> {
+  async list(f: ListFilter): Promise<(MessageRow & { cursor_at: string })[]> {
     const where = ['client_id = $1'];
     const params: unknown[] = [f.clientId];
     const add = (sql: string, value: unknown) => {
@@ -182,8 +182,11 @@ export class MessagesRepository {
       where.push(`(created_at, id) < ($${params.length - 1}::timestamptz, $${params.length}::uuid)`);
     }
     params.push(f.limit);
+    // cursor_at: created_at at full (microsecond) precision, for the next page's cursor. Rows stored by one
+    // statement (group commit) share it, so a cursor cut to milliseconds would skip them.
     return this.db.query(
-      `SELECT * FROM messages WHERE ${where.join(' AND ')} ORDER BY created_at DESC, id DESC LIMIT $${params.length}`,
+      `SELECT *, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_at
+       FROM messages WHERE ${where.join(' AND ')} ORDER BY created_at DESC, id DESC LIMIT $${params.length}`,
       params,
     );
   }

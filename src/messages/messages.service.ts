@@ -223,11 +223,12 @@ export class MessagesService {
     let after: { createdAt: string; id: string } | undefined;
     if (q.cursor) {
       const [createdAt, id] = Buffer.from(q.cursor, 'base64url').toString().split('|');
-      // Exactly what next_cursor holds (an ISO timestamp with a four-digit year, and a UUID): anything looser
-      // that Date.parse or a character class accepts ('1', '+275760-…', 36 dashes) would reach Postgres as a bad
-      // timestamp or uuid, a 500.
-      const wellFormed = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/.test(createdAt ?? '');
-      if (!wellFormed || new Date(createdAt).toISOString() !== createdAt || !isUUID(id ?? '')) {
+      // Exactly what next_cursor holds (an ISO timestamp with a four-digit year and microseconds, or
+      // milliseconds as earlier cursors had, and a UUID): anything looser that Date.parse or a character class
+      // accepts ('1', '+275760-…', 36 dashes) would reach Postgres as a bad timestamp or uuid, a 500.
+      const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})(\d{3})?Z$/.exec(createdAt ?? '');
+      const ms = m ? Date.parse(`${m[1]}Z`) : NaN;
+      if (Number.isNaN(ms) || new Date(ms).toISOString() !== `${m![1]}Z` || !isUUID(id ?? '')) {
         throw new AppException(400, 'INVALID_CURSOR', 'cursor is not one this API gave out');
       }
       after = { createdAt, id };
@@ -247,9 +248,7 @@ export class MessagesService {
     return {
       items: rows.map(presentMessage),
       next_cursor:
-        rows.length === limit
-          ? Buffer.from(`${new Date(last.created_at).toISOString()}|${last.id}`).toString('base64url')
-          : null,
+        rows.length === limit ? Buffer.from(`${last.cursor_at}|${last.id}`).toString('base64url') : null,
     };
   }
 
