@@ -12,6 +12,7 @@ import { BlacklistReader } from '../onboarding/blacklist-reader';
 import { MetricsService } from '../metrics/metrics.service';
 import { JobName, QueueName, SendMessagePayload, sendJobOptions } from '../workers/job-catalogue';
 import type { AcceptedMessageDto, MessageDto, SendMessageDto } from './dto/messages.dto';
+import { CallbackUrlRefused, checkCallbackUrl } from './callback-urls';
 import { Claim, IdempotencyStore, mismatch, requestHash } from './idempotency';
 import { MessageSender } from './message-sender';
 import { MessageRow, MessageStatus, MessageType } from './message.types';
@@ -104,6 +105,15 @@ export class MessagesService {
     const m = this.normalize(dto);
     if (m.type !== 'email' && clientId !== OTP_CLIENT_ID && (await this.blacklist.manuallyBlacklisted(m.to)))
       throw new AppException(403, 'BLACKLISTED', 'This number is blacklisted');
+    if (dto.status_callback) {
+      await checkCallbackUrl(dto.status_callback, this.config.messages.allowPrivateCallbackUrls).catch(
+        (err: Error) => {
+          throw err instanceof CallbackUrlRefused
+            ? new AppException(400, 'INVALID_CALLBACK_URL', err.message)
+            : err;
+        },
+      );
+    }
     const hash = requestHash(dto);
     const key = opts.idempotencyKey;
     let claim: Claim | undefined;

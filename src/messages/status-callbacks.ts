@@ -7,11 +7,12 @@
 import { InjectQueue } from '@nestjs/bullmq';
 import { Injectable, Logger } from '@nestjs/common';
 import { OnEvent } from '@nestjs/event-emitter';
-import { DelayedError, Job, Queue } from 'bullmq';
+import { DelayedError, Job, Queue, UnrecoverableError } from 'bullmq';
 import { createHmac } from 'node:crypto';
 import { AppConfig } from '../config/app-config';
 import { JobLock } from '../workers/job-lock';
 import { callbackJobOptions, JobName, QueueName, StatusCallbackPayload } from '../workers/job-catalogue';
+import { CallbackUrlRefused, postCallback } from './callback-urls';
 import { MESSAGE_STATUS_CHANGED, MessageStatusChanged } from './message-status.service';
 import { MessagesRepository, UndeliveredCallback } from './messages.repository';
 
@@ -96,18 +97,27 @@ export class StatusCallbacks {
       timestamp,
       body,
     );
-    const res = await fetch(c.status_callback, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        'webhook-id': id,
-        'webhook-timestamp': String(timestamp),
-        'webhook-signature': signature,
-      },
-      body,
-      redirect: 'manual',
-      signal: AbortSignal.timeout(this.config.messages.providerTimeoutMs),
-    });
-    if (!res.ok) throw new Error(`status callback answered ${res.status}`);
+    let status: number;
+    try {
+      status = await postCallback(
+        c.status_callback,
+        {
+          'content-type': 'application/json',
+          'webhook-id': id,
+          'webhook-timestamp': String(timestamp),
+          'webhook-signature': signature,
+        },
+        body,
+        {
+          timeoutMs: this.config.messages.providerTimeoutMs,
+          allowPrivate: this.config.messages.allowPrivateCallbackUrls,
+        },
+      );
+    } catch (err) {
+      // The URL now leads somewhere it must not (its DNS changed): no retry will make it safe.
+      if (err instanceof CallbackUrlRefused) throw new UnrecoverableError(err.message);
+      throw err;
+    }
+    if (status < 200 || status >= 300) throw new Error(`status callback answered ${status}`);
   }
 }

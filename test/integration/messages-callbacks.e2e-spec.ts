@@ -1,6 +1,9 @@
 // Status callbacks: one per change, relay settlements included, and for one message never an older status
 // after a newer one.
 import { createHmac } from 'node:crypto';
+import { createServer } from 'node:http';
+import { CallbackUrlRefused, isPublicAddress, postCallback } from '../../src/messages/callback-urls';
+import { testConfig } from '../helpers/test-env';
 import { HttpRecorder } from '../helpers/http-recorder';
 import { randomMobile } from '../helpers/numbers';
 import { startTestApp, TestApp } from '../helpers/test-app';
@@ -62,5 +65,98 @@ describe('status callbacks', () => {
         'sent',
         'delivered',
       ]);
+  });
+});
+
+describe('status callback URLs', () => {
+  let t: TestApp;
+  let hooks: HttpRecorder;
+  beforeAll(async () => {
+    hooks = await HttpRecorder.start();
+    t = await startTestApp({ WEBHOOK_ALLOW_PRIVATE_URLS: 'false' });
+  });
+  afterAll(async () => {
+    await t?.close();
+    await hooks?.stop();
+  });
+
+  const send = (status_callback: string) =>
+    t.request({
+      method: 'POST',
+      url: '/api/v1/messages/send',
+      payload: { to: randomMobile(), type: 'sms', body: 'x', status_callback },
+    });
+
+  it('refuses at accept what is not http(s) or reaches no public address', async () => {
+    for (const url of [
+      'ftp://example.com/hook',
+      'file:///etc/passwd',
+      'not a url',
+      'http://user:pw@example.com/hook',
+      'http://127.0.0.1:8080/hook',
+      'http://localhost/hook',
+      'http://10.0.0.8/hook',
+      'http://192.168.1.1/hook',
+      'http://169.254.169.254/latest/meta-data/',
+      'http://100.64.0.1/hook',
+      'http://224.0.0.1/hook',
+      'http://0.0.0.0/hook',
+      'http://[::1]/hook',
+      'http://[fe80::1]/hook',
+      'http://[fd00::1]/hook',
+      'http://[::ffff:127.0.0.1]/hook',
+      'http://[ff02::1]/hook',
+      'https://no-such-host.invalid/hook',
+    ]) {
+      const res = await send(url);
+      expect([url, res.statusCode, res.json().code]).toEqual([url, 400, 'INVALID_CALLBACK_URL']);
+    }
+    expect((await send('https://93.184.215.14/hook')).statusCode).toBe(202);
+    expect((await send('https://[2606:4700::1111]/hook')).statusCode).toBe(202);
+  });
+
+  it('checks again at delivery and follows no redirect', async () => {
+    const opts = { timeoutMs: 2000, allowPrivate: false };
+    // A name that resolves to loopback by the time the worker delivers: refused before connecting.
+    await expect(postCallback(`http://localhost:${hooks.port}/cb`, {}, '{}', opts)).rejects.toThrow(
+      CallbackUrlRefused,
+    );
+    await expect(postCallback(hooks.url, {}, '{}', opts)).rejects.toThrow(CallbackUrlRefused);
+    expect(hooks.received).toHaveLength(0);
+
+    // A redirect (to a private address here) is an answer like any other non-2xx: not followed.
+    const redirector = createServer((_, res) => res.writeHead(302, { location: hooks.url }).end());
+    await new Promise<void>((r) => redirector.listen(0, '127.0.0.1', r));
+    try {
+      const port = (redirector.address() as { port: number }).port;
+      const status = await postCallback(`http://127.0.0.1:${port}/`, {}, '{}', {
+        ...opts,
+        allowPrivate: true,
+      });
+      expect(status).toBe(302);
+      expect(hooks.received).toHaveLength(0);
+    } finally {
+      redirector.close();
+    }
+  });
+
+  it('is open outside production and closed in production by default', () => {
+    expect(testConfig({ WEBHOOK_ALLOW_PRIVATE_URLS: '' }).messages.allowPrivateCallbackUrls).toBe(true);
+    const production = { NODE_ENV: 'production', WEBHOOK_ALLOW_PRIVATE_URLS: '' };
+    expect(testConfig(production).messages.allowPrivateCallbackUrls).toBe(false);
+    expect(
+      testConfig({ ...production, WEBHOOK_ALLOW_PRIVATE_URLS: 'true' }).messages.allowPrivateCallbackUrls,
+    ).toBe(true);
+    expect(isPublicAddress('8.8.8.8')).toBe(true);
+    for (const ip of [
+      '127.0.0.1',
+      '10.1.2.3',
+      '172.16.0.1',
+      '100.100.100.100',
+      '::1',
+      'fc00::1',
+      '64:ff9b::7f00:1',
+    ])
+      expect([ip, isPublicAddress(ip)]).toEqual([ip, false]);
   });
 });
