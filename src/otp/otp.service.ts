@@ -103,7 +103,10 @@ export class OtpService implements OnModuleInit {
     )
       return;
     const row = await this.repo.rowForMessage(m.id);
-    if (!row || row.used_at || row.voided_at) return; // only the live code falls back
+    // Only the live code falls back: not one used, replaced (voided) or expired meanwhile, whose failure
+    // arrives late; and never to a number an admin blacklisted since.
+    if (!row || row.used_at || row.voided_at || new Date(row.expires_at).getTime() <= Date.now()) return;
+    if (await this.blacklist.manuallyBlacklisted(m.to)) return;
     this.logger.log(`WhatsApp code to ${maskPhone(m.to)} ${m.status}: sending a new one by SMS`);
     const input = {
       mobile_number: m.to,
