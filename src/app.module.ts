@@ -1,5 +1,6 @@
 import { DynamicModule, Global, Module, Type } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { EventEmitterModule } from '@nestjs/event-emitter';
 import { LoggerModule } from 'nestjs-pino';
 import { AllExceptionsFilter } from './common/filters/all-exceptions.filter';
 import { ApiKeyGuard } from './common/guards/api-key.guard';
@@ -35,6 +36,8 @@ export class CoreModule {
         DatabaseModule,
         MetricsModule,
         WorkersCoreModule,
+        // Typed in-process events (message status changes) between modules that must not import each other.
+        EventEmitterModule.forRoot(),
       ],
       providers: [ReadinessService, RateLimiters, BlacklistReader],
       exports: [ReadinessService, RateLimiters, BlacklistReader],

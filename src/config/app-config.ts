@@ -67,6 +67,8 @@ export class AppConfig {
     smsPerSecond: number;
     emailPerSecond: number;
     webhookMaxAttempts: number;
+    /** Status callbacks may reach loopback and private addresses (WEBHOOK_ALLOW_PRIVATE_URLS). */
+    allowPrivateCallbackUrls: boolean;
     providerTimeoutMs: number;
   };
   readonly defaultCountry: string;
@@ -178,6 +180,7 @@ export class AppConfig {
       smsPerSecond: env.SMS_RATE_LIMIT_PER_SECOND,
       emailPerSecond: env.EMAIL_RATE_LIMIT_PER_SECOND,
       webhookMaxAttempts: env.WEBHOOK_MAX_ATTEMPTS,
+      allowPrivateCallbackUrls: env.WEBHOOK_ALLOW_PRIVATE_URLS ?? env.NODE_ENV !== 'production',
       providerTimeoutMs: env.PROVIDER_TIMEOUT_MS,
     };
     this.defaultCountry = env.DEFAULT_COUNTRY;

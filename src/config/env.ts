@@ -112,6 +112,8 @@ export class Env {
   @Transform(toInt) @IsInt() @Min(1) @Max(100000) SMS_RATE_LIMIT_PER_SECOND: number = 100;
   @Transform(toInt) @IsInt() @Min(1) @Max(100000) EMAIL_RATE_LIMIT_PER_SECOND: number = 50;
   @Transform(toInt) @IsInt() @Min(1) @Max(50) WEBHOOK_MAX_ATTEMPTS: number = 8;
+  /** Status callbacks to loopback and private addresses (default: false with NODE_ENV=production). */
+  @Transform(toBool) @IsOptional() @IsBoolean() WEBHOOK_ALLOW_PRIVATE_URLS?: boolean = undefined;
   @Transform(toInt) @IsInt() @Min(1000) @Max(120000) PROVIDER_TIMEOUT_MS: number = 10000;
 
   @IsIn(['console', 'twilio']) SMS_PROVIDER: string = 'console';

@@ -1,39 +1,31 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { MetricsService } from '../metrics/metrics.service';
-import { MessageRow } from './message.types';
-import { MessagesRepository } from './messages.repository';
-import { EMAIL_PROVIDER, MessageProvider, ProviderError, SMS_PROVIDER } from './providers/provider';
 import { BlacklistReader } from '../onboarding/blacklist-reader';
-import { StatusCallbacks } from './status-callbacks';
+import { DELIVERY_UNKNOWN, MessageRow } from './message.types';
+import { MessageStatusService } from './message-status.service';
+import { EMAIL_PROVIDER, MessageProvider, ProviderError, SMS_PROVIDER } from './providers/provider';
 
 export type SendOutcome = 'sent' | 'failed' | 'skipped';
 
 /**
- * Sends one message. It first moves the message from `pending` to `sending` with a conditional update, so a
- * job delivered twice (a retry, a stalled job taken over, the relay) can never call the provider twice: only
- * the attempt that wins the update sends. A message found in `sending` was interrupted while the provider
- * was being called, so whether it left is unknown; it is not sent again (a provider callback, or the relay's
- * timeout, settles it).
+ * Sends one message, at most once. It first moves the message from `pending` to `sending` with a conditional
+ * update, so a job delivered twice (a retry, a stalled job taken over, the relay) can never call the provider
+ * twice: only the attempt that wins the update sends. A message found in `sending` was interrupted while the
+ * provider was being called, so whether it left is unknown; it is not sent again (a provider callback, or the
+ * relay's timeout, settles it). A provider error is retried only when it proves the message did not leave
+ * (ProviderError.retryable); any other failure settles it as failed with DELIVERY_UNKNOWN.
  */
 @Injectable()
 export class MessageSender {
-  private readonly logger = new Logger('MessageSender');
-  private readonly outcomes;
   private readonly latency;
 
   constructor(
-    private readonly repo: MessagesRepository,
-    private readonly callbacks: StatusCallbacks,
+    private readonly status: MessageStatusService,
     @Inject(SMS_PROVIDER) private readonly sms: MessageProvider,
     @Inject(EMAIL_PROVIDER) private readonly email: MessageProvider,
     private readonly blacklist: BlacklistReader,
     metrics: MetricsService,
   ) {
-    this.outcomes = metrics.counter('smsb_messages_total', 'Messages by status reached, type and provider', [
-      'status',
-      'type',
-      'provider',
-    ]);
     this.latency = metrics.histogram(
       'smsb_provider_latency_seconds',
       'Provider send latency',
@@ -48,20 +40,17 @@ export class MessageSender {
 
   /** `final`: the last attempt BullMQ will make, so a retryable error becomes `failed` now. */
   async send(messageId: string, attempt: { number: number; final: boolean }): Promise<SendOutcome> {
-    const sending = await this.repo.transition(messageId, ['pending'], 'sending', {
+    const sending = await this.status.move(messageId, ['pending'], 'sending', {
       detail: { attempt: attempt.number },
     });
     if (!sending) return 'skipped';
-    await this.callbacks.notify(sending);
     const provider = this.providerFor(sending);
     if (sending.type !== 'email' && (await this.blacklist.manuallyBlacklisted(sending.to))) {
       // Blacklisted by an admin after it was accepted (a scheduled or queued message): it never leaves.
-      const refused = await this.repo.transition(messageId, ['sending'], 'failed', {
+      await this.status.move(messageId, ['sending'], 'failed', {
         provider: provider.name,
         error: 'BLACKLISTED',
       });
-      this.outcomes.inc({ status: 'failed', type: sending.type, provider: provider.name });
-      if (refused) await this.callbacks.notify(refused);
       return 'failed';
     }
     const started = process.hrtime.bigint();
@@ -71,45 +60,41 @@ export class MessageSender {
     try {
       result = await provider.send(sending);
     } catch (raw) {
-      const err = raw instanceof ProviderError ? raw : new ProviderError((raw as Error).message, false);
+      // An error that is not the provider's verdict (a bug, an unexpected throw) proves nothing: unknown.
+      const err =
+        raw instanceof ProviderError
+          ? raw
+          : new ProviderError(
+              `${DELIVERY_UNKNOWN}: ${(raw as Error).message}; not sent again to avoid a duplicate`,
+              'unknown',
+              DELIVERY_UNKNOWN,
+            );
       this.latency.observe({ provider: provider.name, outcome: 'error' }, seconds());
-      const detail = { attempt: attempt.number, code: err.code ?? null, permanent: err.permanent };
-      if (err.permanent || attempt.final) {
-        const failed = await this.repo.transition(messageId, ['sending'], 'failed', {
+      const detail = { attempt: attempt.number, code: err.code ?? null, kind: err.kind };
+      if (!err.retryable || attempt.final) {
+        await this.status.move(messageId, ['sending'], 'failed', {
           provider: provider.name,
           error: err.message,
           detail,
         });
-        this.outcomes.inc({ status: 'failed', type: sending.type, provider: provider.name });
-        if (failed) await this.callbacks.notify(failed);
         return 'failed';
       }
-      const back = await this.repo.transition(messageId, ['sending'], 'pending', {
+      await this.status.move(messageId, ['sending'], 'pending', {
         provider: provider.name,
         error: err.message,
         incrementRetry: true,
         detail,
       });
-      if (back) await this.callbacks.notify(back);
       throw err; // BullMQ retries with backoff
     }
     this.latency.observe({ provider: provider.name, outcome: 'ok' }, seconds());
 
-    const sent = await this.repo.transition(messageId, ['sending'], 'sent', {
+    const sent = await this.status.move(messageId, ['sending'], 'sent', {
       provider: provider.name,
       providerMessageId: result.providerMessageId,
       error: null,
     });
-    if (!sent) return 'sent'; // a provider callback was faster and already moved it on
-    this.outcomes.inc({ status: 'sent', type: sent.type, provider: provider.name });
-    await this.callbacks.notify(sent);
-    if (result.deliveredNow) {
-      const delivered = await this.repo.transition(messageId, ['sent'], 'delivered');
-      if (delivered) {
-        this.outcomes.inc({ status: 'delivered', type: delivered.type, provider: provider.name });
-        await this.callbacks.notify(delivered);
-      }
-    }
+    if (sent && result.deliveredNow) await this.status.move(messageId, ['sent'], 'delivered');
     return 'sent';
   }
 }

@@ -50,7 +50,7 @@ export class MessageWorkers implements OnApplicationBootstrap, BeforeApplication
     this.start(
       new Worker<StatusCallbackPayload>(
         QueueName.Webhooks,
-        (job) => this.callbacks.deliver(job.data),
+        (job, token) => this.callbacks.deliver(job, token),
         common,
       ),
     );

@@ -8,6 +8,7 @@ import { WorkerModule } from '../workers/worker.module';
 import { IdempotencyStore } from './idempotency';
 import { MessageRelayTask } from './message-relay.task';
 import { MessageSender } from './message-sender';
+import { MessageStatusService } from './message-status.service';
 import { MessageWorkers } from './message-workers';
 import { MessagesController } from './messages.controller';
 import { MessagesRepository } from './messages.repository';
@@ -33,13 +34,21 @@ import { TwilioWebhooksController } from './twilio-webhooks.controller';
   providers: [
     MessagesRepository,
     IdempotencyStore,
+    MessageStatusService,
     StatusCallbacks,
     MessageSender,
     MessagesService,
     { provide: SMS_PROVIDER, inject: [AppConfig], useFactory: smsProvider },
     { provide: EMAIL_PROVIDER, inject: [AppConfig], useFactory: emailProvider },
   ],
-  exports: [BullModule, MessagesRepository, MessagesService, StatusCallbacks, MessageSender],
+  exports: [
+    BullModule,
+    MessagesRepository,
+    MessagesService,
+    MessageStatusService,
+    StatusCallbacks,
+    MessageSender,
+  ],
 })
 export class MessagesCoreModule {}
 

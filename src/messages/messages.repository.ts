@@ -41,11 +41,28 @@ export interface TransitionFields {
   fromDeliveryUnknown?: boolean;
 }
 
+/** A row as a transition left it, with the id of the event it recorded (message_events.id, as text). */
+export type TransitionedRow = MessageRow & { event_id: string };
+
 interface Transition {
   id: string;
   from: MessageStatus[];
   to: MessageStatus;
   fields: TransitionFields;
+}
+
+/** Where the relay's walk over due messages stands: the last row's due time (full precision, as text) and id. */
+export interface DueCursor {
+  due: string;
+  id: string;
+}
+
+export interface UndeliveredCallback {
+  event_id: string;
+  status: MessageStatus;
+  created_at: Date;
+  status_callback: string;
+  client_id: string;
 }
 
 export interface ListFilter {
@@ -65,7 +82,7 @@ export class MessagesRepository {
    */
   private readonly inserts: Batcher<NewMessage, MessageRow | null>;
   /** Status changes share statements the same way (the worker makes three per message). */
-  private readonly transitions: Batcher<Transition, MessageRow | null>;
+  private readonly transitions: Batcher<Transition, TransitionedRow | null>;
 
   constructor(
     private readonly db: DataSource,
@@ -150,7 +167,7 @@ export class MessagesRepository {
   }
 
   /** Newest first, keyset-paginated on (created_at, id): the cost of a page does not grow with the table. */
-  async list(f: ListFilter): Promise<MessageRow[]> {
+  async list(f: ListFilter): Promise<(MessageRow & { cursor_at: string })[]> {
     const where = ['client_id = $1'];
     const params: unknown[] = [f.clientId];
     const add = (sql: string, value: unknown) => {
@@ -165,8 +182,11 @@ export class MessagesRepository {
       where.push(`(created_at, id) < ($${params.length - 1}::timestamptz, $${params.length}::uuid)`);
     }
     params.push(f.limit);
+    // cursor_at: created_at at full (microsecond) precision, for the next page's cursor. Rows stored by one
+    // statement (group commit) share it, so a cursor cut to milliseconds would skip them.
     return this.db.query(
-      `SELECT * FROM messages WHERE ${where.join(' AND ')} ORDER BY created_at DESC, id DESC LIMIT $${params.length}`,
+      `SELECT *, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_at
+       FROM messages WHERE ${where.join(' AND ')} ORDER BY created_at DESC, id DESC LIMIT $${params.length}`,
       params,
     );
   }
@@ -182,7 +202,7 @@ export class MessagesRepository {
     from: MessageStatus[],
     to: MessageStatus,
     fields: TransitionFields = {},
-  ): Promise<MessageRow | null> {
+  ): Promise<TransitionedRow | null> {
     return this.transitions.submit({ id, from, to, fields });
   }
 
@@ -190,8 +210,8 @@ export class MessagesRepository {
    * Many conditional transitions in one statement per round: a message named twice in a batch moves in two
    * rounds, in submission order, so each transition still sees the status the one before it left.
    */
-  private async transitionMany(batch: Transition[]): Promise<(MessageRow | null)[]> {
-    const results: (MessageRow | null)[] = new Array(batch.length).fill(null);
+  private async transitionMany(batch: Transition[]): Promise<(TransitionedRow | null)[]> {
+    const results: (TransitionedRow | null)[] = new Array(batch.length).fill(null);
     let pending = batch.map((t, index) => ({ t, index }));
     while (pending.length) {
       const seen = new Set<string>();
@@ -215,7 +235,7 @@ export class MessagesRepository {
         const n = params.length - 10;
         return `($${n + 1}::uuid, $${n + 2}::text[], $${n + 3}::text, $${n + 4}::text, $${n + 5}::text, $${n + 6}::boolean, $${n + 7}::text, $${n + 8}::boolean, $${n + 9}::jsonb, $${n + 10}::boolean)`;
       });
-      const rows: (MessageRow & { event_detail?: unknown })[] = await this.db.query(
+      const rows: (TransitionedRow & { event_detail?: unknown })[] = await this.db.query(
         `WITH i (id, from_statuses, to_status, provider, provider_message_id, set_error, error, inc, detail, from_unknown) AS (
            VALUES ${tuples.join(', ')}
          ), m AS (
@@ -237,11 +257,12 @@ export class MessagesRepository {
            RETURNING messages.*, i.detail AS event_detail
          ), e AS (
            INSERT INTO message_events (message_id, status, detail) SELECT id, status, event_detail FROM m
+           RETURNING id::text AS event_id, message_id
          )
-         SELECT * FROM m`,
+         SELECT m.*, e.event_id FROM m JOIN e ON e.message_id = m.id`,
         params,
       );
-      const byId = new Map(rows.map(({ event_detail: _, ...row }) => [row.id, row as MessageRow]));
+      const byId = new Map(rows.map(({ event_detail: _, ...row }) => [row.id, row as TransitionedRow]));
       for (const { t, index } of round) results[index] = byId.get(t.id) ?? null;
     }
     return results;
@@ -260,16 +281,50 @@ export class MessagesRepository {
     return rows[0] ?? null;
   }
 
-  /** Pending messages old enough that their job should exist; the relay checks that it does. */
-  async stalePending(
+  /**
+   * Due pending messages (sent at once, or scheduled for a moment now past) old enough that their job should
+   * exist, in the order they fell due, after `after`: the relay walks them page by page and checks their jobs.
+   * A message scheduled for later is never among them, however many there are (index messages_due).
+   */
+  async duePending(
     olderThanSeconds: number,
+    after: DueCursor | null,
     limit: number,
-  ): Promise<Pick<MessageRow, 'id' | 'type' | 'send_at'>[]> {
+  ): Promise<(Pick<MessageRow, 'id' | 'type' | 'send_at'> & DueCursor)[]> {
     return this.db.query(
-      `SELECT id, type, send_at FROM messages
-       WHERE status = 'pending' AND created_at < now() - make_interval(secs => $1)
-       ORDER BY created_at LIMIT $2`,
-      [olderThanSeconds, limit],
+      `SELECT id, type, send_at, COALESCE(send_at, created_at)::text AS due FROM messages
+       WHERE status = 'pending'
+         AND COALESCE(send_at, created_at) < now() - make_interval(secs => $1)
+         AND created_at < now() - make_interval(secs => $1)
+         ${after ? 'AND (COALESCE(send_at, created_at), id) > ($3::timestamptz, $4::uuid)' : ''}
+       ORDER BY COALESCE(send_at, created_at), id
+       LIMIT $2`,
+      after ? [olderThanSeconds, limit, after.due, after.id] : [olderThanSeconds, limit],
+    );
+  }
+
+  /**
+   * The status changes of a message not yet delivered to its status_callback, oldest first: every event after
+   * the last one delivered, except the first `pending` (the accept itself, answered by the API).
+   */
+  async undeliveredCallbacks(messageId: string): Promise<UndeliveredCallback[]> {
+    return this.db.query(
+      `SELECT e.id::text AS event_id, e.status, e.created_at, m.status_callback, m.client_id
+       FROM messages m JOIN message_events e ON e.message_id = m.id
+       WHERE m.id = $1 AND m.status_callback IS NOT NULL
+         AND e.id > COALESCE(m.callback_event_id, 0)
+         AND NOT (e.status = 'pending' AND e.id = (SELECT min(id) FROM message_events WHERE message_id = $1))
+       ORDER BY e.id`,
+      [messageId],
+    );
+  }
+
+  /** Records that the status callback of this event (and so of every earlier one) was delivered. */
+  async callbackDelivered(messageId: string, eventId: string): Promise<void> {
+    await this.db.query(
+      `UPDATE messages SET callback_event_id = $2
+       WHERE id = $1 AND (callback_event_id IS NULL OR callback_event_id < $2)`,
+      [messageId, eventId],
     );
   }
 

@@ -12,7 +12,8 @@ import { BlacklistReader } from '../onboarding/blacklist-reader';
 import { MetricsService } from '../metrics/metrics.service';
 import { JobName, QueueName, SendMessagePayload, sendJobOptions } from '../workers/job-catalogue';
 import type { AcceptedMessageDto, MessageDto, SendMessageDto } from './dto/messages.dto';
-import { IdempotencyStore, mismatch, requestHash } from './idempotency';
+import { CallbackUrlRefused, checkCallbackUrl } from './callback-urls';
+import { Claim, IdempotencyStore, mismatch, requestHash } from './idempotency';
 import { MessageSender } from './message-sender';
 import { MessageRow, MessageStatus, MessageType } from './message.types';
 import { MessagesRepository } from './messages.repository';
@@ -104,13 +105,26 @@ export class MessagesService {
     const m = this.normalize(dto);
     if (m.type !== 'email' && clientId !== OTP_CLIENT_ID && (await this.blacklist.manuallyBlacklisted(m.to)))
       throw new AppException(403, 'BLACKLISTED', 'This number is blacklisted');
+    if (dto.status_callback) {
+      await checkCallbackUrl(dto.status_callback, this.config.messages.allowPrivateCallbackUrls).catch(
+        (err: Error) => {
+          throw err instanceof CallbackUrlRefused
+            ? new AppException(400, 'INVALID_CALLBACK_URL', err.message)
+            : err;
+        },
+      );
+    }
     const hash = requestHash(dto);
     const key = opts.idempotencyKey;
+    let claim: Claim | undefined;
     if (key) {
-      const { replay } = await this.idempotency.begin(clientId, key, hash);
-      if (replay) return replay as AcceptedMessageDto;
+      const begun = await this.idempotency.begin(clientId, key, hash);
+      if (begun.replay) return begun.replay as AcceptedMessageDto;
+      claim = begun.claim;
     }
     try {
+      // With a key already used (a retry after the first request's answer was lost, the API died mid-request
+      // say), Postgres has the message: nothing new is stored and the answer carries its id.
       const { row, created } = await this.repo.insert({
         id: opts.id ?? randomUUID(),
         clientId,
@@ -133,9 +147,11 @@ export class MessagesService {
         created_at: iso(row.created_at)!,
         send_at: iso(row.send_at),
       };
+      claim?.stop();
       if (key) await this.idempotency.complete(clientId, key, hash, answer);
       return answer;
     } catch (err) {
+      claim?.stop();
       if (key) await this.idempotency.abort(clientId, key);
       throw err;
     }
@@ -217,11 +233,12 @@ export class MessagesService {
     let after: { createdAt: string; id: string } | undefined;
     if (q.cursor) {
       const [createdAt, id] = Buffer.from(q.cursor, 'base64url').toString().split('|');
-      // Exactly what next_cursor holds (an ISO timestamp with a four-digit year, and a UUID): anything looser
-      // that Date.parse or a character class accepts ('1', '+275760-…', 36 dashes) would reach Postgres as a bad
-      // timestamp or uuid, a 500.
-      const wellFormed = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/.test(createdAt ?? '');
-      if (!wellFormed || new Date(createdAt).toISOString() !== createdAt || !isUUID(id ?? '')) {
+      // Exactly what next_cursor holds (an ISO timestamp with a four-digit year and microseconds, or
+      // milliseconds as earlier cursors had, and a UUID): anything looser that Date.parse or a character class
+      // accepts ('1', '+275760-…', 36 dashes) would reach Postgres as a bad timestamp or uuid, a 500.
+      const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})(\d{3})?Z$/.exec(createdAt ?? '');
+      const ms = m ? Date.parse(`${m[1]}Z`) : NaN;
+      if (Number.isNaN(ms) || new Date(ms).toISOString() !== `${m![1]}Z` || !isUUID(id ?? '')) {
         throw new AppException(400, 'INVALID_CURSOR', 'cursor is not one this API gave out');
       }
       after = { createdAt, id };
@@ -241,9 +258,7 @@ export class MessagesService {
     return {
       items: rows.map(presentMessage),
       next_cursor:
-        rows.length === limit
-          ? Buffer.from(`${new Date(last.created_at).toISOString()}|${last.id}`).toString('base64url')
-          : null,
+        rows.length === limit ? Buffer.from(`${last.cursor_at}|${last.id}`).toString('base64url') : null,
     };
   }
 

@@ -1,12 +1,23 @@
-// Status callbacks to clients, signed per Standard Webhooks (https://www.standardwebhooks.com): enqueued
-// where the status changes, POSTed and retried by the worker, never from the request path.
+// Status callbacks to clients, signed per Standard Webhooks (https://www.standardwebhooks.com): queued where
+// the status changes (one job per change), POSTed and retried by the worker, never from the request path.
+// One message's callbacks go out one at a time and in the order the changes happened: a job takes the
+// message's callback lock and delivers every change not yet delivered, oldest first, recording each in
+// Postgres (messages.callback_event_id); a later change waits until the earlier ones are through. So a client
+// never receives an older status after a newer one.
 import { InjectQueue } from '@nestjs/bullmq';
 import { Injectable, Logger } from '@nestjs/common';
-import type { Queue } from 'bullmq';
-import { createHmac, randomUUID } from 'node:crypto';
+import { OnEvent } from '@nestjs/event-emitter';
+import { DelayedError, Job, Queue, UnrecoverableError } from 'bullmq';
+import { createHmac } from 'node:crypto';
 import { AppConfig } from '../config/app-config';
+import { JobLock } from '../workers/job-lock';
 import { callbackJobOptions, JobName, QueueName, StatusCallbackPayload } from '../workers/job-catalogue';
-import type { MessageRow } from './message.types';
+import { CallbackUrlRefused, postCallback } from './callback-urls';
+import { MESSAGE_STATUS_CHANGED, MessageStatusChanged } from './message-status.service';
+import { MessagesRepository, UndeliveredCallback } from './messages.repository';
+
+/** How soon a job finding the message's callbacks busy (another job delivering them) looks again. */
+const BUSY_RETRY_MS = 250;
 
 /** The client's signing secret, derived from WEBHOOK_SIGNING_SECRET and its API key id (whsec_ + base64). */
 export function webhookSecret(masterSecret: string, clientId: string): string {
@@ -26,70 +37,87 @@ export class StatusCallbacks {
   constructor(
     @InjectQueue(QueueName.Webhooks) private readonly queue: Queue,
     private readonly config: AppConfig,
+    private readonly repo: MessagesRepository,
+    private readonly lock: JobLock,
   ) {}
 
-  private readonly listeners: ((m: MessageRow) => Promise<void>)[] = [];
-
-  /** In-process listeners of status changes (OTP re-sends an undelivered WhatsApp code by SMS). */
-  onStatus(listener: (m: MessageRow) => Promise<void>): void {
-    this.listeners.push(listener);
-  }
-
   /**
-   * Called at every status change: runs the in-process listeners, then queues one callback if the message
-   * asked for callbacks. Never throws.
+   * Every status change of a message that asked for callbacks queues one job. Never throws (a job that cannot
+   * be queued is logged; the message's next change delivers this one too, first).
    */
-  async notify(m: MessageRow): Promise<void> {
-    for (const listener of this.listeners) {
-      await listener(m).catch((err: Error) =>
-        this.logger.warn(`status listener failed for ${m.id}: ${err.message}`),
-      );
-    }
+  @OnEvent(MESSAGE_STATUS_CHANGED, { promisify: true })
+  async onStatusChanged({ message: m, eventId }: MessageStatusChanged): Promise<void> {
     if (!m.status_callback) return;
-    const payload: StatusCallbackPayload = {
-      messageId: m.id,
-      eventId: randomUUID(),
-      url: m.status_callback,
-      clientId: m.client_id,
-      status: m.status,
-      at: new Date(m.updated_at ?? Date.now()).toISOString(),
-    };
+    const payload: StatusCallbackPayload = { messageId: m.id, eventId };
     try {
       await this.queue.add(JobName.StatusCallback, payload, {
         ...callbackJobOptions(this.config),
-        jobId: payload.eventId,
+        jobId: `${m.id}.${eventId}`, // BullMQ refuses ":" in job ids
       });
     } catch (err) {
       this.logger.warn(`status callback for ${m.id} (${m.status}) not queued: ${(err as Error).message}`);
     }
   }
 
-  /** Delivers one callback (worker). A non-2xx answer or a network error throws, so BullMQ retries it. */
-  async deliver(p: StatusCallbackPayload): Promise<void> {
+  /**
+   * Delivers, in order, the message's status changes not delivered yet (worker). Another job delivering them
+   * now: this one waits a moment (without using an attempt). A non-2xx answer or a network error throws, so
+   * BullMQ retries, and later changes wait behind it.
+   */
+  async deliver(job: Job<StatusCallbackPayload>, token?: string): Promise<void> {
+    const { messageId } = job.data;
+    const lockName = `callbacks:${messageId}`;
+    const owner = await this.lock.acquire(lockName, this.config.messages.providerTimeoutMs * 2 + 5000);
+    if (!owner) {
+      await job.moveToDelayed(Date.now() + BUSY_RETRY_MS, token);
+      throw new DelayedError();
+    }
+    try {
+      for (const change of await this.repo.undeliveredCallbacks(messageId)) {
+        await this.post(messageId, change);
+        await this.repo.callbackDelivered(messageId, change.event_id);
+        await this.lock.extend(lockName, owner, this.config.messages.providerTimeoutMs * 2 + 5000);
+      }
+    } finally {
+      await this.lock.release(lockName, owner).catch(() => undefined);
+    }
+  }
+
+  private async post(messageId: string, c: UndeliveredCallback): Promise<void> {
     const body = JSON.stringify({
       type: 'message.status',
-      timestamp: p.at,
-      data: { id: p.messageId, status: p.status },
+      timestamp: new Date(c.created_at).toISOString(),
+      data: { id: messageId, status: c.status, sequence: Number(c.event_id) },
     });
-    const id = `msg_${p.eventId}`;
+    const id = `msg_${messageId}_${c.event_id}`;
     const timestamp = Math.floor(Date.now() / 1000);
     const signature = signWebhook(
-      webhookSecret(this.config.secrets.webhook, p.clientId),
+      webhookSecret(this.config.secrets.webhook, c.client_id),
       id,
       timestamp,
       body,
     );
-    const res = await fetch(p.url, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        'webhook-id': id,
-        'webhook-timestamp': String(timestamp),
-        'webhook-signature': signature,
-      },
-      body,
-      signal: AbortSignal.timeout(this.config.messages.providerTimeoutMs),
-    });
-    if (!res.ok) throw new Error(`status callback answered ${res.status}`);
+    let status: number;
+    try {
+      status = await postCallback(
+        c.status_callback,
+        {
+          'content-type': 'application/json',
+          'webhook-id': id,
+          'webhook-timestamp': String(timestamp),
+          'webhook-signature': signature,
+        },
+        body,
+        {
+          timeoutMs: this.config.messages.providerTimeoutMs,
+          allowPrivate: this.config.messages.allowPrivateCallbackUrls,
+        },
+      );
+    } catch (err) {
+      // The URL now leads somewhere it must not (its DNS changed): no retry will make it safe.
+      if (err instanceof CallbackUrlRefused) throw new UnrecoverableError(err.message);
+      throw err;
+    }
+    if (status < 200 || status >= 300) throw new Error(`status callback answered ${status}`);
   }
 }

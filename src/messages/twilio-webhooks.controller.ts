@@ -8,8 +8,7 @@ import { hasUnstorableText } from '../common/validators/storable-text.validator'
 import { AppConfig } from '../config/app-config';
 import { InboundSmsService } from '../onboarding/inbound-sms.service';
 import type { MessageStatus } from './message.types';
-import { MessagesRepository } from './messages.repository';
-import { StatusCallbacks } from './status-callbacks';
+import { MessageStatusService } from './message-status.service';
 import { validTwilioSignature } from './twilio-signature';
 import { Validated } from '../common/pipes/bounded-validation.pipe';
 
@@ -38,8 +37,7 @@ export class TwilioWebhooksController {
 
   constructor(
     private readonly config: AppConfig,
-    private readonly repo: MessagesRepository,
-    private readonly callbacks: StatusCallbacks,
+    private readonly statuses: MessageStatusService,
     private readonly inbound: InboundSmsService,
   ) {}
 
@@ -54,24 +52,17 @@ export class TwilioWebhooksController {
   async status(@Req() req: FastifyRequest, @Body(Validated) form: Form): Promise<string> {
     this.verify(req, form);
     const sid = one(form.MessageSid);
-    const target = TWILIO_STATUS[one(form.MessageStatus) ?? ''];
-    if (!sid || !target) return '';
-    const messageId = (req.query as Record<string, string>).message_id;
-    const message =
-      (await this.repo.findByProviderId(sid)) ??
-      (messageId && /^[0-9a-f-]{36}$/i.test(messageId) ? await this.repo.find(messageId) : null);
-    if (!message) return '';
+    const status = TWILIO_STATUS[one(form.MessageStatus) ?? ''];
+    if (!sid || !status) return '';
     const errorCode = one(form.ErrorCode);
-    // Twilio has a message settled as DELIVERY_UNKNOWN after all: its sent or delivered replaces "unknown" (a
-    // failure report leaves it failed, as it is).
-    const reached = target === 'sent' || target === 'delivered';
-    const moved = await this.repo.transition(message.id, MessagesRepository.statusesBefore(target), target, {
+    await this.statuses.providerReport({
+      provider: 'twilio',
       providerMessageId: sid,
-      fromDeliveryUnknown: reached,
-      ...(errorCode ? { error: `Twilio error ${errorCode}` } : reached ? { error: null } : {}),
-      detail: { source: 'twilio', twilio_status: one(form.MessageStatus), error_code: errorCode ?? null },
+      messageId: (req.query as Record<string, string>).message_id,
+      status,
+      ...(errorCode ? { error: `Twilio error ${errorCode}` } : {}),
+      detail: { twilio_status: one(form.MessageStatus), error_code: errorCode ?? null },
     });
-    if (moved) await this.callbacks.notify(moved);
     return '';
   }
 

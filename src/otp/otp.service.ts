@@ -1,4 +1,5 @@
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { OnEvent } from '@nestjs/event-emitter';
 import { AppException } from '../common/app.exception';
 import { maskPhone } from '../common/mask';
 import { normalizePhone, phoneType } from '../common/phone';
@@ -7,9 +8,8 @@ import { AppConfig } from '../config/app-config';
 import { OTP_CLIENT_ID } from '../config/env';
 import { BlacklistReader } from '../onboarding/blacklist-reader';
 import { MetricsService } from '../metrics/metrics.service';
-import type { MessageRow } from '../messages/message.types';
 import { MessagesService } from '../messages/messages.service';
-import { StatusCallbacks } from '../messages/status-callbacks';
+import { MESSAGE_STATUS_CHANGED, MessageStatusChanged } from '../messages/message-status.service';
 import { SessionService } from '../session/session.service';
 import { TokenService } from '../session/token.service';
 import { randomUUID } from 'node:crypto';
@@ -74,7 +74,6 @@ export class OtpService implements OnModuleInit {
     private readonly sessions: SessionService,
     private readonly tokens: TokenService,
     private readonly config: AppConfig,
-    private readonly statusChanges: StatusCallbacks,
     private readonly blacklist: BlacklistReader,
     metrics: MetricsService,
   ) {
@@ -95,22 +94,26 @@ export class OtpService implements OnModuleInit {
 
   onModuleInit(): void {
     this.repo.onRedisReady(() => this.syncAllAfterOutage());
-    if (this.config.otp.whatsappSmsFallback) this.statusChanges.onStatus((m) => this.whatsappFallback(m));
   }
 
   /**
    * A WhatsApp code that comes back undelivered or failed is sent again once, by SMS: a new code (the old
    * one was never seen, and only its HMAC is kept), through the same pipeline, without the send limits.
    */
-  private async whatsappFallback(m: MessageRow): Promise<void> {
+  @OnEvent(MESSAGE_STATUS_CHANGED, { promisify: true })
+  async whatsappFallback({ message: m }: MessageStatusChanged): Promise<void> {
     if (
+      !this.config.otp.whatsappSmsFallback ||
       m.client_id !== OTP_CLIENT_ID ||
       m.type !== 'whatsapp' ||
       !['undelivered', 'failed'].includes(m.status)
     )
       return;
     const row = await this.repo.rowForMessage(m.id);
-    if (!row || row.used_at || row.voided_at) return; // only the live code falls back
+    // Only the live code falls back: not one used, replaced (voided) or expired meanwhile, whose failure
+    // arrives late; and never to a number an admin blacklisted since.
+    if (!row || row.used_at || row.voided_at || new Date(row.expires_at).getTime() <= Date.now()) return;
+    if (await this.blacklist.manuallyBlacklisted(m.to)) return;
     this.logger.log(`WhatsApp code to ${maskPhone(m.to)} ${m.status}: sending a new one by SMS`);
     const input = {
       mobile_number: m.to,

@@ -32,7 +32,7 @@ export class SessionCleanupTask implements ScheduledTask, OnModuleInit {
     this.scheduler.register(this);
   }
 
-  async tick(now = Date.now()): Promise<string | void> {
+  async tick(_signal?: AbortSignal, now = Date.now()): Promise<string | void> {
     let checked = 0;
     let removed = 0;
     for (let i = 0; i < MAX_BATCHES; i++) {

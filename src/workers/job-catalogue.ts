@@ -14,7 +14,7 @@ export const MESSAGE_QUEUES = [QueueName.Sms, QueueName.Mms, QueueName.Email] as
 export enum JobName {
   /** Send one message; job id = message id, so a message is never queued twice. */
   SendMessage = 'send-message',
-  /** POST one status change to the client's status_callback URL. */
+  /** POST a message's status changes, in order, to the client's status_callback URL. */
   StatusCallback = 'status-callback',
 }
 
@@ -22,13 +22,13 @@ export interface SendMessagePayload {
   messageId: string;
 }
 
+/**
+ * Deliver a message's status callbacks up to this event (message_events.id): one job per change, each
+ * delivering, in order, whatever of that message is not delivered yet.
+ */
 export interface StatusCallbackPayload {
   messageId: string;
   eventId: string;
-  url: string;
-  clientId: string;
-  status: string;
-  at: string;
 }
 
 /** Sends retry with exponential backoff; finished jobs are kept a while for the dashboard, then pruned. */

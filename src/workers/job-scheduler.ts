@@ -6,19 +6,29 @@ import { JobLock } from './job-lock';
 
 export interface ScheduledTask {
   readonly spec: ScheduledJobSpec;
-  /** Does one tick of work in bounded batches; returns a one-line summary when it did something. */
-  tick(): Promise<string | void>;
+  /**
+   * Does one tick of work in bounded batches; returns a one-line summary when it did something. `signal`
+   * aborts when the tick's time is up (or its run lock was lost): stop after the current batch.
+   */
+  tick(signal?: AbortSignal): Promise<string | void>;
 }
 
-/** The longest a single tick may hold its run lock before another replica may take over. */
-const RUN_LOCK_MS = 5 * 60_000;
+/**
+ * The run lock's lease: one and a half intervals (at least 3 s), renewed every third of it while the tick
+ * runs, so a worker that dies mid-tick blocks the job for about one interval, and a long tick is never run
+ * twice at once.
+ */
+export const runLeaseMs = (intervalMs: number) => Math.max(3000, Math.round(intervalMs * 1.5));
+/** A tick's time: two intervals, between 1 s and 5 minutes; then its signal aborts. */
+export const tickDeadlineMs = (intervalMs: number) => Math.min(5 * 60_000, Math.max(1000, intervalMs * 2));
 
 /**
  * Runs registered tasks on their intervals (@nestjs/schedule's registry), once per tick across replicas:
  * a tick first claims its time slot (lock:{job}:{slot}, SET NX, never released, expires after two intervals),
  * so replicas whose timers fire at different moments of one interval still run it once, then takes the run
- * lock (lock:{job}, released by its owner only) so a slow tick never overlaps the next. Every tick that ran
- * writes the job's heartbeat; errors are logged and the schedule goes on.
+ * lock (lock:{job}, a lease renewed while the tick runs, released by its owner only) so a slow tick never
+ * overlaps the next and a dead worker's lock lapses soon. Each tick gets a signal that aborts at its deadline.
+ * Every tick that ran writes the job's heartbeat; errors are logged and the schedule goes on.
  */
 @Injectable()
 export class JobScheduler implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -73,10 +83,26 @@ export class JobScheduler implements OnApplicationBootstrap, BeforeApplicationSh
     try {
       const slotToken = await this.lock.acquire(`${name}:${slot}`, intervalMs * 2);
       if (!slotToken) return this.skipped(name, slot, 'slot_taken');
-      runToken = await this.lock.acquire(name, RUN_LOCK_MS);
+      const leaseMs = runLeaseMs(intervalMs);
+      runToken = await this.lock.acquire(name, leaseMs);
       if (!runToken) return this.skipped(name, slot, 'busy');
+      const owned = runToken;
+      const ending = new AbortController();
+      const deadline = setTimeout(() => ending.abort(new Error('tick deadline')), tickDeadlineMs(intervalMs));
+      const renew = setInterval(() => {
+        this.lock.extend(name, owned, leaseMs).then(
+          (ours) => ours || ending.abort(new Error('run lock lost')),
+          () => undefined, // Redis away for a moment: the lease may still hold; the next renewal tells
+        );
+      }, leaseMs / 3);
       const started = Date.now();
-      const summary = await task.tick();
+      let summary: string | void;
+      try {
+        summary = await task.tick(ending.signal);
+      } finally {
+        clearInterval(renew);
+        clearTimeout(deadline);
+      }
       this.ticksRun.set(name, (this.ticksRun.get(name) ?? 0) + 1);
       await this.heartbeats.beat(name);
       const ms = Date.now() - started;

@@ -10,6 +10,8 @@ export class TcpProxy {
   private readonly sockets = new Set<Socket>();
   /** While paused, bytes in both directions are held (a stalled network: commands time out), then delivered. */
   private held: { to: Socket; chunk: Buffer }[] | null = null;
+  /** Upstream connections whose client closed while paused: they get what was held, then end (see resume). */
+  private closing: Socket[] = [];
   /** Connections accepted since start (a proof that the service really goes through the proxy). */
   accepted = 0;
 
@@ -43,7 +45,9 @@ export class TcpProxy {
         from.on('data', (chunk: Buffer) => (this.held ? this.held.push({ to, chunk }) : to.write(chunk)));
       forward(client, upstream);
       forward(upstream, client);
-      client.on('close', () => upstream.destroy());
+      // A client that dies while paused (a process killed mid-request) still had its bytes on the wire: the
+      // server gets them on resume, then the connection ends, as a real network would deliver them.
+      client.on('close', () => (this.held ? this.closing.push(upstream) : upstream.destroy()));
       upstream.on('close', () => client.destroy());
     });
     await new Promise<void>((resolve, reject) => {
@@ -58,6 +62,7 @@ export class TcpProxy {
     const server = this.server;
     this.server = undefined;
     this.held = null;
+    this.closing = [];
     for (const s of this.sockets) s.destroy();
     this.sockets.clear();
     if (server) await new Promise((r) => server.close(r));
@@ -73,6 +78,12 @@ export class TcpProxy {
     const held = this.held ?? [];
     this.held = null;
     for (const { to, chunk } of held) if (!to.destroyed) to.write(chunk);
+    for (const s of this.closing.splice(0)) s.end();
+  }
+
+  /** Whether bytes held so far (while paused) contain this text (a statement waiting to reach the server). */
+  holding(text: string): boolean {
+    return (this.held ?? []).some(({ chunk }) => chunk.toString('latin1').includes(text));
   }
 
   stop(): Promise<void> {

@@ -1,5 +1,6 @@
 // A local HTTP server that plays Twilio's Messages API: records every request, answers with an SM… sid, and
-// can be told to fail (429, 500, or a permanent error code) or to answer slowly.
+// can be told to fail (429, 500, or a permanent error code), to drop the connection after reading a request,
+// to never answer, or to answer slowly.
 import { randomBytes } from 'node:crypto';
 import { createServer, IncomingMessage, Server } from 'node:http';
 import twilio from 'twilio';
@@ -14,11 +15,15 @@ export interface TwilioRequest {
 interface Failure {
   status: number;
   code?: number;
+  /** `drop`: destroy the connection after reading the request; `hang`: never answer. */
+  fault?: 'drop' | 'hang';
+  /** Answer with this raw body instead of JSON. */
+  raw?: string;
 }
 
 export class TwilioStandIn {
   readonly requests: TwilioRequest[] = [];
-  private failures: Failure[] = [];
+  private failures: (Failure & { to?: string })[] = [];
   delayMs = 0;
   private server!: Server;
   port = 0;
@@ -38,9 +43,9 @@ export class TwilioStandIn {
     return `http://127.0.0.1:${this.port}`;
   }
 
-  /** The next `times` sends fail with this answer. */
-  failNext(times: number, failure: Failure): void {
-    for (let i = 0; i < times; i++) this.failures.push(failure);
+  /** The next `times` sends (to `to` only, when given) fail with this answer. */
+  failNext(times: number, failure: Failure, to?: string): void {
+    for (let i = 0; i < times; i++) this.failures.push({ ...failure, to });
   }
 
   to(number: string): TwilioRequest[] {
@@ -69,8 +74,18 @@ export class TwilioStandIn {
     const request: TwilioRequest = { accountSid: m[1], auth: req.headers.authorization ?? '', form };
     this.requests.push(request);
     if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs));
-    const failure = this.failures.shift();
+    const at = this.failures.findIndex((f) => !f.to || form.To === f.to || form.To === `whatsapp:${f.to}`);
+    const failure = at < 0 ? undefined : this.failures.splice(at, 1)[0];
+    if (failure?.fault === 'drop') {
+      req.socket.destroy();
+      return;
+    }
+    if (failure?.fault === 'hang') return;
     res.setHeader('content-type', 'application/json');
+    if (failure?.raw !== undefined) {
+      res.writeHead(failure.status).end(failure.raw);
+      return;
+    }
     if (failure) {
       res
         .writeHead(failure.status)

@@ -295,7 +295,7 @@ describe('messages', () => {
       [{ to, type: 'sms', body: 'x', send_at: '2001-01-01T00:00:00Z' }, 'SEND_AT_IN_PAST'],
       [{ to, type: 'fax', body: 'x' }, 'VALIDATION_FAILED'],
       [{ to, type: 'sms' }, 'VALIDATION_FAILED'],
-      [{ to, type: 'sms', body: 'x', status_callback: 'ftp://x' }, 'VALIDATION_FAILED'],
+      [{ to, type: 'sms', body: 'x', status_callback: 'ftp://x' }, 'INVALID_CALLBACK_URL'],
     ];
     for (const [body, code] of cases) {
       const res = await send(body);

@@ -1,8 +1,10 @@
 // Scheduled ticks run once per interval across replicas, write heartbeats, and survive errors.
 import { Heartbeats } from '../../src/workers/heartbeats';
 import { JobLock } from '../../src/workers/job-lock';
-import { JobScheduler, ScheduledTask } from '../../src/workers/job-scheduler';
+import { RedisKeys } from '../../src/redis/redis-keys';
+import { JobScheduler, runLeaseMs, ScheduledTask, tickDeadlineMs } from '../../src/workers/job-scheduler';
 import { startTestApp, TestApp } from '../helpers/test-app';
+import { sleep, waitFor } from '../helpers/wait';
 
 describe('JobScheduler', () => {
   let t: TestApp;
@@ -67,5 +69,49 @@ describe('JobScheduler', () => {
     expect(await r.runTick(ok)).toBe(true);
     const beats = await t.app.get(Heartbeats).read([{ name: 'steady', intervalSeconds: 60 }] as any);
     expect(beats.steady.status).toBe('up');
+  });
+
+  it('leases the run lock for about an interval and renews it while a long tick runs', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const task: ScheduledTask = {
+      spec: { name: 'leased' as any, intervalSeconds: 1 },
+      tick: () => gate, // longer than its lease and its deadline, ignoring the signal
+    };
+    const first = replica().runTick(task, 2_000_000);
+    await sleep(100);
+    const ttl = await t.redis.pttl(RedisKeys.lock('leased'));
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(runLeaseMs(1000));
+    await sleep(runLeaseMs(1000) + 1000); // past the first lease: renewed, never run twice at once
+    expect(await replica().runTick(task, 2_005_000)).toBe(false);
+    release();
+    expect(await first).toBe(true);
+    expect(await t.redis.exists(RedisKeys.lock('leased'))).toBe(0); // released by its owner
+  });
+
+  it('lets another replica run a job about one interval after its worker died mid-tick', async () => {
+    // A worker took the run lock and died: nobody renews it.
+    expect(await t.app.get(JobLock).acquire('orphaned', runLeaseMs(1000))).toBeTruthy();
+    let runs = 0;
+    const task: ScheduledTask = {
+      spec: { name: 'orphaned' as any, intervalSeconds: 1 },
+      tick: async () => void runs++,
+    };
+    const started = Date.now();
+    await waitFor(() => replica().runTick(task), 'another replica runs it', 10000, 200);
+    expect(Date.now() - started).toBeLessThan(runLeaseMs(1000) + 2000);
+    expect(runs).toBe(1);
+  });
+
+  it('bounds every tick: its signal aborts at the deadline', async () => {
+    const task: ScheduledTask = {
+      spec: { name: 'bounded' as any, intervalSeconds: 1 },
+      tick: (signal) =>
+        new Promise((resolve) => signal!.addEventListener('abort', () => resolve('stopped at the deadline'))),
+    };
+    const started = Date.now();
+    expect(await replica().runTick(task, 3_000_000)).toBe(true);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(tickDeadlineMs(1000) - 50);
   });
 });

@@ -51,7 +51,7 @@ describe('session clean-up job', () => {
     expect(await t.redis.scard(RedisKeys.userSessions('alice'))).toBe(3);
 
     const later = Date.now() + 31 * MIN;
-    expect(await task.tick(later)).toMatch(/3 expired/);
+    expect(await task.tick(undefined, later)).toMatch(/3 expired/);
     expect(await t.redis.smembers(RedisKeys.userSessions('alice'))).toEqual([a3]);
     expect(await t.redis.exists(RedisKeys.userSessions('bob'))).toBe(0);
     for (const [id, user] of [
@@ -64,7 +64,7 @@ describe('session clean-up job', () => {
     // The live one is due again when its real TTL runs out, not at once.
     const score = Number(await t.redis.zscore(RedisKeys.sessionExpiries(), expiryMember(a3, 'alice')));
     expect(score).toBeGreaterThan(later + 29 * MIN);
-    expect(await task.tick(later)).toBeUndefined();
+    expect(await task.tick(undefined, later)).toBeUndefined();
     expect((await sessions.get(a3)).user_id).toBe('alice');
   });
 
@@ -73,7 +73,7 @@ describe('session clean-up job', () => {
     for (let i = 0; i < 1100; i++) ids.push(await newSession(`many-${i % 7}`));
     for (const id of ids) await t.redis.pexpire(RedisKeys.session(id), 1);
     await sleep(20);
-    expect(await task.tick(Date.now() + 31 * MIN)).toMatch(/1100 expired/);
+    expect(await task.tick(undefined, Date.now() + 31 * MIN)).toMatch(/1100 expired/);
     for (let i = 0; i < 7; i++) expect(await t.redis.exists(RedisKeys.userSessions(`many-${i}`))).toBe(0);
     expect(await t.redis.zcard(RedisKeys.sessionExpiries())).toBeLessThan(10);
   });

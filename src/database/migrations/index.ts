@@ -5,6 +5,8 @@ import { Messages1763780000000 } from './1763780000000-messages';
 import { Otp1763790000000 } from './1763790000000-otp';
 import { OtpFailures1764700000000 } from './1764700000000-otp-failures';
 import { BlacklistExpiry1764710000000 } from './1764710000000-blacklist-expiry';
+import { MessagesDue1764720000000 } from './1764720000000-messages-due';
+import { MessageCallbackCursor1764730000000 } from './1764730000000-message-callback-cursor';
 
 export const MIGRATIONS: (new () => object)[] = [
   Onboarding1763770000000,
@@ -12,4 +14,6 @@ export const MIGRATIONS: (new () => object)[] = [
   Otp1763790000000,
   OtpFailures1764700000000,
   BlacklistExpiry1764710000000,
+  MessagesDue1764720000000,
+  MessageCallbackCursor1764730000000,
 ];

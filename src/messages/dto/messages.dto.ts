@@ -72,9 +72,12 @@ export class SendMessageDto {
   @IsISO8601({ strict: true })
   send_at?: string;
 
-  /** Where each status change is POSTed, signed per Standard Webhooks */
+  /**
+   * Where each status change is POSTed, signed per Standard Webhooks: an http(s) URL; in production a public
+   * address (400 INVALID_CALLBACK_URL otherwise)
+   */
   @IsOptional()
-  @IsUrl(URL_OPTIONS)
+  @IsString()
   @MaxLength(2048)
   @IsStorableText()
   status_callback?: string;

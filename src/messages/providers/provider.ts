@@ -12,16 +12,53 @@ export interface MessageProvider {
   send(message: MessageRow): Promise<SendResult>;
 }
 
-/** A send that failed; `permanent` failures (an invalid number, a refused address) are not retried. */
+/**
+ * What a failed send proves about the message, which decides whether it may be sent again (at most once):
+ * - `not_sent`: nothing of the request left (connection refused, DNS failure): retried;
+ * - `refused`: the provider answered that it did not take the message now (Twilio 429, 5xx without a sid,
+ *   an SMTP 4xx): retried;
+ * - `rejected`: the provider answered that it never will (an invalid number, a 5xx SMTP answer): failed;
+ * - `unknown`: the request was written and no clear answer came back (a reset, a timeout, an unreadable
+ *   answer): the provider may have the message, so it is never sent again; failed with DELIVERY_UNKNOWN.
+ */
+export type ProviderErrorKind = 'not_sent' | 'refused' | 'rejected' | 'unknown';
+
+/** A send that failed, with what it proves (see ProviderErrorKind). */
 export class ProviderError extends Error {
   constructor(
     message: string,
-    readonly permanent: boolean,
+    readonly kind: ProviderErrorKind,
     readonly code?: string,
   ) {
     super(message);
     this.name = 'ProviderError';
   }
+
+  /** Only errors that prove the message did not leave may be retried. */
+  get retryable(): boolean {
+    return this.kind === 'not_sent' || this.kind === 'refused';
+  }
+}
+
+/** Connection errors raised before any byte of a request was written (fetch's cause, nodemailer's code). */
+const BEFORE_WRITE = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EAI_NONAME',
+  'EAI_FAIL',
+  'ENETUNREACH',
+  'EHOSTUNREACH',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
+/** Whether a network error proves the request never left (fetch wraps the socket error as `cause`). */
+export function failedBeforeWrite(err: unknown): boolean {
+  for (let e = err as { code?: string; cause?: unknown } | undefined, depth = 0; e && depth < 4; depth++) {
+    if (e.code && BEFORE_WRITE.has(e.code)) return true;
+    e = e.cause as typeof e;
+  }
+  return false;
 }
 
 export const SMS_PROVIDER = Symbol('SMS_PROVIDER');

@@ -1,5 +1,5 @@
 import { DELIVERY_UNKNOWN, MessageRow } from '../message.types';
-import { MessageProvider, ProviderError, SendResult } from './provider';
+import { failedBeforeWrite, MessageProvider, ProviderError, SendResult } from './provider';
 
 export interface TwilioOptions {
   accountSid: string;
@@ -36,6 +36,12 @@ export class TwilioProvider implements MessageProvider {
     // record Twilio's sid.
     form.set('StatusCallback', `${this.opts.statusCallbackUrl}?message_id=${m.id}`);
 
+    const unknown = (why: string) =>
+      new ProviderError(
+        `${DELIVERY_UNKNOWN}: ${why}; not sent again to avoid a duplicate`,
+        'unknown',
+        DELIVERY_UNKNOWN,
+      );
     let res: Response;
     try {
       res = await fetch(
@@ -51,24 +57,41 @@ export class TwilioProvider implements MessageProvider {
         },
       );
     } catch (err) {
-      if ((err as Error).name === 'TimeoutError') {
-        // The request went out and Twilio did not answer in time: it may well have created the message, and
-        // its Messages API has no idempotency key, so sending again could duplicate it. Settled like a send
-        // interrupted by a dying worker; Twilio's status callback (it carries the message id) still tells.
-        throw new ProviderError(
-          `${DELIVERY_UNKNOWN}: Twilio did not answer within ${this.opts.timeoutMs} ms; not sent again to avoid a duplicate`,
-          true,
-          DELIVERY_UNKNOWN,
-        );
-      }
-      throw new ProviderError(`Twilio unreachable: ${(err as Error).message}`, false, 'NETWORK');
+      // Refused or unresolvable before a byte was written: Twilio never saw it, so it may be sent again.
+      if (failedBeforeWrite(err))
+        throw new ProviderError(`Twilio unreachable: ${describe(err)}`, 'not_sent', 'NETWORK');
+      // Anything else (a reset, a timeout) happened after the request may have reached Twilio, whose Messages
+      // API has no idempotency key: sending again could duplicate it. Twilio's status callback (it carries the
+      // message id) still tells what became of it.
+      if ((err as Error).name === 'TimeoutError')
+        throw unknown(`Twilio did not answer within ${this.opts.timeoutMs} ms`);
+      throw unknown(`the connection to Twilio failed after the request was sent (${describe(err)})`);
     }
-    const body = (await res.json().catch(() => ({}))) as { sid?: string; code?: number; message?: string };
+    let body: { sid?: string; code?: number; message?: string };
+    try {
+      body = (await res.json()) as typeof body;
+      if (!body || typeof body !== 'object') throw new Error('not a JSON object');
+    } catch (err) {
+      // A 429 or 5xx is Twilio's refusal whatever its body; a success or other answer we cannot read may hold
+      // a created message.
+      if (res.status === 429 || res.status >= 500)
+        throw new ProviderError(`Twilio ${res.status}: ${res.statusText}`, 'refused', `HTTP_${res.status}`);
+      throw unknown(`Twilio answered ${res.status} unreadably (${describe(err)})`);
+    }
     if (res.ok && body.sid) return { providerMessageId: body.sid };
+    if (res.ok) throw unknown(`Twilio answered ${res.status} without a message sid`);
     const code = body.code;
     const detail = `Twilio ${res.status}${code ? ` error ${code}` : ''}: ${body.message ?? res.statusText}`;
-    const retryable =
+    const errorCode = code ? String(code) : `HTTP_${res.status}`;
+    if (body.sid) throw unknown(`${detail}, with a message sid`);
+    const refused =
       res.status === 429 || res.status >= 500 || (code !== undefined && RETRYABLE_CODES.has(code));
-    throw new ProviderError(detail, !retryable, code ? String(code) : `HTTP_${res.status}`);
+    throw new ProviderError(detail, refused ? 'refused' : 'rejected', errorCode);
   }
+}
+
+/** The error and its network cause (fetch reports "fetch failed" with the socket error as `cause`). */
+function describe(err: unknown): string {
+  const e = err as Error & { cause?: Error & { code?: string } };
+  return e.cause ? `${e.message}: ${e.cause.code ?? e.cause.message}` : e.message;
 }

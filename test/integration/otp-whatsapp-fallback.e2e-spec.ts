@@ -1,0 +1,113 @@
+// The WhatsApp→SMS fallback (a subscriber of message status changes): only for the number's live code, and
+// never to a blacklisted number. A late failure of a code already used, replaced or expired sends nothing.
+import { DataSource } from 'typeorm';
+import { RedisKeys } from '../../src/redis/redis-keys';
+import { JobScheduler } from '../../src/workers/job-scheduler';
+import { randomMobile } from '../helpers/numbers';
+import { startTestApp, TestApp } from '../helpers/test-app';
+import { signedTwilioForm, TwilioStandIn } from '../helpers/twilio-standin';
+import { sleep, waitFor } from '../helpers/wait';
+
+const PUBLIC = 'https://sms-bridge.example.com';
+
+describe('OTP WhatsApp→SMS fallback', () => {
+  let t: TestApp;
+  let twilio: TwilioStandIn;
+  let db: DataSource;
+
+  beforeAll(async () => {
+    twilio = await TwilioStandIn.start();
+    t = await startTestApp(
+      {
+        SMS_PROVIDER: 'twilio',
+        TWILIO_ACCOUNT_SID: TwilioStandIn.ACCOUNT_SID,
+        TWILIO_AUTH_TOKEN: TwilioStandIn.AUTH_TOKEN,
+        TWILIO_FROM_NUMBER: '+15005550006',
+        TWILIO_BASE_URL: twilio.baseUrl,
+        PUBLIC_BASE_URL: PUBLIC,
+        MESSAGE_RELAY_INTERVAL: '3600',
+      },
+      { role: 'all' },
+    );
+    await t.app.get(JobScheduler).idle();
+    db = t.app.get(DataSource);
+  });
+  afterAll(async () => {
+    await t?.close();
+    await twilio?.stop();
+  });
+
+  /** A WhatsApp code sent through Twilio: its message id and Twilio's sid. */
+  const whatsappCode = async (mobile: string) => {
+    const res = await t.request({
+      method: 'POST',
+      url: '/otp/send',
+      payload: { mobile_number: mobile, channel: 'whatsapp' },
+    });
+    expect(res.statusCode).toBe(200);
+    const request = await waitFor(() => twilio.to(mobile).find((r) => r.sid), 'the WhatsApp send');
+    const [{ message_id }] = await db.query(
+      `SELECT message_id FROM otp_codes WHERE mobile_number = $1 ORDER BY created_at DESC LIMIT 1`,
+      [mobile],
+    );
+    await waitFor(
+      async () =>
+        (await db.query(`SELECT status FROM messages WHERE id = $1`, [message_id]))[0].status === 'sent',
+      'the WhatsApp message sent',
+    );
+    return { messageId: message_id as string, sid: request!.sid! };
+  };
+  const reportUndelivered = (messageId: string, sid: string) => {
+    const url = `/webhooks/twilio/status?message_id=${messageId}`;
+    const signed = signedTwilioForm(`${PUBLIC}${url}`, {
+      MessageSid: sid,
+      MessageStatus: 'undelivered',
+      ErrorCode: '63016',
+    });
+    return t.request({ method: 'POST', url, as: 'none', ...signed });
+  };
+  const smsTo = (mobile: string) => twilio.to(mobile).filter((r) => r.form.To === mobile);
+
+  it('falls back for the live code', async () => {
+    const mobile = randomMobile();
+    const { messageId, sid } = await whatsappCode(mobile);
+    expect((await reportUndelivered(messageId, sid)).statusCode).toBe(200);
+    await waitFor(() => smsTo(mobile).length === 1, 'the SMS fallback');
+  });
+
+  it('does not fall back for a code that expired before its failure was reported', async () => {
+    const mobile = randomMobile();
+    const { messageId, sid } = await whatsappCode(mobile);
+    await db.query(`UPDATE otp_codes SET expires_at = now() - interval '1 second' WHERE message_id = $1`, [
+      messageId,
+    ]);
+    expect((await reportUndelivered(messageId, sid)).statusCode).toBe(200);
+    await waitFor(
+      async () =>
+        (await db.query(`SELECT status FROM messages WHERE id = $1`, [messageId]))[0].status ===
+        'undelivered',
+      'the failure recorded',
+    );
+    await sleep(1000);
+    expect(smsTo(mobile)).toHaveLength(0);
+  });
+
+  it('does not fall back to a number blacklisted since', async () => {
+    const mobile = randomMobile();
+    const { messageId, sid } = await whatsappCode(mobile);
+    await t.redis.sadd(RedisKeys.blacklistedNumbers(), mobile);
+    try {
+      expect((await reportUndelivered(messageId, sid)).statusCode).toBe(200);
+      await waitFor(
+        async () =>
+          (await db.query(`SELECT status FROM messages WHERE id = $1`, [messageId]))[0].status ===
+          'undelivered',
+        'the failure recorded',
+      );
+      await sleep(1000);
+      expect(smsTo(mobile)).toHaveLength(0);
+    } finally {
+      await t.redis.srem(RedisKeys.blacklistedNumbers(), mobile);
+    }
+  });
+});
