@@ -1,10 +1,11 @@
 // Builds the API application (used by main.ts and by the tests) and the worker context (worker.ts).
 import { DynamicModule, INestApplicationContext, Logger as NestLogger, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Logger, PinoLogger } from 'nestjs-pino';
 import { AppModule } from './app.module';
-import { clientErrorAnswer } from './common/filters/error-body';
+import { clientErrorAnswer, mapError } from './common/filters/error-body';
 import { logRequestOutcome, requestContext, requestIdFor } from './common/logging';
 import { drainRefusedBody } from './common/refused-body';
 import { SECURITY_HEADERS } from './common/security-headers';
@@ -30,6 +31,17 @@ export async function createApiApp(
     // (fastify/fastify#6889): a SIGTERM cut in-flight requests off. Without it, server.close() closes the idle
     // keep-alive connections, waits for the busy ones, and the hooks below close those once answered.
     forceCloseConnections: false,
+    // A path Fastify cannot decode (`%ZZ`) or a path parameter over maxParamLength is refused before any route
+    // (hence any key check) runs, as a 404 would be: answered here in SPEC's shape, never echoing the path.
+    frameworkErrors: (err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
+      const { body, headers } = mapError(err);
+      void reply
+        .status(body.statusCode)
+        .header('x-request-id', req.id)
+        .headers(SECURITY_HEADERS)
+        .headers(headers);
+      void reply.send(body);
+    },
     // Fastify's own answer to what Node's HTTP parser refuses lacks SPEC's `code`: give it the shape of the rest.
     clientErrorHandler: (err, socket) => {
       if (err.code === 'ECONNRESET' || socket.destroyed) return;

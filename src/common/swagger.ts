@@ -65,7 +65,8 @@ const RETRY_AFTER = { 'Retry-After': { description: 'seconds to wait', schema: {
 
 /**
  * The answers any operation of a kind can give, declared once here rather than on each controller: a guarded
- * route's 401 and 403 (a key of another scope), 400 wherever input is validated, a body route's 413, 503 wherever
+ * route's 401 and 403 (a key of another scope), 400 wherever input is validated (an undecodable path included), a
+ * body route's 413, a path parameter's 414, 503 wherever
  * Redis or Postgres is reached, and the 500 nobody expects. An operation's own declaration of one of them (with a sharper description) is kept.
  */
 function addStandardErrors(document: OpenAPIObject): void {
@@ -82,6 +83,9 @@ function addStandardErrors(document: OpenAPIObject): void {
       }
       if (op.requestBody || op.parameters?.length) add(400, error('invalid body, path or query parameters'));
       if (op.requestBody) add(413, error('the body is larger than BODY_LIMIT_BYTES'));
+      // Refused before the route (and its key check) runs: a path parameter over 200 characters.
+      if (op.parameters?.some((p) => (p as { in?: string }).in === 'path'))
+        add(414, error('a path parameter is longer than 200 characters'));
       // Never expected; declared so a generated client knows its shape (no stack trace, ever).
       add(500, error('an unexpected error on the service’s side'));
     }

@@ -107,6 +107,31 @@ describe('validateEnv', () => {
     expect(problems({ ...base, ...twilio, API_KEYS: 'same', ADMIN_API_KEYS: 'same' })).toEqual([]);
   });
 
+  it('takes a blank secret or key for none, in production and out of it', () => {
+    const blank = ' '.repeat(40);
+    const found = problems({
+      ...base,
+      NODE_ENV: 'production',
+      OTP_SECRET: blank,
+      JWT_SECRET: `${' '.repeat(20)}short${' '.repeat(20)}`,
+      ONBOARDING_SECRET: 'b'.repeat(32),
+      WEBHOOK_SIGNING_SECRET: '\t'.repeat(33),
+    });
+    expect(found).toEqual([
+      'OTP_SECRET: required when NODE_ENV=production',
+      expect.stringMatching(/^JWT_SECRET: must be at least 32 characters/),
+      'WEBHOOK_SIGNING_SECRET: required when NODE_ENV=production',
+    ]);
+    expect(problems({ API_KEYS: 'shop:   ' })).toEqual([
+      expect.stringMatching(/^API_KEYS: an entry has an id but no secret/),
+    ]);
+    expect(problems({ API_KEYS: '  ,  ' })).toEqual([expect.stringMatching(/^API_KEYS/)]);
+    // Outside production a blank secret is unset: the process makes a random one and says so.
+    expect(new AppConfig(validateEnv({ ...base, OTP_SECRET: '   ' }), 'api').generatedSecrets).toContain(
+      'OTP_SECRET',
+    );
+  });
+
   it('reads key entries: id:secret gives a stable id, a bare secret has none', () => {
     expect(keyEntries(' shop:s1 , shop:s2,bare ,a:b:c')).toEqual([
       { id: 'shop', secret: 's1' },

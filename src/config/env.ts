@@ -28,7 +28,9 @@ const toBool = ({ value }: { value: unknown }) => {
   if (['false', '0', 'no', 'off'].includes(v)) return false;
   return value;
 };
-const emptyToUndefined = ({ value }: { value: unknown }) => (value === '' ? undefined : value);
+/** An empty or blank value is no value: `SECRET="   "` counts as unset, never as a secret of spaces. */
+const emptyToUndefined = ({ value }: { value: unknown }) =>
+  typeof value === 'string' && value.trim() === '' ? undefined : value;
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -212,8 +214,8 @@ export function keyEntries(value?: string): { id?: string; secret: string }[] {
     .map((e) => e.trim())
     .filter(Boolean)
     .map((e) => {
-      const m = /^([A-Za-z0-9_.-]{1,64}):(.+)$/.exec(e);
-      return m ? { id: m[1], secret: m[2] } : { secret: e };
+      const m = /^([A-Za-z0-9_.-]{1,64}):(.*)$/.exec(e);
+      return m ? { id: m[1], secret: m[2].trim() } : { secret: e };
     });
 }
 
@@ -235,7 +237,10 @@ export function validateEnv(raw: Record<string, string | undefined>): Env {
   if (env.NODE_ENV === 'production') {
     for (const name of ['OTP_SECRET', 'JWT_SECRET', 'ONBOARDING_SECRET', 'WEBHOOK_SIGNING_SECRET'] as const) {
       if (!env[name]) problems.push(`${name}: required when NODE_ENV=production`);
-      else if (env[name]!.length < 32) problems.push(`${name}: must be at least 32 characters in production`);
+      else if (env[name]!.trim().length < 32)
+        problems.push(
+          `${name}: must be at least 32 characters (not counting surrounding blanks) in production`,
+        );
     }
     if (env.SMS_PROVIDER === 'twilio' && !/^https:\/\//i.test(env.PUBLIC_BASE_URL ?? ''))
       problems.push(
@@ -251,10 +256,14 @@ export function validateEnv(raw: Record<string, string | undefined>): Env {
         );
     }
   }
+  if (env.API_KEYS !== undefined && !keyEntries(env.API_KEYS).length)
+    problems.push('API_KEYS: holds no key (comma-separated client keys)');
   for (const name of ['API_KEYS', 'ADMIN_API_KEYS', 'GATEWAY_API_KEYS'] as const) {
     const entries = keyEntries(env[name]);
     if (entries.some((k) => k.id?.toLowerCase() === OTP_CLIENT_ID))
       problems.push(`${name}: the key id '${OTP_CLIENT_ID}' is the service's own (its OTP messages)`);
+    if (entries.some((k) => !k.secret))
+      problems.push(`${name}: an entry has an id but no secret (id:secret, the secret not blank)`);
     const idOf = new Map<string, string | undefined>();
     for (const e of entries) {
       if (idOf.has(e.secret) && idOf.get(e.secret) !== e.id)

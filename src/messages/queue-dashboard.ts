@@ -6,13 +6,11 @@ import { FastifyAdapter } from '@bull-board/fastify';
 import { getQueueToken } from '@nestjs/bullmq';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { Queue } from 'bullmq';
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { KeyRing, presentedKey } from '../common/guards/api-key.guard';
 import type { AppConfig } from '../config/app-config';
 import { QueueName } from '../workers/job-catalogue';
 
 export const DASHBOARD_PATH = '/admin/queues';
-
-const digest = (s: string) => createHash('sha256').update(s).digest();
 
 export async function mountQueueDashboard(app: NestFastifyApplication, config: AppConfig): Promise<void> {
   const queues = Object.values(QueueName).map((name) => app.get<Queue>(getQueueToken(name)));
@@ -22,19 +20,13 @@ export async function mountQueueDashboard(app: NestFastifyApplication, config: A
     serverAdapter: adapter,
   });
   adapter.setBasePath(DASHBOARD_PATH);
-  const admin = config.auth.adminApiKeys.map((k) => digest(k.secret));
+  const keys = new KeyRing(config);
   const fastify = app.getHttpAdapter().getInstance();
 
   await fastify.register(async (scope) => {
     scope.addHook('onRequest', async (req, reply) => {
-      let key = typeof req.headers['x-api-key'] === 'string' ? req.headers['x-api-key'] : undefined;
-      const auth = req.headers.authorization ?? '';
-      if (!key && /^basic /i.test(auth))
-        key = Buffer.from(auth.slice(6), 'base64').toString().split(':').slice(1).join(':');
-      if (!key && /^bearer /i.test(auth)) key = auth.slice(7).trim();
-      const given = key ? digest(key) : undefined;
-      let ok = false;
-      for (const k of admin) ok = (given !== undefined && timingSafeEqual(given, k)) || ok;
+      const key = presentedKey(req, true);
+      const ok = key !== undefined && keys.match(key).admin !== undefined;
       if (!ok) {
         const status = key ? 403 : 401;
         return reply

@@ -132,6 +132,29 @@ describe('HTTP basics', () => {
     });
   });
 
+  it('refuses an undecodable path (400) or an over-long path parameter (414) in SPEC shape, never echoing it', async () => {
+    const key = { 'x-api-key': t.config.auth.apiKeys[0].secret };
+    const secretish = '+919812345678';
+    const cases: [string, number, string][] = [
+      [`/sessions/${secretish}%ZZ`, 400, 'BAD_URL'],
+      [`/otp/status/${secretish}${'9'.repeat(300)}`, 414, 'URI_TOO_LONG'],
+      ['/no-such/%ZZ', 400, 'BAD_URL'],
+    ];
+    for (const [url, status, code] of cases)
+      for (const headers of [{}, key]) {
+        // Through the contract-checking helper (the status and body must be what openapi.json declares), but for
+        // a path no operation has.
+        const res = url.startsWith('/no-such')
+          ? await t.app.getHttpAdapter().getInstance().inject({ url, headers })
+          : await t.request({ url, as: 'none', headers });
+        expect([url, res.statusCode]).toEqual([url, status]);
+        expectErrorShape(res.json(), status, code);
+        expect(res.body).not.toContain('98123');
+        expect(res.headers['x-request-id']).toBeDefined();
+        expect(res.headers['x-content-type-options']).toBe('nosniff');
+      }
+  });
+
   it('echoes a request id, taking a sane one from the caller', async () => {
     const given = await t.request({ url: '/health/live', headers: { 'x-request-id': 'abc-123' } });
     expect(given.headers['x-request-id']).toBe('abc-123');

@@ -150,6 +150,43 @@ describe('auth on every route', () => {
     }
   });
 
+  it('reads a presented key the same way on /admin/* and on the queue dashboard', async () => {
+    const b64 = (s: string) => Buffer.from(s).toString('base64');
+    // Each way a key can be presented (or not), and whether it is the admin key: the guarded admin API and
+    // the dashboard must give the same answer to each.
+    const forms: [string, Record<string, string>][] = [
+      ['x-api-key admin', { 'x-api-key': TEST_ADMIN_KEY }],
+      ['bearer admin', { authorization: `Bearer ${TEST_ADMIN_KEY}` }],
+      ['bearer, two spaces and a tab', { authorization: `bearer  \t${TEST_ADMIN_KEY}  ` }],
+      ['bearer and a tab', { authorization: `Bearer\t${TEST_ADMIN_KEY}` }],
+      ['BEARER client', { authorization: `BEARER ${TEST_CLIENT_KEY}` }],
+      ['bearer blank', { authorization: 'Bearer    ' }],
+      ['x-api-key empty, bearer admin', { 'x-api-key': '', authorization: `Bearer ${TEST_ADMIN_KEY}` }],
+      [
+        'x-api-key client, bearer admin',
+        { 'x-api-key': TEST_CLIENT_KEY, authorization: `Bearer ${TEST_ADMIN_KEY}` },
+      ],
+      ['x-api-key with a space', { 'x-api-key': ` ${TEST_ADMIN_KEY}` }],
+      ['unknown scheme', { authorization: `Token ${TEST_ADMIN_KEY}` }],
+      ['no scheme', { authorization: TEST_ADMIN_KEY }],
+    ];
+    for (const [label, headers] of forms) {
+      const api = await t.request({ url: '/admin/blacklist', as: 'none', headers });
+      const board = await t.request({ url: '/admin/queues/api/queues', as: 'none', headers });
+      expect([label, board.statusCode]).toEqual([label, api.statusCode]);
+    }
+    // HTTP Basic (the key as the password) is the dashboard's own addition, for browsers.
+    const basic = (user: string, pass: string) => ({ authorization: `Basic ${b64(`${user}:${pass}`)}` });
+    const board = (headers: Record<string, string>) =>
+      t.request({ url: '/admin/queues/api/queues', as: 'none', headers }).then((r) => r.statusCode);
+    expect(await board(basic('admin', TEST_ADMIN_KEY))).toBe(200);
+    expect(await board(basic('', TEST_ADMIN_KEY))).toBe(200);
+    expect(await board({ authorization: `basic   ${b64(`x:${TEST_ADMIN_KEY}`)}` })).toBe(200);
+    expect(await board(basic('admin', TEST_CLIENT_KEY))).toBe(403);
+    expect(await board(basic('admin', ''))).toBe(401);
+    expect(await board({ authorization: `Basic ${b64(TEST_ADMIN_KEY)}` })).toBe(401);
+  });
+
   describe('revoked access tokens', () => {
     const endUserCalls = (token: string) =>
       ops

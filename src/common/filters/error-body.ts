@@ -29,6 +29,7 @@ const DEFAULT_CODES: Record<number, string> = {
   406: 'NOT_ACCEPTABLE',
   409: 'CONFLICT',
   413: 'PAYLOAD_TOO_LARGE',
+  414: 'URI_TOO_LONG',
   415: 'UNSUPPORTED_MEDIA_TYPE',
   422: 'UNPROCESSABLE_ENTITY',
   429: 'RATE_LIMITED',
@@ -61,6 +62,11 @@ const FASTIFY_CODES: Record<string, { status: number; code: string; message?: st
   },
   FST_ERR_CTP_INVALID_TYPE: { status: 400, code: 'BAD_REQUEST', message: 'The content type is not valid' },
   FST_ERR_BAD_URL: { status: 400, code: 'BAD_URL', message: 'The URL is not valid' },
+  FST_ERR_MAX_PARAM_LENGTH: {
+    status: 414,
+    code: 'URI_TOO_LONG',
+    message: 'A path parameter is longer than 200 characters',
+  },
   FST_ERR_ASYNC_CONSTRAINT: { status: 400, code: 'BAD_REQUEST' },
 };
 

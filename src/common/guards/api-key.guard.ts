@@ -15,12 +15,22 @@ export interface AuthenticatedRequest extends FastifyRequest {
   isAdmin?: boolean;
 }
 
-/** Reads the key from X-API-Key, or from `Authorization: Bearer <key>`. */
-export function presentedKey(req: FastifyRequest): string | undefined {
+/**
+ * Reads the key from X-API-Key, or from `Authorization: Bearer <key>`; with `basic`, also from HTTP Basic
+ * (the key as the password, whatever the user name), which is how a browser sends it to the queue dashboard.
+ * The one reading of a presented key, for the guard and the dashboard alike.
+ */
+export function presentedKey(req: FastifyRequest, basic = false): string | undefined {
   const header = req.headers['x-api-key'];
   if (typeof header === 'string' && header) return header;
   const auth = req.headers.authorization;
-  if (auth && /^bearer\s+/i.test(auth)) return auth.replace(/^bearer\s+/i, '').trim() || undefined;
+  if (!auth) return undefined;
+  if (/^bearer\s+/i.test(auth)) return auth.replace(/^bearer\s+/i, '').trim() || undefined;
+  if (basic && /^basic\s+/i.test(auth)) {
+    const decoded = Buffer.from(auth.replace(/^basic\s+/i, '').trim(), 'base64').toString();
+    const colon = decoded.indexOf(':');
+    return (colon < 0 ? '' : decoded.slice(colon + 1)) || undefined;
+  }
   return undefined;
 }
 
@@ -36,6 +46,33 @@ const keysOf = (entries: KeyEntry[]): Key[] =>
     return { digest: d, clientId: e.id ?? d.subarray(0, 8).toString('hex') };
   });
 
+/** The configured keys of every scope, and which scopes a presented key belongs to. */
+export class KeyRing {
+  private readonly clientKeys: Key[];
+  private readonly adminKeys: Key[];
+  private readonly gatewayKeys: Key[];
+
+  constructor(config: AppConfig) {
+    this.clientKeys = keysOf(config.auth.apiKeys);
+    this.adminKeys = keysOf(config.auth.adminApiKeys);
+    this.gatewayKeys = keysOf(config.auth.gatewayApiKeys);
+  }
+
+  /** The presented key's entry in each scope (compared with every configured key, in constant time). */
+  match(key: string): { admin?: Key; client?: Key; gateway?: Key } {
+    const presented = digest(key);
+    return {
+      admin: matching(presented, this.adminKeys),
+      client: matching(presented, this.clientKeys),
+      gateway: matching(presented, this.gatewayKeys),
+    };
+  }
+
+  get hasGatewayKeys(): boolean {
+    return this.gatewayKeys.length > 0;
+  }
+}
+
 /**
  * The global guard: every route needs a key of its scope unless it is marked otherwise. Client routes take a
  * client (or admin) key; `/admin/*` an admin key; `POST /onboard/sms` a gateway key once any is configured (and
@@ -46,19 +83,15 @@ const keysOf = (entries: KeyEntry[]): Key[] =>
  */
 @Injectable()
 export class ApiKeyGuard implements CanActivate {
-  private readonly clientKeys: Key[];
-  private readonly adminKeys: Key[];
-  private readonly gatewayKeys: Key[];
+  private readonly keys: KeyRing;
   private readonly gatewayRequired: boolean;
 
   constructor(
     private readonly reflector: Reflector,
     config: AppConfig,
   ) {
-    this.clientKeys = keysOf(config.auth.apiKeys);
-    this.adminKeys = keysOf(config.auth.adminApiKeys);
-    this.gatewayKeys = keysOf(config.auth.gatewayApiKeys);
-    this.gatewayRequired = this.gatewayKeys.length > 0 || config.isProduction;
+    this.keys = new KeyRing(config);
+    this.gatewayRequired = this.keys.hasGatewayKeys || config.isProduction;
   }
 
   /** The access level of each controller's handlers, read from their metadata once (it never changes). */
@@ -82,10 +115,7 @@ export class ApiKeyGuard implements CanActivate {
         'UNAUTHORIZED',
         'An API key is required (X-API-Key or Authorization: Bearer)',
       );
-    const presented = digest(key);
-    const admin = matching(presented, this.adminKeys);
-    const client = matching(presented, this.clientKeys);
-    const gateway = matching(presented, this.gatewayKeys);
+    const { admin, client, gateway } = this.keys.match(key);
     if (access === 'admin') {
       if (admin) return accept(req, admin, true);
       throw new AppException(403, 'FORBIDDEN', 'This endpoint needs an admin API key');
