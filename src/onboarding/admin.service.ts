@@ -35,7 +35,7 @@ export class OnboardingAdminService {
   ): Promise<{ mobile_number: string; blacklisted: true }> {
     const mobile = normalizePhone(rawMobile, this.config.defaultCountry);
     const added = await this.repo.upsertBlacklist([{ mobile, reason: reason ?? null, source: 'manual' }]);
-    await this.repo.addToBlacklistSet([mobile]); // a manual entry: onboarding, OTP and messages, until removed
+    await this.repo.addToBlacklistSet(mobile); // a manual entry: onboarding, OTP and messages, until removed
     await this.repo.pushAudit(auditEvent('blacklist', mobile, 'manual', { reason }));
     if (added.length) {
       this.metrics.blacklisted.inc({ source: 'manual' });

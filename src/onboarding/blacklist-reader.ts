@@ -1,8 +1,10 @@
 // Whether a number is on the manual blacklist, the one kind that blocks OTP and messages as well as onboarding
-// (automatic entries from the abuse detector block onboarding only). Redis answers; Postgres when Redis is down.
+// (automatic entries from the abuse detector block onboarding only). Redis answers; Postgres when Redis is down
+// or not warm.
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { REDIS, RedisClient } from '../redis/redis.constants';
+import { execAll } from '../redis/exec-all';
 import { isRedisUnavailable } from '../redis/redis-errors';
 import { RedisKeys } from '../redis/redis-keys';
 
@@ -13,9 +15,20 @@ export class BlacklistReader {
     private readonly db: DataSource,
   ) {}
 
+  /**
+   * Redis's set, or Postgres while Redis is unreachable or not warm (it lost its data and the warm-up has not
+   * restored the set yet: the marker tells), so a manual entry blocks from the first moment Redis is back.
+   */
   async manuallyBlacklisted(mobile: string): Promise<boolean> {
     try {
-      return (await this.redis.sismember(RedisKeys.blacklistedNumbers(), mobile)) === 1;
+      const [member, warm] = await execAll(
+        this.redis
+          .pipeline()
+          .sismember(RedisKeys.blacklistedNumbers(), mobile)
+          .exists(RedisKeys.warmupMarker()),
+      );
+      if (member === 1) return true;
+      return warm === 1 ? false : this.inPostgres(mobile);
     } catch (err) {
       if (!isRedisUnavailable(err)) throw err;
       return this.inPostgres(mobile);

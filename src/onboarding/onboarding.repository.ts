@@ -2,12 +2,15 @@
 // out_sms, blacklist_sms, count_sms, sms_monitor). Services hold the logic.
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import { execAll } from '../redis/exec-all';
 import { REDIS, RedisClient } from '../redis/redis.constants';
 import { RedisKeys } from '../redis/redis-keys';
 import type { AuditEvent } from './audit-event';
-import { registerScript, trimAuditScript } from './onboarding.scripts';
+import { registerScript, trimAuditScript, warmBlacklistEntryScript } from './onboarding.scripts';
 
 const DAY_SECONDS = 86400;
+/** How long an admin's blacklist change outranks a warm-up's older read of Postgres (warm-ups take seconds). */
+const ADMIN_CHANGE_SECONDS = 3600;
 
 export type RegisterOutcome = 'already_onboarded' | 'blacklisted' | 'existing' | 'created';
 
@@ -129,15 +132,17 @@ export class OnboardingRepository {
     return { blacklisted: b === 1 || a === 1, onboarded: o === 1, pending: p === 1 };
   }
 
-  async addToBlacklistSet(mobiles: string[]): Promise<void> {
-    if (mobiles.length) await this.redis.sadd(RedisKeys.blacklistedNumbers(), ...mobiles);
+  /** An admin's manual entry: into the set, marked as the admin's change (see blacklistChangedByAdmin). */
+  async addToBlacklistSet(mobile: string): Promise<void> {
+    await execAll(
+      this.redis
+        .multi()
+        .sadd(RedisKeys.blacklistedNumbers(), mobile)
+        .set(RedisKeys.blacklistChangedByAdmin(mobile), '1', 'EX', ADMIN_CHANGE_SECONDS),
+    );
   }
 
-  async removeFromSet(mobiles: string[]): Promise<void> {
-    if (mobiles.length) await this.redis.srem(RedisKeys.blacklistedNumbers(), ...mobiles);
-  }
-
-  /** Automatic entries: each its own key, gone by itself when its time is up (ms left, per number). */
+  /** The abuse detector's automatic entries: each its own key, gone by itself when its time is up. */
   async addAutoBlacklist(entries: { mobile: string; ttlMs: number }[]): Promise<void> {
     if (!entries.length) return;
     const p = this.redis.pipeline();
@@ -148,18 +153,45 @@ export class OnboardingRepository {
       // rejecting the person's genuine SMS after the entry expired.
       p.pexpire(RedisKeys.abuseCounter(e.mobile), e.ttlMs, 'LT');
     }
-    for (const [err] of (await p.exec()) ?? []) if (err) throw err;
+    await execAll(p);
   }
 
-  /** Removes a number from the blacklist set and forgets its abuse count, so it is not re-listed at once. */
+  /**
+   * Loads blacklist entries read from Postgres (ms left per number, null for manual), one atomic step per
+   * number that skips numbers an admin changed since (see warmBlacklistEntryScript). One round trip (the client
+   * pipelines the calls).
+   */
+  async warmBlacklist(entries: { mobile: string; ttlMs: number | null }[]): Promise<void> {
+    await Promise.all(
+      entries.map((e) =>
+        warmBlacklistEntryScript.run(
+          this.redis,
+          [
+            RedisKeys.blacklistedNumbers(),
+            RedisKeys.blacklistChangedByAdmin(e.mobile),
+            RedisKeys.autoBlacklisted(e.mobile),
+            RedisKeys.abuseCounter(e.mobile),
+          ],
+          [e.mobile, e.ttlMs === null ? '' : Math.floor(e.ttlMs)],
+        ),
+      ),
+    );
+  }
+
+  /**
+   * An admin's removal: out of the set, its automatic entry and abuse count forgotten (so it is not re-listed
+   * at once), marked as the admin's change.
+   */
   async removeFromBlacklistSet(mobile: string): Promise<void> {
-    await this.redis
-      .multi()
-      .srem(RedisKeys.blacklistedNumbers(), mobile)
-      .del(RedisKeys.autoBlacklisted(mobile))
-      .del(RedisKeys.abuseCounter(mobile))
-      .srem(RedisKeys.abuseCandidates(), mobile)
-      .exec();
+    await execAll(
+      this.redis
+        .multi()
+        .srem(RedisKeys.blacklistedNumbers(), mobile)
+        .del(RedisKeys.autoBlacklisted(mobile))
+        .del(RedisKeys.abuseCounter(mobile))
+        .srem(RedisKeys.abuseCandidates(), mobile)
+        .set(RedisKeys.blacklistChangedByAdmin(mobile), '1', 'EX', ADMIN_CHANGE_SECONDS),
+    );
   }
 
   // --- Redis: background jobs ---

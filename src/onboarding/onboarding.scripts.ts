@@ -51,3 +51,30 @@ end
 return 0
 `,
 );
+
+/**
+ * Warm-up of one blacklist entry read from Postgres, unless an admin changed the number's entry since (the
+ * warm-up's read may predate the change, which wrote Redis itself). A manual entry goes into the set; an
+ * automatic one becomes an expiring key (with the inbound counter that made it ending with it) and leaves the
+ * set, where an earlier version kept it.
+ * KEYS: blacklist set, blacklist_admin_change:{m}, blacklist_auto:{m}, abuse_counter:{m}.
+ * ARGV: mobile, ms left ('' for a manual entry). Returns 1 when applied, 0 when left alone.
+ */
+export const warmBlacklistEntryScript = defineScript<number>(
+  'warm_blacklist_entry',
+  4,
+  `
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+if ARGV[2] == '' then
+  redis.call('SADD', KEYS[1], ARGV[1])
+  return 1
+end
+redis.call('SREM', KEYS[1], ARGV[1])
+local ttl = tonumber(ARGV[2])
+if ttl > 0 then
+  redis.call('SET', KEYS[3], '1', 'PX', ttl)
+  redis.call('PEXPIRE', KEYS[4], ttl, 'LT')
+end
+return 1
+`,
+);

@@ -88,6 +88,7 @@ export class WarmupService implements OnApplicationBootstrap, OnApplicationShutd
   /**
    * Manual entries into the set; automatic ones as keys that expire with their entry. An automatic entry that an
    * earlier version put into the set is taken out of it (the set then holds only what blocks OTP and messages).
+   * A number an admin changed while this ran is left as the admin's change made it.
    */
   private async loadBlacklist(): Promise<number> {
     let after = '';
@@ -95,13 +96,7 @@ export class WarmupService implements OnApplicationBootstrap, OnApplicationShutd
     for (;;) {
       const page = await this.repo.blacklistAfter(after, BATCH);
       if (!page.length) return total;
-      const manual = page.filter((r) => r.ttl_ms === null).map((r) => r.mobile_number);
-      const auto = page.filter((r) => r.ttl_ms !== null);
-      await this.repo.addToSets([], manual);
-      await this.repo.addAutoBlacklist(
-        auto.map((r) => ({ mobile: r.mobile_number, ttlMs: Math.floor(r.ttl_ms!) })),
-      );
-      await this.repo.removeFromSet(auto.map((r) => r.mobile_number));
+      await this.repo.warmBlacklist(page.map((r) => ({ mobile: r.mobile_number, ttlMs: r.ttl_ms })));
       total += page.length;
       after = page[page.length - 1].mobile_number;
     }

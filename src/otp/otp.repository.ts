@@ -68,6 +68,8 @@ export interface SendRequest {
   unlimited: boolean;
   /** Per number, per end-user IP, per API key, hourly budget (in that order). */
   counters: [SendCounter, SendCounter, SendCounter, SendCounter];
+  /** Postgres said the number is not on the manual blacklist (asked while Redis is not warm). */
+  notBlacklisted?: boolean;
 }
 
 /** Failures counted in Postgres for a number, and the seconds left in their window. */
@@ -160,6 +162,7 @@ export class OtpRepository {
       RedisKeys.otpStatus(m),
       RedisKeys.blacklistedNumbers(),
       ...r.counters.map((c) => c.key),
+      RedisKeys.warmupMarker(),
     ];
   }
 
@@ -177,6 +180,7 @@ export class OtpRepository {
       r.cooldownSec,
       r.unlimited ? '1' : '',
       ...r.counters.flatMap((c) => [c.limit, c.windowSeconds]),
+      r.notBlacklisted ? '1' : '',
     ]);
   }
 
@@ -195,6 +199,7 @@ export class OtpRepository {
     candidateHash: string,
     maxAttempts: number,
     ip?: { id: string; limit: number; windowSeconds: number },
+    notBlacklisted = false,
   ): Promise<VerifyResult> {
     return verifyScript.run(
       this.redis,
@@ -204,6 +209,7 @@ export class OtpRepository {
         RedisKeys.otpStatus(mobile),
         RedisKeys.rateLimit(OTP_IP_LIMIT, ip?.id ?? ''),
         RedisKeys.blacklistedNumbers(),
+        RedisKeys.warmupMarker(),
       ],
       [
         candidateHash,
@@ -214,6 +220,7 @@ export class OtpRepository {
         ip ? ip.limit : '',
         ip ? ip.windowSeconds : 0,
         mobile,
+        notBlacklisted ? '1' : '',
       ],
     );
   }

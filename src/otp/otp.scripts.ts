@@ -9,18 +9,21 @@ export type SendResult = [string, number, string | null, string | null];
  * Send: the checks, the limits and the store of the new code in one step, so concurrent sends for one number
  * issue one code (the others find it active: 409) and a send that is refused consumes nothing.
  * KEYS: otp:{m}, otp:status:{m}, blacklist set, then the four counters: per number, per end-user IP, per API
- * key, the hourly budget. ARGV: mobile, stored JSON, status JSON, now (ms), validity (s), status TTL (s),
- * resend ('1'), cooldown (s), no limits ('1' for test numbers), then limit and window (s) for each counter in
- * KEYS order ('' limit = not applied).
- * Returns {result, n, limit, live}: blacklisted | active <s left> | cooldown <s to wait> | limited <ms left>
- * <which> | ok; `live` is the stored JSON of the code that made it active or cooldown. Limits are checked first
- * and counted only when the code is stored.
+ * key, the hourly budget; then the warm-up marker. ARGV: mobile, stored JSON, status JSON, now (ms), validity
+ * (s), status TTL (s), resend ('1'), cooldown (s), no limits ('1' for test numbers), then limit and window (s)
+ * for each counter in KEYS order ('' limit = not applied), then '1' when Postgres already said the number is
+ * not on the manual blacklist.
+ * Returns {result, n, limit, live}: blacklisted | cold (Redis lost its blacklist and is not warm again: ask
+ * Postgres, then run again) | active <s left> | cooldown <s to wait> | limited <ms left> <which> | ok; `live` is
+ * the stored JSON of the code that made it active or cooldown. Limits are checked first and counted only when
+ * the code is stored.
  */
 export const sendScript = defineScript<SendResult>(
   'otp_send',
-  7,
+  8,
   `${FIXED_WINDOW_LUA}
 if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 1 then return {'blacklisted', 0, false} end
+if ARGV[18] ~= '1' and redis.call('EXISTS', KEYS[8]) == 0 then return {'cold', 0, false} end
 local now = tonumber(ARGV[4])
 local raw = redis.call('GET', KEYS[1])
 if raw then
@@ -59,7 +62,7 @@ return {'ok', 0, false}
  */
 export const undoSendScript = defineScript<number>(
   'otp_send_undo',
-  7,
+  8,
   `
 local raw = redis.call('GET', KEYS[1])
 if raw and cjson.decode(raw).row_id == ARGV[1] then redis.call('DEL', KEYS[1], KEYS[2]) end
@@ -78,11 +81,12 @@ export type VerifyResult = [string, number, string | null, number, number];
 /**
  * Check and consume in one atomic step, so concurrent verifies of one right code give one success in Redis
  * (Postgres's used-mark then decides across stores).
- * KEYS: otp:{m}, otp:attempts:{m}, otp:status:{m}, the end-user IP's counter, the (manual) blacklist set.
- * ARGV: candidate HMAC, now (ms), max attempts, attempts TTL (s), status TTL (s), the IP's limit ('' = no
- * per-IP limit), its window (s), the number. A number an admin blacklisted answers `blacklisted`, even for a
- * code issued before.
- * Returns {result, n, extra, ip used, ip ms left}: rate_limited <ms left> | blacklisted | locked <ttl s> | miss <attempts>
+ * KEYS: otp:{m}, otp:attempts:{m}, otp:status:{m}, the end-user IP's counter, the (manual) blacklist set, the
+ * warm-up marker. ARGV: candidate HMAC, now (ms), max attempts, attempts TTL (s), status TTL (s), the IP's limit
+ * ('' = no per-IP limit), its window (s), the number, '1' when Postgres already said the number is not on the
+ * manual blacklist. A number an admin blacklisted answers `blacklisted`, even for a code issued before.
+ * Returns {result, n, extra, ip used, ip ms left}: cold (as in sendScript; nothing counted) | rate_limited <ms
+ * left> | blacklisted | locked <ttl s> | miss <attempts>
  * (Redis has no code: Postgres may) | expired <attempts> | none <attempts> | wrong <attempts> <the code's row id>
  * | ok 0 <stored>.
  * Only a wrong code counts a failure. The attempts counter belongs to the number, not the code: a new code
@@ -93,8 +97,11 @@ export type VerifyResult = [string, number, string | null, number, number];
  */
 export const verifyScript = defineScript<VerifyResult>(
   'otp_verify',
-  5,
+  6,
   `${FIXED_WINDOW_LUA}
+if ARGV[9] ~= '1' and redis.call('EXISTS', KEYS[6]) == 0 and redis.call('SISMEMBER', KEYS[5], ARGV[8]) == 0 then
+  return {'cold', 0, false, 0, 0}
+end
 local ip_used, ip_left = 0, 0
 if ARGV[6] ~= '' then
   ip_used, ip_left = count(KEYS[4], 1, tonumber(ARGV[7]))

@@ -179,6 +179,12 @@ export class OtpService implements OnModuleInit {
     let redisUp = true;
     try {
       let result = await this.repo.send(request);
+      if (result[0] === 'cold') {
+        // Redis lost its data and the warm-up has not restored the blacklist yet: Postgres answers for it.
+        if (await this.blacklist.inPostgres(mobile)) throw this.refusal('blacklisted', 0, null);
+        request.notBlacklisted = true;
+        result = await this.repo.send(request);
+      }
       const [first, , , live] = result;
       if ((first === 'active' || first === 'cooldown') && (await this.droppedOrphan(mobile, live)))
         result = await this.repo.send(request);
@@ -318,12 +324,13 @@ export class OtpService implements OnModuleInit {
     try {
       // Failures this replica counted in Postgres while Redis was away reach Redis before Redis judges again.
       if (this.unsynced.has(mobile)) await this.syncAfterOutage(mobile);
-      result = await this.repo.verify(
-        mobile,
-        candidate,
-        MAX_ATTEMPTS,
-        caller.ip ? { id: caller.ip, ...ipRule } : undefined,
-      );
+      const ip = caller.ip ? { id: caller.ip, ...ipRule } : undefined;
+      result = await this.repo.verify(mobile, candidate, MAX_ATTEMPTS, ip);
+      if (result[0] === 'cold') {
+        // As in send: the blacklist is not in Redis again yet, so Postgres answers for it.
+        if (await this.blacklist.inPostgres(mobile)) throw this.refusal('blacklisted', 0, null);
+        result = await this.repo.verify(mobile, candidate, MAX_ATTEMPTS, ip, true);
+      }
     } catch (err) {
       if (!isRedisUnavailable(err)) throw err;
       this.fallbacks.inc({ operation: 'verify' });

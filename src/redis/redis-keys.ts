@@ -7,6 +7,11 @@ export const RedisKeys = {
   blacklistedNumbers: () => 'blacklist_mobiles',
   /** An automatic blacklist entry (abuse detector): blocks onboarding only, expires after ABUSE_BLACKLIST_TTL. */
   autoBlacklisted: (mobile: string) => `blacklist_auto:${mobile}`,
+  /**
+   * Set for an hour when an admin adds or removes a number's blacklist entry: a warm-up that read Postgres
+   * before that change leaves the number alone, so it neither undoes an addition nor revives a removal.
+   */
+  blacklistChangedByAdmin: (mobile: string) => `blacklist_admin_change:${mobile}`,
   abuseCounter: (mobile: string) => `abuse_counter:${mobile}`,
   /** Numbers whose abuse counter crossed the threshold since the detector last looked (a set). */
   abuseCandidates: () => 'abuse_candidates',

@@ -1,7 +1,7 @@
 // Sessions in Redis: session:{id} (JSON, adaptive TTL), user_sessions:{user_id} (a set of ids, the per-user index)
 // and session_expiry (a sorted set of "{id}:{user_id}" by expected expiry, which the clean-up job walks so it
 // never scans the keyspace). Every write that touches several keys is one MULTI.
-import type { ChainableCommander } from 'ioredis';
+import { execAll } from '../redis/exec-all';
 import type { RedisClient } from '../redis/redis.constants';
 import { RedisKeys } from '../redis/redis-keys';
 import { parseSession } from './session-record';
@@ -11,15 +11,6 @@ import { authenticateScript, replaceScript, SESSION_SCRIPTS, touchScript } from 
 /** The clean-up job's member for a session: the id (32 hex characters) first, so the user id may hold ':'. */
 export const expiryMember = (id: string, userId: string) => `${id}:${userId}`;
 export const parseExpiryMember = (member: string) => ({ id: member.slice(0, 32), userId: member.slice(33) });
-
-export async function execAll(chain: ChainableCommander): Promise<unknown[]> {
-  const res = await chain.exec();
-  if (!res) throw new Error('session transaction was aborted');
-  return res.map(([err, value]) => {
-    if (err) throw err;
-    return value;
-  });
-}
 
 export class RedisSessionStore implements SessionStore {
   /**

@@ -1,6 +1,7 @@
 // Warm-up: the Redis sets are loaded from Postgres at start (readiness waits for it) and again when Redis
 // lost them. FLUSHDB runs on a redis-server of this test's own, never on the shared one.
 import { DataSource } from 'typeorm';
+import { OnboardingRepository } from '../../src/onboarding/onboarding.repository';
 import { WarmupService } from '../../src/onboarding/warmup.service';
 import { RedisKeys } from '../../src/redis/redis-keys';
 import { randomMobile } from '../helpers/numbers';
@@ -43,6 +44,65 @@ describe('onboarding warm-up', () => {
     expect(await t.redis.sismember(RedisKeys.blacklistedNumbers(), blacklisted[0])).toBe(1);
     expect((await t.request({ url: `/onboard/register/${onboarded[0]}` })).statusCode).toBe(409);
     expect((await t.request({ url: `/onboard/register/${blacklisted[0]}` })).statusCode).toBe(403);
+  });
+
+  it('refuses OTP and messages to a manual entry from the moment Redis lost its data, before the warm-up', async () => {
+    // Found by the attack on issue 15: until the warm-up reached them, manual entries blocked nothing.
+    await t.app.get(WarmupService).ensureWarm();
+    await t.redis.flushdb();
+    const refused = async (method: 'POST', url: string, payload: object) => {
+      const res = await t.request({ method, url, payload });
+      expect([url, res.statusCode, res.json().code]).toEqual([url, 403, 'BLACKLISTED']);
+    };
+    const m = blacklisted[0];
+    await refused('POST', '/otp/send', { mobile_number: m, channel: 'sms' });
+    await refused('POST', '/otp/verify', { mobile_number: m, otp: '123456' });
+    await refused('POST', '/api/v1/messages/send', { to: m, type: 'sms', body: 'hello' });
+    // Other numbers are served meanwhile (Postgres answers for the blacklist until Redis is warm).
+    const other = randomMobile();
+    const sent = await t.request({
+      method: 'POST',
+      url: '/otp/send',
+      payload: { mobile_number: other, channel: 'sms' },
+    });
+    expect(sent.statusCode).toBe(200);
+    // The warm-up did not run in between (or the test would prove nothing).
+    expect(await t.redis.exists(RedisKeys.warmupMarker())).toBe(0);
+    expect(await t.redis.sismember(RedisKeys.blacklistedNumbers(), m)).toBe(0);
+    await t.app.get(WarmupService).ensureWarm();
+    expect(await t.redis.sismember(RedisKeys.blacklistedNumbers(), m)).toBe(1);
+  });
+
+  it("keeps an admin's change made while a warm-up was loading an older read of Postgres", async () => {
+    // Found by the attack on issue 15: the warm-up took a number an admin had just made manual out of the set.
+    const db = t.app.get(DataSource);
+    const repo = t.app.get(OnboardingRepository);
+    const [auto, manual] = [randomMobile(), randomMobile()];
+    await db.query(
+      `INSERT INTO blacklist_sms (mobile_number, source, expires_at) VALUES ($1, 'auto', now() + interval '1 day'),
+         ($2, 'manual', NULL)`,
+      [auto, manual],
+    );
+    // The warm-up reads its page of Postgres ...
+    const page = (await repo.blacklistAfter('', 100_000)).filter((r) =>
+      [auto, manual].includes(r.mobile_number),
+    );
+    expect(page).toHaveLength(2);
+    // ... an admin makes the automatic entry manual and removes the manual one ...
+    expect(
+      (await t.request({ method: 'PUT', url: `/admin/blacklist/${auto}`, as: 'admin', payload: {} }))
+        .statusCode,
+    ).toBe(200);
+    expect(
+      (await t.request({ method: 'DELETE', url: `/admin/blacklist/${manual}`, as: 'admin' })).statusCode,
+    ).toBe(204);
+    // ... and the warm-up then writes what it read.
+    await repo.warmBlacklist(page.map((r) => ({ mobile: r.mobile_number, ttlMs: r.ttl_ms })));
+    expect(await t.redis.smismember(RedisKeys.blacklistedNumbers(), auto, manual)).toEqual([1, 0]);
+    const otp = (mobile: string) =>
+      t.request({ method: 'POST', url: '/otp/send', payload: { mobile_number: mobile, channel: 'sms' } });
+    expect((await otp(auto)).statusCode).toBe(403);
+    expect((await otp(manual)).statusCode).toBe(200);
   });
 
   it('moves automatic entries an earlier version kept in the blacklist set out of it, expired ones included', async () => {
