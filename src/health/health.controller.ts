@@ -2,7 +2,7 @@ import { Controller, Get, HttpStatus, Res, ServiceUnavailableException } from '@
 import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckResult, HealthCheckService } from '@nestjs/terminus';
 import type { FastifyReply } from 'fastify';
-import { Public } from '../common/decorators/public.decorator';
+import { Public } from '../http/access.decorator';
 import { RedisHealthIndicator } from '../redis/redis.health';
 import { DatabaseHealthIndicator } from './database.health';
 import { HealthService } from './health.service';

@@ -8,8 +8,8 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 import { AppException } from '../common/app.exception';
-import { ErrorDto } from '../common/dto/error.dto';
-import type { AuthenticatedRequest } from '../common/guards/api-key.guard';
+import { ErrorDto } from '../http/error.dto';
+import type { AuthenticatedRequest } from '../http/api-key.guard';
 import { AppConfig } from '../config/app-config';
 import {
   AcceptedMessageDto,
@@ -23,7 +23,7 @@ import {
 } from './dto/messages.dto';
 import { MessagesService } from './messages.service';
 import { webhookSecret } from './status-callbacks';
-import { Validated } from '../common/pipes/bounded-validation.pipe';
+import { Validated } from '../http/validation.pipe';
 
 @ApiTags('messages')
 @ApiResponse({ status: 401, type: ErrorDto, description: 'missing or wrong API key' })

@@ -6,7 +6,7 @@ import { FastifyAdapter } from '@bull-board/fastify';
 import { getQueueToken } from '@nestjs/bullmq';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { Queue } from 'bullmq';
-import { KeyRing, presentedKey } from '../common/guards/api-key.guard';
+import { KeyRing, presentedKey } from '../http/api-key.guard';
 import type { AppConfig } from '../config/app-config';
 import { QueueName } from '../workers/job-catalogue';
 

@@ -2,15 +2,15 @@ import { Body, Controller, Header, HttpCode, Logger, Post, Req } from '@nestjs/c
 import { ApiConsumes, ApiHeader, ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
 import { AppException } from '../common/app.exception';
-import { Public } from '../common/decorators/public.decorator';
-import { ErrorDto } from '../common/dto/error.dto';
+import { Public } from '../http/access.decorator';
+import { ErrorDto } from '../http/error.dto';
 import { hasUnstorableText } from '../common/validators/storable-text.validator';
 import { AppConfig } from '../config/app-config';
 import { InboundSmsService } from '../onboarding/inbound-sms.service';
 import type { MessageStatus } from './message.types';
 import { MessageStatusService } from './message-status.service';
 import { validTwilioSignature } from './twilio-signature';
-import { Validated } from '../common/pipes/bounded-validation.pipe';
+import { Validated } from '../http/validation.pipe';
 
 /** Twilio's MessageStatus values mapped onto ours; `queued`/`accepted`/`scheduled` add nothing we know. */
 const TWILIO_STATUS: Record<string, MessageStatus | undefined> = {

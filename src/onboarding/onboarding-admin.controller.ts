@@ -1,7 +1,7 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Put, Query } from '@nestjs/common';
 import { ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
-import { AdminOnly } from '../common/decorators/public.decorator';
-import { ErrorDto } from '../common/dto/error.dto';
+import { AdminOnly } from '../http/access.decorator';
+import { ErrorDto } from '../http/error.dto';
 import { OnboardingAdminService } from './admin.service';
 import {
   BlacklistAddDto,
@@ -12,7 +12,7 @@ import {
   OnboardingSettingsDto,
   UpdateSettingsDto,
 } from './dto/onboarding.dto';
-import { Validated } from '../common/pipes/bounded-validation.pipe';
+import { Validated } from '../http/validation.pipe';
 
 @ApiTags('admin')
 @AdminOnly()

@@ -1,7 +1,7 @@
 import { Body, Controller, Get, HttpCode, Param, Post } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
-import { GatewayOnly } from '../common/decorators/public.decorator';
-import { ErrorDto } from '../common/dto/error.dto';
+import { GatewayOnly } from '../http/access.decorator';
+import { ErrorDto } from '../http/error.dto';
 import { PatternPipe } from '../common/pipes/pattern.pipe';
 
 /** The number is read (and refused with a 400) by normalizePhone; this only bounds its length. */
@@ -19,7 +19,7 @@ import {
 } from './dto/onboarding.dto';
 import { InboundSmsService } from './inbound-sms.service';
 import { OnboardingService } from './onboarding.service';
-import { Validated } from '../common/pipes/bounded-validation.pipe';
+import { Validated } from '../http/validation.pipe';
 
 const REGISTER_ERRORS = [
   ApiResponse({ status: 400, type: ErrorDto, description: 'not a valid phone number' }),

@@ -1,8 +1,8 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Req, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
-import type { AuthenticatedRequest as FastifyRequest } from '../common/guards/api-key.guard';
+import type { AuthenticatedRequest as FastifyRequest } from '../http/api-key.guard';
 import { ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
-import { ErrorDto } from '../common/dto/error.dto';
+import { ErrorDto } from '../http/error.dto';
 import ipaddr from 'ipaddr.js';
 import { AppConfig } from '../config/app-config';
 import {
@@ -17,7 +17,7 @@ import {
   VerifyOtpDto,
 } from './dto/otp.dto';
 import { OtpCaller, OtpService } from './otp.service';
-import { Validated } from '../common/pipes/bounded-validation.pipe';
+import { Validated } from '../http/validation.pipe';
 
 @ApiTags('otp')
 @Controller('otp')

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { AppModule } from '../app.module';
-import { buildOpenApiDocument } from '../common/swagger';
+import { buildOpenApiDocument } from '../http/swagger';
 import { loadConfig } from '../config/load-config';
 
 export async function generateOpenApi(): Promise<object> {

@@ -7,8 +7,8 @@ import {
   ApiResponse,
   ApiTags,
 } from '@nestjs/swagger';
-import { EndUser } from '../common/decorators/public.decorator';
-import { ErrorDto } from '../common/dto/error.dto';
+import { EndUser } from '../http/access.decorator';
+import { ErrorDto } from '../http/error.dto';
 import { AccessTokenGuard, EndUserAuth, EndUserContext } from './access-token.guard';
 import { MeDto } from './dto/auth.dto';
 import { SessionService } from './session.service';

@@ -22,7 +22,7 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
-import { ErrorDto } from '../common/dto/error.dto';
+import { ErrorDto } from '../http/error.dto';
 import { SESSION_ID_PATTERN } from './session-record';
 import {
   CreateSessionDto,
@@ -36,7 +36,7 @@ import {
   UserSessionsDto,
 } from './dto/session.dto';
 import { notFound, SessionService } from './session.service';
-import { Validated } from '../common/pipes/bounded-validation.pipe';
+import { Validated } from '../http/validation.pipe';
 
 const BAD_REQUEST = ApiResponse({ status: 400, type: ErrorDto, description: 'invalid body or parameters' });
 const NO_KEY = ApiResponse({ status: 401, type: ErrorDto, description: 'missing or wrong API key' });

@@ -1,8 +1,8 @@
 // A controller mounted only in tests, to drive the real guard, pipe and filter through routes of each kind.
 import { Body, Controller, Get, Inject, Module, Post } from '@nestjs/common';
 import { IsInt, IsString, MaxLength, Min } from 'class-validator';
-import { AdminOnly, Public } from '../../src/common/decorators/public.decorator';
-import { Validated } from '../../src/common/pipes/bounded-validation.pipe';
+import { AdminOnly, Public } from '../../src/http/access.decorator';
+import { Validated } from '../../src/http/validation.pipe';
 import { REDIS, RedisClient } from '../../src/redis/redis.constants';
 
 class EchoBody {

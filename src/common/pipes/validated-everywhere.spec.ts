@@ -4,7 +4,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { PATH_METADATA, ROUTE_ARGS_METADATA } from '@nestjs/common/constants';
 import { RouteParamtypes } from '@nestjs/common/enums/route-paramtypes.enum';
-import { BoundedValidationPipe } from './bounded-validation.pipe';
+import { BoundedValidationPipe } from '../../http/validation.pipe';
 import { SessionIdPipe } from '../../session/session.controller';
 import { PatternPipe } from './pattern.pipe';
 

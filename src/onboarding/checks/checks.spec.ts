@@ -2,7 +2,7 @@ import { abuseCheck } from './abuse.check';
 import { blacklistCheck } from './blacklist.check';
 import { hashCheck } from './hash.check';
 import { headerCheck } from './header.check';
-import { INBOUND_CHECKS, InboundContext, runInboundChecks } from './index';
+import { INBOUND_CHECKS, InboundContext, runInboundChecks } from '.';
 import { onboardedCheck } from './onboarded.check';
 
 const ctx = (over: Partial<InboundContext> = {}): InboundContext => ({

@@ -2,9 +2,9 @@ import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { hash, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
-import { AppConfig, KeyEntry } from '../../config/app-config';
-import { AppException } from '../app.exception';
-import { Access, ACCESS_KEY } from '../decorators/public.decorator';
+import { AppConfig, KeyEntry } from '../config/app-config';
+import { AppException } from '../common/app.exception';
+import { Access, ACCESS_KEY } from './access.decorator';
 
 /** One-shot SHA-256 (crypto.hash: a third of createHash().update().digest()'s cost for a short key). */
 const digest = (key: string): Buffer => hash('sha256', key, 'buffer');

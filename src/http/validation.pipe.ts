@@ -5,7 +5,7 @@
 //   body as an empty object, so a DTO whose fields are all optional let `"abc"` or `["x"]` through to the service
 //   (PUT /admin/settings then stored settings named "0", "1", ...; a NUL inside made Postgres fail: 500).
 import { ArgumentMetadata, ValidationPipe } from '@nestjs/common';
-import { AppException } from '../app.exception';
+import { AppException } from '../common/app.exception';
 
 /** More than any real request needs (contexts and metadata are small JSON objects), far below the stack's limit. */
 export const MAX_JSON_DEPTH = 64;

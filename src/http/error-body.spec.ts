@@ -1,5 +1,5 @@
 import { BadRequestException, NotFoundException } from '@nestjs/common';
-import { AppException } from '../app.exception';
+import { AppException } from '../common/app.exception';
 import { clientErrorAnswer, mapError } from './error-body';
 
 describe('mapError', () => {

@@ -1,6 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, Logger } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { maskUrl } from '../mask';
+import { maskUrl } from '../common/mask';
 import { mapError } from './error-body';
 
 /** Gives every error raised in Nest (routes, guards, pipes, 404s) the SPEC shape. */

@@ -2,8 +2,8 @@
 import { HttpException } from '@nestjs/common';
 import { STATUS_CODES } from 'node:http';
 import { types } from 'node:util';
-import { isRedisUnavailable } from '../../redis/redis-errors';
-import { AppException } from '../app.exception';
+import { isRedisUnavailable } from '../redis/redis-errors';
+import { AppException } from '../common/app.exception';
 
 export interface ErrorBody {
   statusCode: number;

@@ -1,5 +1,5 @@
 import { IsOptional, IsString } from 'class-validator';
-import { BoundedValidationPipe, MAX_JSON_DEPTH, nestedDeeperThan } from './bounded-validation.pipe';
+import { BoundedValidationPipe, MAX_JSON_DEPTH, nestedDeeperThan } from './validation.pipe';
 
 const nest = (levels: number, leaf: unknown = 1) => {
   let v: unknown = leaf;
