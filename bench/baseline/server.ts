@@ -68,6 +68,7 @@ app.get<{ Params: { mobile: string } }>('/onboard/register/:mobile', async (req,
       RedisKeys.blacklistedNumbers(),
       RedisKeys.onboardHash(mobile),
       RedisKeys.auditQueue(),
+      RedisKeys.autoBlacklisted(mobile),
     ],
     [mobile, generateHash(SETTINGS.salt_length), DAY, e.event_id, e.created_at],
   );
