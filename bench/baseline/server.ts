@@ -56,7 +56,7 @@ app.get<{ Params: { mobile: string } }>('/onboard/register/:mobile', async (req,
   if (!authorized(req.headers['x-api-key'])) return fail(reply, 401, 'UNAUTHORIZED');
   let mobile: string;
   try {
-    mobile = normalizePhone(req.params.mobile, COUNTRY);
+    mobile = normalizePhone(req.params.mobile);
   } catch {
     return fail(reply, 400, 'INVALID_MOBILE_NUMBER');
   }
@@ -85,7 +85,7 @@ app.post<{ Body: { mobile_number: string; message: string; sms_id?: string } }>(
     if (typeof body.message !== 'string') return fail(reply, 400, 'VALIDATION_FAILED');
     let mobile: string;
     try {
-      mobile = normalizePhone(body.mobile_number, COUNTRY);
+      mobile = normalizePhone(body.mobile_number);
     } catch {
       return fail(reply, 400, 'INVALID_MOBILE_NUMBER');
     }
@@ -143,7 +143,7 @@ app.post<{ Body: { mobile_number: string; otp: string } }>('/otp/verify', async 
   if (typeof body.otp !== 'string' || !/^\d{6}$/.test(body.otp)) return fail(reply, 400, 'VALIDATION_FAILED');
   let mobile: string;
   try {
-    mobile = normalizePhone(body.mobile_number, COUNTRY);
+    mobile = normalizePhone(body.mobile_number);
   } catch {
     return fail(reply, 400, 'INVALID_MOBILE_NUMBER');
   }
@@ -219,7 +219,7 @@ app.post<{ Body: { to: string; type: string; body: string } }>(
       return fail(reply, 400, 'VALIDATION_FAILED');
     let to: string;
     try {
-      to = normalizePhone(b.to, COUNTRY, 'to');
+      to = normalizePhone(b.to, 'to');
     } catch {
       return fail(reply, 400, 'INVALID_MOBILE_NUMBER');
     }
@@ -255,7 +255,7 @@ app.post<{ Body: { mobile_number: string; channel: string } }>('/otp/send', asyn
   if (b.channel !== 'sms') return fail(reply, 400, 'VALIDATION_FAILED');
   let mobile: string;
   try {
-    mobile = normalizePhone(b.mobile_number, COUNTRY);
+    mobile = normalizePhone(b.mobile_number);
   } catch {
     return fail(reply, 400, 'INVALID_MOBILE_NUMBER');
   }

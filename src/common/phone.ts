@@ -1,4 +1,10 @@
-// Phone numbers: accepted in E.164 or national format (read with DEFAULT_COUNTRY), always stored as E.164.
+// Phone numbers, the one owner of "what is a phone number": accepted in E.164 or national format (read with
+// DEFAULT_COUNTRY), always E.164 past the HTTP boundary. Path parameters go through `@MobileParam()`, body
+// fields through `@IsMobileNumber()`; services take E.164 strings and never parse again.
+import { applyDecorators, Param, PipeTransform } from '@nestjs/common';
+import { ApiParam } from '@nestjs/swagger';
+import { Transform } from 'class-transformer';
+import { registerDecorator, ValidationArguments } from 'class-validator';
 import { CountryCode, parsePhoneNumberFromString } from 'libphonenumber-js/max';
 import { AppException } from './app.exception';
 
@@ -7,28 +13,90 @@ export interface ParsedPhone {
   callingCode: string;
 }
 
+/**
+ * The country national numbers are read in. Set once from DEFAULT_COUNTRY when the configuration is built (the
+ * validators of DTOs are static, so they cannot be handed the configuration).
+ */
+let defaultCountry = 'IN';
+export function setDefaultCountry(country: string): void {
+  defaultCountry = country;
+}
+
 /** Returns the E.164 form, or undefined when the input is not a valid number. */
-export function parsePhone(input: unknown, defaultCountry: string): ParsedPhone | undefined {
+export function parsePhone(input: unknown, country = defaultCountry): ParsedPhone | undefined {
   if (typeof input !== 'string') return undefined;
   const text = input.trim();
   // Only ASCII digits, spaces, dashes, dots, parentheses and one leading plus; no letters, no other scripts.
   if (text.length < 4 || text.length > 32 || !/^\+?[\d\s().-]+$/.test(text)) return undefined;
-  const parsed = parsePhoneNumberFromString(text, defaultCountry as CountryCode);
+  const parsed = parsePhoneNumberFromString(text, country as CountryCode);
   if (!parsed || !parsed.isValid()) return undefined;
   return { e164: parsed.number, callingCode: parsed.countryCallingCode };
 }
 
+export const invalidNumber = (field: string) =>
+  new AppException(
+    400,
+    'INVALID_MOBILE_NUMBER',
+    `${field} is not a valid phone number (use E.164 such as +919876543210, or a national number)`,
+  );
+
 /** The E.164 form, or a 400 INVALID_MOBILE_NUMBER. */
-export function normalizePhone(input: unknown, defaultCountry: string, field = 'mobile_number'): string {
-  const parsed = parsePhone(input, defaultCountry);
-  if (!parsed) {
-    throw new AppException(
-      400,
-      'INVALID_MOBILE_NUMBER',
-      `${field} is not a valid phone number (use E.164 such as +919876543210, or a national number)`,
-    );
-  }
+export function normalizePhone(input: unknown, field = 'mobile_number'): string {
+  const parsed = parsePhone(input);
+  if (!parsed) throw invalidNumber(field);
   return parsed.e164;
+}
+
+/** The pipe of a phone number in the path: E.164, or 400 INVALID_MOBILE_NUMBER. */
+export class MobileNumberPipe implements PipeTransform<unknown, string> {
+  constructor(private readonly field = 'mobile_number') {}
+
+  transform(value: unknown): string {
+    return normalizePhone(value, this.field);
+  }
+}
+
+/** A phone number path parameter (`:mobile_number` unless named), as E.164. */
+export const MobileParam = (name = 'mobile_number') => Param(name, new MobileNumberPipe(name));
+
+/** The OpenAPI description of a `@MobileParam()`, on its route. */
+export const ApiMobileParam = (name = 'mobile_number') =>
+  applyDecorators(
+    ApiParam({
+      name,
+      description: 'E.164 (+919876543210) or national format (read with DEFAULT_COUNTRY)',
+      schema: { type: 'string', maxLength: 32, example: '+919876543210' },
+    }),
+  );
+
+/** class-validator's name for the check below; the validation pipe answers it as INVALID_MOBILE_NUMBER. */
+export const IS_MOBILE_NUMBER = 'isMobileNumber';
+
+/**
+ * A phone number body field: read in E.164 or national format and handed on as E.164; anything else fails
+ * validation (400 INVALID_MOBILE_NUMBER). With `when`, only objects for which it holds are read as numbers
+ * (a message's `to` is an address for e-mail).
+ */
+export function IsMobileNumber(when?: (o: Record<string, unknown>) => boolean): PropertyDecorator {
+  const transform = Transform(({ value, obj }) => {
+    if (when && !when(obj as Record<string, unknown>)) return value;
+    return parsePhone(value)?.e164 ?? value;
+  });
+  return (target, property) => {
+    transform(target, property);
+    registerDecorator({
+      name: IS_MOBILE_NUMBER,
+      target: target.constructor,
+      propertyName: property as string,
+      validator: {
+        validate: (value: unknown, args: ValidationArguments) =>
+          (when !== undefined && !when(args.object as Record<string, unknown>)) ||
+          (typeof value === 'string' && value.startsWith('+') && parsePhone(value)?.e164 === value),
+        defaultMessage: (args: ValidationArguments) =>
+          `${args.property} is not a valid phone number (use E.164 such as +919876543210, or a national number)`,
+      },
+    });
+  };
 }
 
 /**

@@ -1,4 +1,5 @@
 // The typed configuration every other module injects. Built once from the validated Env.
+import { setDefaultCountry } from '../common/phone';
 import { randomBytes } from 'node:crypto';
 import { keyEntries } from './env';
 import type { AppRole, Env, LogLevel } from './env';
@@ -184,6 +185,7 @@ export class AppConfig {
       providerTimeoutMs: env.PROVIDER_TIMEOUT_MS,
     };
     this.defaultCountry = env.DEFAULT_COUNTRY;
+    setDefaultCountry(env.DEFAULT_COUNTRY); // the phone-number boundary's reading of national numbers
     this.logLevel = env.LOG_LEVEL;
     this.otp = {
       allowedCallingCodes: list(env.OTP_ALLOWED_COUNTRIES).map((c) => c.replace(/^\+/, '')),

@@ -6,6 +6,7 @@
 //   (PUT /admin/settings then stored settings named "0", "1", ...; a NUL inside made Postgres fail: 500).
 import { ArgumentMetadata, ValidationPipe } from '@nestjs/common';
 import { AppException } from '../common/app.exception';
+import { IS_MOBILE_NUMBER } from '../common/phone';
 
 /** More than any real request needs (contexts and metadata are small JSON objects), far below the stack's limit. */
 export const MAX_JSON_DEPTH = 64;
@@ -51,11 +52,17 @@ export const Validated = new BoundedValidationPipe({
   transform: true,
   stopAtFirstError: false,
   exceptionFactory: (errors) => {
-    const details = errors.flatMap(function flatten(e): string[] {
-      return [...Object.values(e.constraints ?? {}), ...(e.children ?? []).flatMap(flatten)];
+    const failed = errors.flatMap(function flatten(e): [string, string][] {
+      return [...Object.entries(e.constraints ?? {}), ...(e.children ?? []).flatMap(flatten)];
     });
-    return new AppException(400, 'VALIDATION_FAILED', details.join('; ') || 'The request is not valid', {
-      details,
-    });
+    const details = failed.map(([, message]) => message);
+    // A phone number and nothing else wrong: the answer SPEC gives a bad number.
+    const code = failed.length && failed.every(([rule]) => rule === IS_MOBILE_NUMBER);
+    return new AppException(
+      400,
+      code ? 'INVALID_MOBILE_NUMBER' : 'VALIDATION_FAILED',
+      details.join('; ') || 'The request is not valid',
+      { details },
+    );
   },
 });

@@ -5,7 +5,7 @@ import { isEmail, isUUID } from 'class-validator';
 import { randomUUID } from 'node:crypto';
 import { AppException } from '../common/app.exception';
 import { Batcher } from '../common/batcher';
-import { normalizePhone, parsePhone } from '../common/phone';
+import { parsePhone } from '../common/phone';
 import { AppConfig } from '../config/app-config';
 import { OTP_CLIENT_ID } from '../config/env';
 import { BlacklistReader } from '../onboarding/blacklist-reader';
@@ -243,9 +243,7 @@ export class MessagesService {
       }
       after = { createdAt, id };
     }
-    const to = q.to
-      ? (parsePhone(q.to, this.config.defaultCountry)?.e164 ?? q.to.trim().toLowerCase())
-      : undefined;
+    const to = q.to ? (parsePhone(q.to)?.e164 ?? q.to.trim().toLowerCase()) : undefined;
     const rows = await this.repo.list({
       clientId,
       status: q.status as MessageStatus,
@@ -282,10 +280,9 @@ export class MessagesService {
       if (dto.from !== undefined && !isEmail(dto.from))
         throw bad('INVALID_EMAIL', 'from must be an e-mail address');
     } else {
-      to = normalizePhone(dto.to, this.config.defaultCountry, 'to');
+      to = dto.to; // E.164: read by the DTO (SendMessageDto), or handed over by the service's own OTP
       if (dto.body.length > MAX_TEXT)
         throw bad('BODY_TOO_LONG', `body may hold at most ${MAX_TEXT} characters for ${type}`);
-      if (dto.from !== undefined) normalizePhone(dto.from, this.config.defaultCountry, 'from');
     }
     if (type === 'mms' && !dto.media_urls?.length)
       throw bad('MEDIA_REQUIRED', 'media_urls is required for mms');
@@ -302,11 +299,7 @@ export class MessagesService {
       throw bad('METADATA_TOO_LARGE', 'metadata may hold at most 4 KB');
     return {
       type,
-      from: dto.from
-        ? type === 'email'
-          ? dto.from.trim()
-          : normalizePhone(dto.from, this.config.defaultCountry, 'from')
-        : null,
+      from: dto.from ? (type === 'email' ? dto.from.trim() : dto.from) : null,
       to,
       subject: dto.subject ?? null,
       body: dto.body,

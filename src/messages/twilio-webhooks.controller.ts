@@ -1,3 +1,4 @@
+import { normalizePhone } from '../common/phone';
 import { Body, Controller, Header, HttpCode, Logger, Post, Req } from '@nestjs/common';
 import { ApiConsumes, ApiHeader, ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
@@ -79,7 +80,7 @@ export class TwilioWebhooksController {
     this.verify(req, form);
     try {
       await this.inbound.handle({
-        mobile_number: one(form.From),
+        mobile_number: normalizePhone(one(form.From), 'From'),
         message: one(form.Body) ?? '',
         sms_id: one(form.MessageSid),
         source: 'twilio',

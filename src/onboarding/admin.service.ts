@@ -1,8 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { AppException } from '../common/app.exception';
 import { maskPhone } from '../common/mask';
-import { normalizePhone } from '../common/phone';
-import { AppConfig } from '../config/app-config';
 import { auditEvent } from './audit-event';
 import { OnboardingMetrics } from './onboarding.metrics';
 import { BlacklistRow, OnboardingRepository } from './onboarding.repository';
@@ -17,7 +15,6 @@ export class OnboardingAdminService {
     private readonly repo: OnboardingRepository,
     private readonly settings: SettingsService,
     private readonly metrics: OnboardingMetrics,
-    private readonly config: AppConfig,
   ) {}
 
   async listBlacklist(
@@ -30,10 +27,9 @@ export class OnboardingAdminService {
 
   /** Postgres first (the durable record), then Redis; a Redis failure is a 503 and the call may be repeated. */
   async addToBlacklist(
-    rawMobile: unknown,
+    mobile: string,
     reason?: string,
   ): Promise<{ mobile_number: string; blacklisted: true }> {
-    const mobile = normalizePhone(rawMobile, this.config.defaultCountry);
     const added = await this.repo.upsertBlacklist([{ mobile, reason: reason ?? null, source: 'manual' }]);
     await this.repo.addToBlacklistSet(mobile); // a manual entry: onboarding, OTP and messages, until removed
     await this.repo.pushAudit(auditEvent('blacklist', mobile, 'manual', { reason }));
@@ -44,8 +40,7 @@ export class OnboardingAdminService {
     return { mobile_number: mobile, blacklisted: true };
   }
 
-  async removeFromBlacklist(rawMobile: unknown): Promise<void> {
-    const mobile = normalizePhone(rawMobile, this.config.defaultCountry);
+  async removeFromBlacklist(mobile: string): Promise<void> {
     const removed = await this.repo.deleteBlacklist(mobile);
     await this.repo.removeFromBlacklistSet(mobile);
     if (!removed) throw new AppException(404, 'NOT_BLACKLISTED', 'This number is not on the blacklist');

@@ -1,8 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { AppException } from '../common/app.exception';
 import { maskPhone } from '../common/mask';
-import { normalizePhone } from '../common/phone';
-import { AppConfig } from '../config/app-config';
 import { auditEvent } from './audit-event';
 import { RejectReason, runInboundChecks } from './checks';
 import { OnboardingMetrics } from './onboarding.metrics';
@@ -10,7 +8,8 @@ import { OnboardingRepository } from './onboarding.repository';
 import { SettingsService } from './settings.service';
 
 export interface InboundSms {
-  mobile_number: unknown;
+  /** E.164 (read at the door). */
+  mobile_number: string;
   message: string;
   sms_id?: string;
   received_at?: string;
@@ -36,11 +35,10 @@ export class InboundSmsService {
     private readonly repo: OnboardingRepository,
     private readonly settings: SettingsService,
     private readonly metrics: OnboardingMetrics,
-    private readonly config: AppConfig,
   ) {}
 
   async handle(sms: InboundSms): Promise<InboundAnswer> {
-    const mobile = normalizePhone(sms.mobile_number, this.config.defaultCountry);
+    const mobile = sms.mobile_number; // E.164 (read at the door: the DTO, or the Twilio webhook)
     if (sms.sms_id && !(await this.repo.claimSms(sms.sms_id))) return this.answerOfDuplicate(sms.sms_id);
     try {
       const answer = await this.process(mobile, sms);

@@ -1,4 +1,5 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Put, Query } from '@nestjs/common';
+import { ApiMobileParam, MobileParam } from '../common/phone';
+import { Body, Controller, Delete, Get, HttpCode, Put, Query } from '@nestjs/common';
 import { ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { AdminOnly } from '../http/access.decorator';
 import { ErrorDto } from '../http/error.dto';
@@ -8,7 +9,6 @@ import {
   BlacklistAddedDto,
   BlacklistPageDto,
   BlacklistQueryDto,
-  MobileParamDto,
   OnboardingSettingsDto,
   UpdateSettingsDto,
 } from './dto/onboarding.dto';
@@ -42,11 +42,9 @@ export class OnboardingAdminController {
   @Put('blacklist/:mobile_number')
   @ApiOperation({ summary: 'Blacklist a number (Postgres and Redis together)' })
   @ApiOkResponse({ type: BlacklistAddedDto })
-  add(
-    @Param(Validated) params: MobileParamDto,
-    @Body(Validated) body: BlacklistAddDto,
-  ): Promise<BlacklistAddedDto> {
-    return this.admin.addToBlacklist(params.mobile_number, body.reason);
+  @ApiMobileParam()
+  add(@MobileParam() mobile: string, @Body(Validated) body: BlacklistAddDto): Promise<BlacklistAddedDto> {
+    return this.admin.addToBlacklist(mobile, body.reason);
   }
 
   @Delete('blacklist/:mobile_number')
@@ -54,8 +52,9 @@ export class OnboardingAdminController {
   @ApiOperation({ summary: 'Remove a number from the blacklist (and reset its abuse counter)' })
   @ApiNoContentResponse()
   @ApiResponse({ status: 404, type: ErrorDto, description: 'not on the blacklist' })
-  async remove(@Param(Validated) params: MobileParamDto): Promise<void> {
-    await this.admin.removeFromBlacklist(params.mobile_number);
+  @ApiMobileParam()
+  async remove(@MobileParam() mobile: string): Promise<void> {
+    await this.admin.removeFromBlacklist(mobile);
   }
 
   @Get('settings')

@@ -1,18 +1,11 @@
-import { Body, Controller, Get, HttpCode, Param, Post } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Get, HttpCode, Post } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { GatewayOnly } from '../http/access.decorator';
 import { ErrorDto } from '../http/error.dto';
-import { PatternPipe } from '../common/pipes/pattern.pipe';
-
-/** The number is read (and refused with a 400) by normalizePhone; this only bounds its length. */
-const MOBILE_PARAM = new PatternPipe(
-  /^.{1,32}$/s,
-  'mobile_number must be shorter than or equal to 32 characters',
-);
+import { ApiMobileParam, MobileParam } from '../common/phone';
 import {
   InboundSmsDto,
   InboundSmsResponseDto,
-  MobileParamDto,
   OnboardStatusDto,
   RegisterRequestDto,
   RegisterResponseDto,
@@ -52,12 +45,8 @@ export class OnboardingController {
   })
   @ApiOkResponse({ type: RegisterResponseDto })
   @apply(REGISTER_ERRORS)
-  @ApiParam({
-    name: 'mobile_number',
-    description: 'E.164 (+919876543210) or national format (read with DEFAULT_COUNTRY)',
-    schema: { type: 'string', maxLength: 32, example: '+919876543210' },
-  })
-  register(@Param('mobile_number', MOBILE_PARAM) mobile: string): Promise<RegisterResponseDto> {
+  @ApiMobileParam()
+  register(@MobileParam() mobile: string): Promise<RegisterResponseDto> {
     return this.onboarding.register(mobile);
   }
 
@@ -97,7 +86,8 @@ export class OnboardingController {
   @ApiOperation({ summary: 'Where a number stands: verified, pending, blacklisted or unknown' })
   @ApiOkResponse({ type: OnboardStatusDto })
   @ApiResponse({ status: 400, type: ErrorDto })
-  status(@Param(Validated) params: MobileParamDto): Promise<OnboardStatusDto> {
-    return this.onboarding.status(params.mobile_number);
+  @ApiMobileParam()
+  status(@MobileParam() mobile: string): Promise<OnboardStatusDto> {
+    return this.onboarding.status(mobile);
   }
 }

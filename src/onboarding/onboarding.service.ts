@@ -1,7 +1,5 @@
 import { Injectable } from '@nestjs/common';
 import { AppException } from '../common/app.exception';
-import { normalizePhone } from '../common/phone';
-import { AppConfig } from '../config/app-config';
 import { auditEvent } from './audit-event';
 import { generateHash } from './hash';
 import { OnboardingMetrics } from './onboarding.metrics';
@@ -16,12 +14,10 @@ export class OnboardingService {
     private readonly repo: OnboardingRepository,
     private readonly settings: SettingsService,
     private readonly metrics: OnboardingMetrics,
-    private readonly config: AppConfig,
   ) {}
 
   /** The hot path: one Redis round trip, no Postgres, no log line on success. */
-  async register(rawMobile: unknown): Promise<{ hash: string }> {
-    const mobile = normalizePhone(rawMobile, this.config.defaultCountry);
+  async register(mobile: string): Promise<{ hash: string }> {
     const candidate = generateHash(this.settings.current.salt_length);
     const { outcome, hash } = await this.repo.register(
       mobile,
@@ -37,9 +33,8 @@ export class OnboardingService {
   }
 
   async status(
-    rawMobile: unknown,
+    mobile: string,
   ): Promise<{ mobile_number: string; status: OnboardStatus; verified_at?: string }> {
-    const mobile = normalizePhone(rawMobile, this.config.defaultCountry);
     const s = await this.repo.statusSnapshot(mobile);
     if (s.blacklisted) return { mobile_number: mobile, status: 'blacklisted' };
     if (s.onboarded) {

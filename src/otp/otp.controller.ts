@@ -1,3 +1,4 @@
+import { ApiMobileParam, MobileParam } from '../common/phone';
 import { Body, Controller, Get, HttpCode, Param, Post, Req, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import type { AuthenticatedRequest as FastifyRequest } from '../http/api-key.guard';
@@ -6,7 +7,6 @@ import { ErrorDto } from '../http/error.dto';
 import ipaddr from 'ipaddr.js';
 import { AppConfig } from '../config/app-config';
 import {
-  OtpMobileParamDto,
   OtpRemainingDto,
   OtpSentDto,
   OtpStatusDto,
@@ -107,8 +107,9 @@ export class OtpController {
   @ApiOperation({ summary: 'Seconds left on the active code' })
   @ApiOkResponse({ type: OtpRemainingDto })
   @ApiResponse({ status: 404, type: ErrorDto, description: 'no active code' })
-  remaining(@Param(Validated) p: OtpMobileParamDto): Promise<OtpRemainingDto> {
-    return this.otp.remaining(p.mobile_number);
+  @ApiMobileParam()
+  remaining(@MobileParam() mobile: string): Promise<OtpRemainingDto> {
+    return this.otp.remaining(mobile);
   }
 
   @Get('status/:mobile_number')
@@ -116,8 +117,9 @@ export class OtpController {
     summary: 'pending, approved, expired, max_attempts_reached or none, with the delivery status',
   })
   @ApiOkResponse({ type: OtpStatusDto })
-  status(@Param(Validated) p: OtpMobileParamDto): Promise<OtpStatusDto> {
-    return this.otp.status(p.mobile_number);
+  @ApiMobileParam()
+  status(@MobileParam() mobile: string): Promise<OtpStatusDto> {
+    return this.otp.status(mobile);
   }
 }
 

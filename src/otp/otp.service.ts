@@ -2,7 +2,7 @@ import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { OnEvent } from '@nestjs/event-emitter';
 import { AppException } from '../common/app.exception';
 import { maskPhone } from '../common/mask';
-import { normalizePhone, phoneType } from '../common/phone';
+import { phoneType } from '../common/phone';
 import { RateLimiters } from '../common/rate-limit/rate-limit';
 import { AppConfig } from '../config/app-config';
 import { OTP_CLIENT_ID } from '../config/env';
@@ -316,8 +316,7 @@ export class OtpService implements OnModuleInit {
    * wrong code is counted there too, so the five-try lock adds up across stores and survives a Redis restart.
    * When Redis is unreachable, or has no code (one sent during an outage), Postgres answers alone.
    */
-  async verify(rawMobile: string, otp: string, caller: OtpCaller = {}) {
-    const mobile = normalizePhone(rawMobile, this.config.defaultCountry);
+  async verify(mobile: string, otp: string, caller: OtpCaller = {}) {
     const candidate = hashCode(this.config.secrets.otp, mobile, otp);
     const ipRule = this.config.otp.requestsPerIp;
     let result: VerifyResult;
@@ -373,16 +372,14 @@ export class OtpService implements OnModuleInit {
     return this.approve(mobile, stored.user_id);
   }
 
-  async remaining(rawMobile: string) {
-    const mobile = normalizePhone(rawMobile, this.config.defaultCountry);
+  async remaining(mobile: string) {
     const active = await this.repo.active(mobile);
     const left = active ? Math.ceil((active.expires_ms - Date.now()) / 1000) : 0;
     if (left <= 0) throw new AppException(404, 'NO_ACTIVE_OTP', 'No code is active for this number');
     return { remaining_seconds: left };
   }
 
-  async status(rawMobile: string) {
-    const mobile = normalizePhone(rawMobile, this.config.defaultCountry);
+  async status(mobile: string) {
     const s = await this.repo.status(mobile);
     if (!s) return { status: 'none' as const };
     let status = s.status;
@@ -407,9 +404,8 @@ export class OtpService implements OnModuleInit {
 
   // --- internals ---
 
-  /** E.164 of a number codes may go to: a country and a number type the configuration allows. */
-  private checkNumber(raw: string): string {
-    const mobile = normalizePhone(raw, this.config.defaultCountry);
+  /** The number (E.164), when codes may go to it: a country and a number type the configuration allows. */
+  private checkNumber(mobile: string): string {
     const { allowedCallingCodes, allowedNumberTypes, testNumbers } = this.config.otp;
     if (testNumbers.has(mobile)) return mobile;
     const { callingCode, type } = phoneType(mobile);

@@ -17,8 +17,12 @@ import {
   Min,
   MinLength,
 } from 'class-validator';
+import { IsMobileNumber } from '../../common/phone';
 import { IsStorableText } from '../../common/validators/storable-text.validator';
 import { MESSAGE_STATUSES, MESSAGE_TYPES } from '../message.types';
+
+/** sms, mms and whatsapp go to (and from) phone numbers, read as E.164 here; e-mail to addresses. */
+const notEmail = (o: Record<string, unknown>) => o.type !== 'email';
 
 const URL_OPTIONS = { require_tld: false, require_protocol: true, protocols: ['http', 'https'] };
 
@@ -28,6 +32,7 @@ export class SendMessageDto {
   @IsString()
   @MaxLength(320)
   @IsStorableText()
+  @IsMobileNumber(notEmail)
   from?: string;
 
   /** Recipient: E.164 or national number for sms, mms and whatsapp; an e-mail address for email */
@@ -36,6 +41,7 @@ export class SendMessageDto {
   @MinLength(3)
   @MaxLength(320)
   @IsStorableText()
+  @IsMobileNumber(notEmail)
   to: string;
 
   @ApiProperty({ enum: MESSAGE_TYPES, example: 'sms' })

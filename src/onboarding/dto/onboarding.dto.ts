@@ -1,3 +1,4 @@
+import { IsMobileNumber } from '../../common/phone';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import {
@@ -19,19 +20,10 @@ import { MAX_HASH_LENGTH, MIN_HASH_LENGTH } from '../hash';
 
 const MOBILE_EXAMPLE = '+919876543210';
 
-export class MobileParamDto {
-  /** E.164 (+919876543210) or national format (read with DEFAULT_COUNTRY) */
-  @ApiProperty({ example: MOBILE_EXAMPLE })
-  @IsString()
-  @MaxLength(32)
-  mobile_number: string;
-}
-
 export class RegisterRequestDto {
   /** E.164 (+919876543210) or national format (read with DEFAULT_COUNTRY) */
   @ApiProperty({ example: MOBILE_EXAMPLE })
-  @IsString()
-  @MaxLength(32)
+  @IsMobileNumber()
   mobile_number: string;
 }
 
@@ -44,8 +36,7 @@ export class RegisterResponseDto {
 export class InboundSmsDto {
   /** The number the SMS came from */
   @ApiProperty({ example: MOBILE_EXAMPLE })
-  @IsString()
-  @MaxLength(32)
+  @IsMobileNumber()
   mobile_number: string;
 
   /** The SMS text: `<HEADER> <hash>` */

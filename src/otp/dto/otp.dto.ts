@@ -1,11 +1,11 @@
+import { IsMobileNumber } from '../../common/phone';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsBoolean, IsIn, IsIP, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
+import { IsBoolean, IsIn, IsIP, IsOptional, IsString, Matches } from 'class-validator';
 
 export class SendOtpDto {
   /** E.164 or national number */
   @ApiProperty({ example: '+919876543210' })
-  @IsString()
-  @MaxLength(32)
+  @IsMobileNumber()
   mobile_number: string;
 
   @ApiProperty({ enum: ['sms', 'whatsapp'] })
@@ -46,8 +46,7 @@ export class OtpSentDto {
 
 export class VerifyOtpDto {
   @ApiProperty({ example: '+919876543210' })
-  @IsString()
-  @MaxLength(32)
+  @IsMobileNumber()
   mobile_number: string;
 
   /** The 6-digit code */
@@ -100,11 +99,4 @@ export class UserIdParamDto {
   @IsString()
   @Matches(/^[A-Za-z0-9_.:@+-]{1,128}$/, { message: 'user_id must be 1-128 letters, digits or _.:@+-' })
   user_id: string;
-}
-
-export class OtpMobileParamDto {
-  @ApiProperty({ example: '+919876543210' })
-  @IsString()
-  @MaxLength(32)
-  mobile_number: string;
 }

@@ -4,11 +4,11 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { PATH_METADATA, ROUTE_ARGS_METADATA } from '@nestjs/common/constants';
 import { RouteParamtypes } from '@nestjs/common/enums/route-paramtypes.enum';
-import { BoundedValidationPipe } from '../../http/validation.pipe';
-import { SessionIdPipe } from '../../session/session.controller';
-import { PatternPipe } from './pattern.pipe';
+import { MobileNumberPipe } from '../common/phone';
+import { BoundedValidationPipe } from './validation.pipe';
+import { SessionIdPipe } from '../session/session.controller';
 
-const SRC = join(__dirname, '..', '..');
+const SRC = join(__dirname, '..');
 
 function controllerFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -52,7 +52,9 @@ describe('every body, query and path parameter is validated', () => {
           checked++;
           const ok = arg.pipes.some(
             (p) =>
-              p instanceof BoundedValidationPipe || p instanceof PatternPipe || p instanceof SessionIdPipe,
+              p instanceof BoundedValidationPipe ||
+              p instanceof MobileNumberPipe ||
+              p instanceof SessionIdPipe,
           );
           if (!ok) unchecked.push(`${controller.name}.${method} argument ${arg.index}`);
         }
