@@ -34,7 +34,6 @@ const sms = new Queue('sms', {
 });
 const apiKey = Buffer.from(env.API_KEY ?? '');
 const jwtKey = createSecretKey(Buffer.from(env.JWT_SECRET!)); // a string would be tried as a PEM key on every sign
-const COUNTRY = 'IN';
 const DAY = 86400;
 // The defaults the service reads from its settings table.
 const SETTINGS = { salt_length: 10, permitted_headers: ['ONBOARD'], abuse_threshold: 10 };
