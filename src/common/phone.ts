@@ -5,7 +5,7 @@ import { applyDecorators, Param, PipeTransform } from '@nestjs/common';
 import { ApiParam } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { registerDecorator, ValidationArguments } from 'class-validator';
-import { CountryCode, parsePhoneNumberFromString } from 'libphonenumber-js/max';
+import { CountryCode, parsePhoneNumberFromString, PhoneNumber } from 'libphonenumber-js/max';
 import { AppException } from './app.exception';
 
 export interface ParsedPhone {
@@ -22,15 +22,37 @@ export function setDefaultCountry(country: string): void {
   defaultCountry = country;
 }
 
+/**
+ * Recent readings, because one request reads its number several times (the body's transform, its validation,
+ * the number type) and libphonenumber's full metadata makes each reading cost tens of microseconds. Bounded:
+ * emptied when full.
+ */
+const readings = new Map<string, ParsedPhone | null>();
+/** libphonenumber's own reading of recent valid numbers, by E.164, for their type. */
+const numbers = new Map<string, PhoneNumber>();
+const types = new Map<string, { callingCode: string; type: string }>();
+const MAX_REMEMBERED = 10_000;
+function remember<V>(map: Map<string, V>, key: string, value: V): V {
+  if (map.size >= MAX_REMEMBERED) map.clear();
+  map.set(key, value);
+  return value;
+}
+
 /** Returns the E.164 form, or undefined when the input is not a valid number. */
 export function parsePhone(input: unknown, country = defaultCountry): ParsedPhone | undefined {
   if (typeof input !== 'string') return undefined;
   const text = input.trim();
   // Only ASCII digits, spaces, dashes, dots, parentheses and one leading plus; no letters, no other scripts.
   if (text.length < 4 || text.length > 32 || !/^\+?[\d\s().-]+$/.test(text)) return undefined;
+  const key = text.startsWith('+') ? text : `${country} ${text}`; // E.164 reads the same in every country
+  const known = readings.get(key);
+  if (known !== undefined) return known ?? undefined;
   const parsed = parsePhoneNumberFromString(text, country as CountryCode);
-  if (!parsed || !parsed.isValid()) return undefined;
-  return { e164: parsed.number, callingCode: parsed.countryCallingCode };
+  if (!parsed || !parsed.isValid()) return remember(readings, key, null) ?? undefined;
+  const result = { e164: parsed.number, callingCode: parsed.countryCallingCode };
+  remember(readings, result.e164, result); // the validation that follows reads the E.164 form
+  remember(numbers, result.e164, parsed); // and the number type may be asked for next
+  return remember<ParsedPhone | null>(readings, key, result) ?? undefined;
 }
 
 export const invalidNumber = (field: string) =>
@@ -108,10 +130,12 @@ export function IsMobileNumber(when?: (o: Record<string, unknown>) => boolean): 
  * whatever type libphonenumber gives them (it calls +881 numbers `mobile`).
  */
 export function phoneType(e164: string): { callingCode: string; type: string } {
-  const parsed = parsePhoneNumberFromString(e164);
+  const known = types.get(e164);
+  if (known) return known;
+  const parsed = numbers.get(e164) ?? parsePhoneNumberFromString(e164);
   const callingCode = parsed?.countryCallingCode ?? '';
-  if (SATELLITE_CODES.has(callingCode)) return { callingCode, type: 'satellite' };
-  return { callingCode, type: (parsed?.getType() ?? 'unknown').toLowerCase() };
+  if (SATELLITE_CODES.has(callingCode)) return remember(types, e164, { callingCode, type: 'satellite' });
+  return remember(types, e164, { callingCode, type: (parsed?.getType() ?? 'unknown').toLowerCase() });
 }
 
 const SATELLITE_CODES = new Set(['870', '881', '882']);

@@ -114,8 +114,9 @@ export class MessagesService {
         },
       );
     }
-    const hash = requestHash(dto);
     const key = opts.idempotencyKey;
+    // The request's fingerprint matters only with an Idempotency-Key (a message without one is always new).
+    const hash = key ? requestHash(dto) : '';
     let claim: Claim | undefined;
     if (key) {
       const begun = await this.idempotency.begin(clientId, key, hash);
