@@ -100,6 +100,8 @@ async function main() {
     LOG_LEVEL: 'info',
     API_KEYS: KEY,
     ADMIN_API_KEYS: `admin-${KEY}`,
+    // Production takes inbound SMS only from an SMS gateway's key (GATEWAY_API_KEYS).
+    GATEWAY_API_KEYS: `gateway-${KEY}`,
     REDIS_URL: redisServer.url,
     REDIS_KEY_PREFIX: PREFIX,
     DATABASE_URL,
@@ -252,13 +254,17 @@ async function main() {
 
     extra.api_peak_rss_mb_register = api.peakRssMb(); // start-up, warm-up and the register runs so far
 
-    const inbound = (): Req => ({
+    const inbound = (headers: Record<string, string>) => (): Req => ({
       method: 'POST',
       path: '/onboard/sms',
-      headers: auth,
+      headers,
       body: { mobile_number: fresh(), message: 'ONBOARD ABCDEFGHJK', sms_id: randomUUID() },
     });
-    await compare('inbound SMS (validation, rejected)', inbound, inbound);
+    await compare(
+      'inbound SMS (validation, rejected)',
+      inbound({ 'x-api-key': `gateway-${KEY}` }),
+      inbound(auth), // the baseline has one key
+    );
 
     // Sessions, made through the service; read by both.
     const sessionIds: string[] = [];

@@ -19,8 +19,8 @@ import { OnboardingModule, OnboardingWorkerModule } from './onboarding/onboardin
 import { RedisModule } from './redis/redis.module';
 import { OtpModule, OtpWorkerModule } from './otp/otp.module';
 import { SessionModule, SessionWorkerModule } from './session/session.module';
-import { WorkerModule } from './workers/worker.module';
-import { WorkersCoreModule } from './workers/workers.module';
+import { SchedulerModule } from './workers/scheduler.module';
+import { JobStateModule } from './workers/job-state.module';
 
 /** What the API and the worker share: config, logging, Redis, Postgres, metrics, locks and heartbeats. */
 @Global()
@@ -35,7 +35,7 @@ export class CoreModule {
         RedisModule,
         DatabaseModule,
         MetricsModule,
-        WorkersCoreModule,
+        JobStateModule,
         // Typed in-process events (message status changes) between modules that must not import each other.
         EventEmitterModule.forRoot(),
       ],
@@ -63,7 +63,7 @@ export class AppModule {
     const imports: (Type | DynamicModule)[] = [CoreModule.forRoot(config)];
     if (config.runsApi) imports.push(ApiModule);
     if (config.runsWorker) {
-      imports.push(WorkerModule, OnboardingWorkerModule, MessagesWorkerModule, SessionWorkerModule);
+      imports.push(SchedulerModule, OnboardingWorkerModule, MessagesWorkerModule, SessionWorkerModule);
       // With the API in the same process OtpModule is there already (one listener, not two).
       if (!config.runsApi) imports.push(OtpWorkerModule);
     }

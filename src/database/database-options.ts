@@ -1,7 +1,6 @@
-// TypeORM options shared by the app and the migration CLI: migrations only, never synchronize.
+// TypeORM options shared by the app and the migration CLI: a connection pool and migrations, never synchronize.
 import type { DataSourceOptions } from 'typeorm';
 import type { AppConfig } from '../config/app-config';
-import { ENTITIES } from './entities';
 import { MIGRATIONS } from './migrations';
 
 export function dataSourceOptions(config: AppConfig): DataSourceOptions {
@@ -9,7 +8,7 @@ export function dataSourceOptions(config: AppConfig): DataSourceOptions {
   return {
     type: 'postgres',
     url: db.url,
-    entities: ENTITIES,
+    entities: [], // no ORM models: SQL is written by hand (see README.md here)
     migrations: MIGRATIONS,
     migrationsTableName: 'migrations',
     migrationsRun: false, // run by MigrationRunner under an advisory lock instead

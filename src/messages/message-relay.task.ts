@@ -1,8 +1,8 @@
-import { Injectable, OnModuleInit } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { AppConfig } from '../config/app-config';
 import { ScheduledJobName } from '../workers/job-catalogue';
-import { JobScheduler, ScheduledTask } from '../workers/job-scheduler';
+import { ScheduledJob, ScheduledJobHandler } from '../workers/job-scheduler';
 import { MessageType } from './message.types';
 import { MessageStatusService } from './message-status.service';
 import { DueCursor, MessagesRepository } from './messages.repository';
@@ -25,24 +25,17 @@ type Due = { id: string; type: MessageType; send_at: Date | null } & DueCursor;
  * DELIVERY_UNKNOWN rather than sent again (a late provider callback still moves them on).
  */
 @Injectable()
-export class MessageRelayTask implements ScheduledTask, OnModuleInit {
-  readonly spec;
+@ScheduledJob(ScheduledJobName.MessageRelay)
+export class MessageRelayTask implements ScheduledJobHandler {
   /** Where the walk stopped when a tick ran out of time (null: start from the oldest due message). */
   private cursor: DueCursor | null = null;
 
   constructor(
     private readonly config: AppConfig,
-    private readonly scheduler: JobScheduler,
     private readonly repo: MessagesRepository,
     private readonly messages: MessagesService,
     private readonly status: MessageStatusService,
-  ) {
-    this.spec = { name: ScheduledJobName.MessageRelay, intervalSeconds: config.messages.relayIntervalSec };
-  }
-
-  onModuleInit(): void {
-    this.scheduler.register(this);
-  }
+  ) {}
 
   async tick(signal?: AbortSignal): Promise<string | void> {
     let requeued = 0;

@@ -4,7 +4,6 @@ import { AppConfig } from '../config/app-config';
 import { OnboardingModule } from '../onboarding/onboarding.module';
 import { bullmqConnection, bullmqPrefix } from '../redis/redis-options';
 import { QueueName } from '../workers/job-catalogue';
-import { WorkerModule } from '../workers/worker.module';
 import { IdempotencyStore } from './idempotency';
 import { MessageRelayTask } from './message-relay.task';
 import { MessageSender } from './message-sender';
@@ -61,7 +60,7 @@ export class MessagesModule {}
 
 /** The worker side: BullMQ workers and the relay. */
 @Module({
-  imports: [MessagesCoreModule, WorkerModule],
+  imports: [MessagesCoreModule],
   providers: [MessageWorkers, MessageRelayTask],
 })
 export class MessagesWorkerModule {}

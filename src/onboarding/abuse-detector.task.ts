@@ -1,7 +1,7 @@
-import { Injectable, OnModuleInit } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { ScheduledJobName } from '../workers/job-catalogue';
-import { JobScheduler, ScheduledTask } from '../workers/job-scheduler';
+import { ScheduledJob, ScheduledJobHandler } from '../workers/job-scheduler';
 import { auditEvent } from './audit-event';
 import { OnboardingMetrics } from './onboarding.metrics';
 import { OnboardingRepository } from './onboarding.repository';
@@ -16,24 +16,17 @@ const BATCH = 500;
  * half-way is repeated by the next one, and the upserts make the repeat harmless.
  */
 @Injectable()
-export class AbuseDetectorTask implements ScheduledTask, OnModuleInit {
-  readonly spec;
-
+@ScheduledJob(ScheduledJobName.AbuseDetector)
+export class AbuseDetectorTask implements ScheduledJobHandler {
   private readonly ttlSec: number;
 
   constructor(
     config: AppConfig,
-    private readonly scheduler: JobScheduler,
     private readonly repo: OnboardingRepository,
     private readonly settings: SettingsService,
     private readonly metrics: OnboardingMetrics,
   ) {
-    this.spec = { name: ScheduledJobName.AbuseDetector, intervalSeconds: config.jobs.abuseCheckIntervalSec };
     this.ttlSec = config.jobs.abuseBlacklistTtlSec;
-  }
-
-  onModuleInit(): void {
-    this.scheduler.register(this);
   }
 
   async tick(): Promise<string | void> {

@@ -1,7 +1,7 @@
-import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { ScheduledJobName } from '../workers/job-catalogue';
-import { JobScheduler, ScheduledTask } from '../workers/job-scheduler';
+import { ScheduledJob, ScheduledJobHandler } from '../workers/job-scheduler';
 import type { AuditEvent } from './audit-event';
 import { OnboardingRepository } from './onboarding.repository';
 
@@ -12,22 +12,16 @@ import { OnboardingRepository } from './onboarding.repository';
  * which makes the durable record of an onboarding independent of Postgres being up at that moment.
  */
 @Injectable()
-export class MonitorLoggerTask implements ScheduledTask, OnModuleInit {
+@ScheduledJob(ScheduledJobName.MonitorLogger)
+export class MonitorLoggerTask implements ScheduledJobHandler {
   private readonly logger = new Logger('MonitorLogger');
-  readonly spec;
   private readonly batchSize: number;
 
   constructor(
     config: AppConfig,
-    private readonly scheduler: JobScheduler,
     private readonly repo: OnboardingRepository,
   ) {
-    this.spec = { name: ScheduledJobName.MonitorLogger, intervalSeconds: config.jobs.monitorLogIntervalSec };
     this.batchSize = config.jobs.monitorBatchSize;
-  }
-
-  onModuleInit(): void {
-    this.scheduler.register(this);
   }
 
   async tick(): Promise<string | void> {

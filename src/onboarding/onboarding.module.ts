@@ -1,5 +1,4 @@
 import { Module } from '@nestjs/common';
-import { WorkerModule } from '../workers/worker.module';
 import { AbuseDetectorTask } from './abuse-detector.task';
 import { OnboardingAdminService } from './admin.service';
 import { InboundSmsService } from './inbound-sms.service';
@@ -30,7 +29,7 @@ export class OnboardingModule {}
 
 /** The worker side: the abuse detector and the monitor-logger. */
 @Module({
-  imports: [OnboardingCoreModule, WorkerModule],
+  imports: [OnboardingCoreModule],
   providers: [AbuseDetectorTask, MonitorLoggerTask],
 })
 export class OnboardingWorkerModule {}

@@ -1,7 +1,6 @@
-import { Injectable, OnModuleInit } from '@nestjs/common';
-import { AppConfig } from '../config/app-config';
+import { Injectable } from '@nestjs/common';
 import { ScheduledJobName } from '../workers/job-catalogue';
-import { JobScheduler, ScheduledTask } from '../workers/job-scheduler';
+import { ScheduledJob, ScheduledJobHandler } from '../workers/job-scheduler';
 import { SessionRepository } from './session.repository';
 
 const BATCH = 500;
@@ -14,23 +13,9 @@ const MAX_BATCHES = 40;
  * session_expiry sorted set), so its cost grows with the sessions that expired, never with the keyspace.
  */
 @Injectable()
-export class SessionCleanupTask implements ScheduledTask, OnModuleInit {
-  readonly spec;
-
-  constructor(
-    config: AppConfig,
-    private readonly scheduler: JobScheduler,
-    private readonly repo: SessionRepository,
-  ) {
-    this.spec = {
-      name: ScheduledJobName.SessionCleanup,
-      intervalSeconds: config.sessions.cleanupIntervalSec,
-    };
-  }
-
-  onModuleInit(): void {
-    this.scheduler.register(this);
-  }
+@ScheduledJob(ScheduledJobName.SessionCleanup)
+export class SessionCleanupTask implements ScheduledJobHandler {
+  constructor(private readonly repo: SessionRepository) {}
 
   async tick(_signal?: AbortSignal, now = Date.now()): Promise<string | void> {
     let checked = 0;

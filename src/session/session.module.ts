@@ -1,5 +1,4 @@
 import { Module } from '@nestjs/common';
-import { WorkerModule } from '../workers/worker.module';
 import { AccessTokenGuard } from './access-token.guard';
 import { AuthController } from './auth.controller';
 import { SessionCleanupTask } from './session-cleanup.task';
@@ -30,7 +29,7 @@ export class SessionModule {}
 
 /** The worker side: the clean-up of the per-user indexes. */
 @Module({
-  imports: [SessionCoreModule, WorkerModule],
+  imports: [SessionCoreModule],
   providers: [SessionCleanupTask],
 })
 export class SessionWorkerModule {}

@@ -1,17 +1,34 @@
 import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { DiscoveryService } from '@nestjs/core';
 import { SchedulerRegistry } from '@nestjs/schedule';
+import { AppConfig } from '../config/app-config';
 import { Heartbeats } from './heartbeats';
-import type { ScheduledJobSpec } from './job-catalogue';
+import { ScheduledJobName, scheduledJobs, ScheduledJobSpec } from './job-catalogue';
 import { JobLock } from './job-lock';
 
-export interface ScheduledTask {
-  readonly spec: ScheduledJobSpec;
+/** The handler of a catalogued scheduled job: a provider marked `@ScheduledJob(name)`. */
+export interface ScheduledJobHandler {
   /**
    * Does one tick of work in bounded batches; returns a one-line summary when it did something. `signal`
    * aborts when the tick's time is up (or its run lock was lost): stop after the current batch.
    */
   tick(signal?: AbortSignal): Promise<string | void>;
 }
+
+/**
+ * Marks a provider as the handler of a scheduled job of the catalogue (src/workers/job-catalogue.ts, where
+ * every job and its interval are declared). The scheduler finds handlers at boot through Nest's
+ * DiscoveryService; a catalogued job without a handler stops the boot.
+ */
+export const ScheduledJob = DiscoveryService.createDecorator<ScheduledJobName>();
+
+/** A catalogued job bound to its handler: what the scheduler runs. */
+export interface ScheduledTask extends ScheduledJobHandler {
+  readonly spec: ScheduledJobSpec;
+}
+
+/** Why a worker cannot start: the catalogue and the handlers disagree. */
+export class ScheduledJobsMismatch extends Error {}
 
 /**
  * The run lock's lease: one and a half intervals (at least 3 s), renewed every third of it while the tick
@@ -43,13 +60,42 @@ export class JobScheduler implements OnApplicationBootstrap, BeforeApplicationSh
     private readonly registry: SchedulerRegistry,
     private readonly lock: JobLock,
     private readonly heartbeats: Heartbeats,
+    private readonly discovery: DiscoveryService,
+    private readonly config: AppConfig,
   ) {}
 
-  register(task: ScheduledTask): void {
-    this.tasks.push(task);
+  /**
+   * Every job of the catalogue with its handler. The worker job has none: the scheduler's own heartbeat proves
+   * a worker is alive when no other job has work. A catalogued job without a handler, a handler of a job the
+   * catalogue does not list, or two handlers of one job, is a ScheduledJobsMismatch.
+   */
+  private bind(): ScheduledTask[] {
+    const handlers = new Map<string, ScheduledJobHandler>();
+    const problems: string[] = [];
+    const catalogue = scheduledJobs(this.config);
+    for (const wrapper of this.discovery.getProviders({ metadataKey: ScheduledJob.KEY })) {
+      const name = this.discovery.getMetadataByDecorator(ScheduledJob, wrapper);
+      if (!name || !wrapper.instance) continue;
+      if (handlers.has(name)) problems.push(`scheduled job ${name} has two handlers`);
+      if (!catalogue.some((j) => j.name === name))
+        problems.push(`${wrapper.name} handles ${name}, which the job catalogue does not list`);
+      handlers.set(name, wrapper.instance as ScheduledJobHandler);
+    }
+    const tasks = catalogue.map((spec): ScheduledTask | undefined => {
+      if (spec.name === ScheduledJobName.Worker) return { spec, tick: async () => undefined };
+      const handler = handlers.get(spec.name);
+      if (!handler) {
+        problems.push(`scheduled job ${spec.name} has no handler (a provider marked @ScheduledJob)`);
+        return undefined;
+      }
+      return { spec, tick: (signal) => handler.tick(signal) };
+    });
+    if (problems.length) throw new ScheduledJobsMismatch(problems.join('; '));
+    return tasks as ScheduledTask[];
   }
 
   onApplicationBootstrap(): void {
+    this.tasks.push(...this.bind());
     for (const task of this.tasks) {
       const ms = task.spec.intervalSeconds * 1000;
       const fire = () => void this.track(this.runTick(task));

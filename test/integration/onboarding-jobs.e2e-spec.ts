@@ -8,6 +8,7 @@ import { OnboardingRepository } from '../../src/onboarding/onboarding.repository
 import { RedisKeys } from '../../src/redis/redis-keys';
 import { Heartbeats } from '../../src/workers/heartbeats';
 import { JobLock } from '../../src/workers/job-lock';
+import { ScheduledJobName } from '../../src/workers/job-catalogue';
 import { JobScheduler } from '../../src/workers/job-scheduler';
 import { randomMobile } from '../helpers/numbers';
 import { startTestApp, TestApp } from '../helpers/test-app';
@@ -174,9 +175,13 @@ describe('onboarding background jobs', () => {
     it('blacklists once when two detector instances tick at the same time', async () => {
       const mobile = randomMobile();
       for (let i = 0; i < 5; i++) await sms(mobile, 'ONBOARD X');
-      const task = t.app.get(AbuseDetectorTask);
+      const handler = t.app.get(AbuseDetectorTask);
+      const task = {
+        spec: { name: ScheduledJobName.AbuseDetector, intervalSeconds: 60 },
+        tick: () => handler.tick(),
+      };
       const replicas = [0, 1].map(
-        () => new JobScheduler({} as any, t.app.get(JobLock), t.app.get(Heartbeats)),
+        () => new JobScheduler({} as any, t.app.get(JobLock), t.app.get(Heartbeats), {} as any, t.config),
       );
       const now = Date.now() + 7 * 3600_000; // a slot of its own
       const ran = await Promise.all(replicas.map((r) => r.runTick(task, now)));

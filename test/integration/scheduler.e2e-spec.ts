@@ -2,8 +2,21 @@
 import { Heartbeats } from '../../src/workers/heartbeats';
 import { JobLock } from '../../src/workers/job-lock';
 import { RedisKeys } from '../../src/redis/redis-keys';
-import { JobScheduler, runLeaseMs, ScheduledTask, tickDeadlineMs } from '../../src/workers/job-scheduler';
+import { Injectable, Module } from '@nestjs/common';
+import { DiscoveryService } from '@nestjs/core';
+import { SchedulerRegistry } from '@nestjs/schedule';
+import { ScheduledJobName, scheduledJobs } from '../../src/workers/job-catalogue';
+import {
+  JobScheduler,
+  runLeaseMs,
+  ScheduledJob,
+  ScheduledJobHandler,
+  ScheduledJobsMismatch,
+  ScheduledTask,
+  tickDeadlineMs,
+} from '../../src/workers/job-scheduler';
 import { startTestApp, TestApp } from '../helpers/test-app';
+import { testConfig } from '../helpers/test-env';
 import { sleep, waitFor } from '../helpers/wait';
 
 describe('JobScheduler', () => {
@@ -13,7 +26,8 @@ describe('JobScheduler', () => {
   });
   afterAll(() => t.close());
 
-  const replica = () => new JobScheduler({} as any, t.app.get(JobLock), t.app.get(Heartbeats));
+  const replica = () =>
+    new JobScheduler({} as any, t.app.get(JobLock), t.app.get(Heartbeats), {} as any, t.config);
 
   it('runs a tick once per slot however many replicas fire in it', async () => {
     let runs = 0;
@@ -113,5 +127,53 @@ describe('JobScheduler', () => {
     const started = Date.now();
     expect(await replica().runTick(task, 3_000_000)).toBe(true);
     expect(Date.now() - started).toBeGreaterThanOrEqual(tickDeadlineMs(1000) - 50);
+  });
+});
+
+describe('scheduled jobs, declared once in the catalogue', () => {
+  @Injectable()
+  @ScheduledJob(ScheduledJobName.MessageRelay)
+  class SecondRelay implements ScheduledJobHandler {
+    async tick(): Promise<void> {}
+  }
+  @Module({ providers: [SecondRelay] })
+  class SecondRelayModule {}
+
+  it('binds every catalogued job to its handler at boot, the worker heartbeat to the scheduler itself', async () => {
+    const t = await startTestApp({}, { role: 'all' });
+    try {
+      const scheduler = t.app.get(JobScheduler);
+      const bound = (scheduler as unknown as { tasks: ScheduledTask[] }).tasks.map((x) => x.spec.name);
+      expect(bound.sort()).toEqual(
+        scheduledJobs(t.config)
+          .map((j) => j.name)
+          .sort(),
+      );
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('stops the boot when a job has two handlers', async () => {
+    await expect(startTestApp({}, { role: 'all', extraModules: [SecondRelayModule] })).rejects.toThrow(
+      /scheduled job message-relay has two handlers/,
+    );
+  });
+
+  it('stops the boot when a catalogued job has no handler', () => {
+    // The handlers found: none (a worker whose module lost its task).
+    const none = { getProviders: () => [] } as unknown as DiscoveryService;
+    const registry = { addInterval: () => undefined } as unknown as SchedulerRegistry;
+    const config = testConfig({}, 'worker');
+    const scheduler = new JobScheduler(registry, {} as any, {} as any, none, config);
+    let error: unknown;
+    try {
+      scheduler.onApplicationBootstrap();
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ScheduledJobsMismatch);
+    for (const job of scheduledJobs(config).filter((j) => j.name !== ScheduledJobName.Worker))
+      expect((error as Error).message).toContain(`scheduled job ${job.name} has no handler`);
   });
 });

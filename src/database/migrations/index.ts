@@ -1,5 +1,4 @@
-// Every migration, in order. `npm run migration:generate -- src/database/migrations/Name` writes a new one;
-// add it here.
+// Every migration, in order. Written by hand (see src/database/README.md); add a new one at the end.
 import { Onboarding1763770000000 } from './1763770000000-onboarding';
 import { Messages1763780000000 } from './1763780000000-messages';
 import { Otp1763790000000 } from './1763790000000-otp';
