@@ -10,15 +10,27 @@ import { Pool } from 'pg';
 import { hashCode } from '../src/otp/otp-code';
 import { RedisKeys } from '../src/redis/redis-keys';
 import {
-  drive,
-  LoadResult,
-  median,
-  once,
-  readsProcessed,
-  Req,
-  sequentialMedianMs,
-  sqlCounters,
-} from './lib/load';
+  auth,
+  CONNECTIONS,
+  DATABASE_URL,
+  fresh,
+  KEY,
+  log,
+  PREFIX,
+  PROBE,
+  QUICK,
+  ROUNDS,
+  SECONDS,
+  SECRETS,
+  selected,
+  SOAK_SECONDS,
+} from './lib/context';
+import { report, Row, writeBenchmarksPage } from './report';
+import { abuseTick } from './scenarios/abuse-detector';
+import { endToEnd } from './scenarios/end-to-end';
+import { clearMessages, growth } from './scenarios/growth';
+import { monitorDrain } from './scenarios/monitor-logger';
+import { drive, LoadResult, median, once, readsProcessed, Req, sqlCounters } from './lib/load';
 import {
   freePort,
   imageNodeOptions,
@@ -30,47 +42,6 @@ import {
   waitUntil,
 } from './lib/services';
 
-const env = process.env;
-// Short rounds, several of them: this shared machine has slow spells of a few seconds (a round at two thirds
-// of the speed of the next, on either side); more alternations keep one spell from deciding a median.
-const SECONDS = Number(env.BENCH_SECONDS ?? 2);
-const ROUNDS = Number(env.BENCH_ROUNDS ?? 4);
-const CONNECTIONS = Number(env.BENCH_CONNECTIONS ?? 50);
-const E2E_SECONDS = Number(env.BENCH_E2E_SECONDS ?? 60);
-const SOAK_SECONDS = Number(env.BENCH_SOAK_SECONDS ?? 300);
-const PROBE = 200; // sequential requests for the per-request counts
-/** BENCH_QUICK=1: the side-by-side scenarios only (for profiling rounds). */
-const QUICK = env.BENCH_QUICK === '1' || !!env.BENCH_ONLY;
-/** BENCH_ONLY=<regular expression>: only the side-by-side scenarios whose name matches (implies BENCH_QUICK). */
-const ONLY = env.BENCH_ONLY ? new RegExp(env.BENCH_ONLY, 'i') : null;
-const selected = (name: string) => !ONLY || ONLY.test(name);
-const LARGE = Number(env.BENCH_LARGE ?? 1_000_000); // the large data set (members / rows)
-const COUNTERS = Number(env.BENCH_COUNTERS ?? 1_000_000); // abuse counters
-const DATABASE_URL = env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/sms_bridge_bench';
-const PREFIX = 'smsb-bench:';
-const KEY = 'bench-client-key-0123456789abcdef';
-const SECRETS = {
-  OTP_SECRET: 'bench-otp-secret-0123456789abcdef0123456789',
-  JWT_SECRET: 'bench-jwt-secret-0123456789abcdef0123456789',
-  ONBOARDING_SECRET: 'bench-onboarding-secret-0123456789abcdef',
-  WEBHOOK_SIGNING_SECRET: 'bench-webhook-secret-0123456789abcdef',
-};
-const auth = { 'x-api-key': KEY };
-
-interface Row {
-  scenario: string;
-  service: LoadResult;
-  baseline?: LoadResult;
-  ratio?: number;
-  redis_commands_per_req?: number;
-  redis_commands?: Record<string, number>;
-  redis_round_trips_per_req?: number;
-  sql_per_req?: number;
-  sql_writes?: string;
-  probe_non2xx?: number;
-  note?: string;
-}
-
 const rows: Row[] = [];
 const extra: Record<string, unknown> = {};
 /** Seconds each part of the run took (the run must stay under 10 minutes). */
@@ -80,11 +51,6 @@ const phase = (name: string) => {
   phases[name] = Math.round((Date.now() - phaseStart) / 1000);
   phaseStart = Date.now();
 };
-const log = (s: string) => process.stderr.write(`[bench] ${s}\n`);
-
-// Numbers: a new one for every request that needs one (valid Indian mobiles), never reused within a run.
-let serial = 0;
-const fresh = () => `+919${String(serial++).padStart(9, '0')}`;
 
 async function main() {
   const started = Date.now();
@@ -456,8 +422,11 @@ async function main() {
     total_seconds: Math.round((Date.now() - started) / 1000),
   };
   mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
-  writeFileSync(join(ROOT, 'bench', 'results', 'latest.json'), `${JSON.stringify(result, null, 2)}\n`);
+  // latest.json (and docs/benchmarks.md, written from it) hold whole runs only; a partial one goes to quick.json.
+  const file = QUICK ? 'quick.json' : 'latest.json';
+  writeFileSync(join(ROOT, 'bench', 'results', file), `${JSON.stringify(result, null, 2)}\n`);
   process.stdout.write(report(result));
+  if (!QUICK) writeBenchmarksPage(result); // a whole run only: a partial one would read as the product's figures
 }
 
 const sum = (rs: LoadResult[], k: 'errors' | 'non2xx') => rs.reduce((n, r) => n + r[k], 0);
@@ -473,222 +442,6 @@ async function assertHashMatches(port: number, seed: (n: number) => Promise<stri
   });
   if (status !== 200)
     throw new Error(`a seeded OTP did not verify (${status}): the seeding no longer matches otp-code.ts`);
-}
-
-async function clearMessages(db: Pool, redis: Redis) {
-  await db.query('TRUNCATE messages, message_events');
-  const keys = await redis.keys(`${PREFIX}q:*`);
-  for (let i = 0; i < keys.length; i += 500)
-    await redis.unlink(...keys.slice(i, i + 500).map((k) => k.slice(PREFIX.length)));
-}
-
-async function growth(apiPort: number, redis: Redis, db: Pool, clientId: string) {
-  log('growth: register and message list at 10 thousand and 1 million');
-  const out: Record<string, unknown> = {};
-  // Median of sequential requests, with microseconds: the cost of one request at each data size.
-  const measure = (next: () => Req) => sequentialMedianMs(apiPort, next, 2000);
-  const fillSet = async (from: number, to: number) => {
-    for (let i = from; i < to; i += 10_000) {
-      const members = Array.from(
-        { length: Math.min(10_000, to - i) },
-        (_, j) => `+914${String(i + j).padStart(9, '0')}`,
-      );
-      await redis.sadd(RedisKeys.onboardedNumbers(), ...members);
-    }
-  };
-  const fillRows = async (from: number, to: number) => {
-    await db.query(
-      `INSERT INTO messages (id, client_id, type, "to", body, status, created_at)
-       SELECT gen_random_uuid(), $3, 'sms', '+913' || lpad(g::text, 9, '0'), 'hello', 'sent',
-              now() - (g || ' milliseconds')::interval
-       FROM generate_series($1::int, $2::int - 1) g`,
-      [from, to, clientId],
-    );
-    await db.query('ANALYZE messages');
-  };
-  const list = (): Req => ({ path: '/api/v1/messages?limit=50&status=sent', headers: auth });
-  const register = (): Req => ({ path: `/onboard/register/${fresh()}`, headers: auth });
-  await clearMessages(db, redis);
-  await fillSet(0, 10_000);
-  await fillRows(0, 10_000);
-  out.small = {
-    onboarded: await redis.scard(RedisKeys.onboardedNumbers()),
-    register: await measure(register),
-    message_list: await measure(list),
-  };
-  await fillSet(10_000, LARGE);
-  await fillRows(10_000, LARGE);
-  out.large = {
-    onboarded: await redis.scard(RedisKeys.onboardedNumbers()),
-    register: await measure(register),
-    message_list: await measure(list),
-  };
-  const s = out.small as { register: number; message_list: number };
-  const l = out.large as { register: number; message_list: number };
-  out.register_p50_ratio = l.register / s.register;
-  out.message_list_p50_ratio = l.message_list / s.message_list;
-  await clearMessages(db, redis);
-  return out;
-}
-
-/** Messages at a fixed rate through API → queue → worker → console provider; lag sampled every second. */
-async function endToEnd(apiPort: number, db: Pool, message: () => Req) {
-  // Offered a tenth above the target, so that "sent per second" can show the target met: sent/s is counted
-  // from the first request to the last message sent, and so can only come out below the offered rate.
-  const rate = Number(env.BENCH_E2E_RATE ?? 1100);
-  log(`message end to end: ${rate} msg/s for ${E2E_SECONDS} s, worker running`);
-  const lag: number[] = [];
-  const count = async () => {
-    const { rows: r } = await db.query(
-      `SELECT count(*)::int AS all, count(*) FILTER (WHERE status IN ('sent', 'delivered'))::int AS done FROM messages`,
-    );
-    return r[0] as { all: number; done: number };
-  };
-  const sampler = setInterval(() => void count().then((c) => lag.push(c.all - c.done)), 1000);
-  const t0 = Date.now();
-  const load = await drive(apiPort, message, { seconds: E2E_SECONDS, connections: 50, rate });
-  const accepted = (await count()).all;
-  const loadEnd = Date.now();
-  await waitUntil(
-    async () => (await count()).done >= accepted,
-    'every accepted message to be sent',
-    180_000,
-  ).catch(() => undefined);
-  clearInterval(sampler);
-  const end = await count();
-  const { rows: st } = await db.query(`SELECT status, count(*)::int AS n FROM messages GROUP BY status`);
-  return {
-    rate,
-    seconds: E2E_SECONDS,
-    accepted_202: load.requests - load.non2xx - load.errors,
-    non2xx: load.non2xx,
-    errors: load.errors,
-    rows: end.all,
-    sent: end.done,
-    by_status: Object.fromEntries(st.map((r) => [r.status, r.n])),
-    lost: Math.max(0, load.requests - load.non2xx - load.errors - end.all),
-    sent_per_second: end.done / ((Date.now() - t0) / 1000),
-    drain_after_load_s: (Date.now() - loadEnd) / 1000,
-    max_queue_lag: Math.max(0, ...lag),
-    final_lag: end.all - end.done,
-    p99_accept_ms: load.p99,
-  };
-}
-
-/** Pushes N audit events and times the monitor-logger (1 s interval, default batch size) moving them. */
-async function monitorDrain(redis: Redis, worker: Service) {
-  const N = Number(env.BENCH_MONITOR_EVENTS ?? 50_000);
-  log(`monitor-logger: drain ${N} events`);
-  const key = RedisKeys.auditQueue();
-  for (let i = 0; i < N; i += 5000) {
-    const events = Array.from({ length: Math.min(5000, N - i) }, (_, j) =>
-      JSON.stringify({
-        event_id: randomUUID(),
-        mobile_number: `+912${String(i + j).padStart(9, '0')}`,
-        event_type: 'register',
-        outcome: 'created',
-        created_at: new Date().toISOString(),
-      }),
-    );
-    await redis.rpush(key, ...events);
-  }
-  let first = 0;
-  await waitUntil(
-    async () => {
-      const left = await redis.llen(key);
-      if (!first && left < N) first = Date.now();
-      return left === 0;
-    },
-    'the audit queue to drain',
-    300_000,
-  );
-  const seconds = (Date.now() - first) / 1000;
-  const ticks = [...worker.output().matchAll(/"job":"monitor-logger"[^\n]*?"ms":(\d+)/g)].map((m) =>
-    Number(m[1]),
-  );
-  return { events: N, seconds, events_per_second: N / seconds, tick_ms: ticks.slice(-5) };
-}
-
-/** 1,000,000 abuse counters, 100 of them offenders (over the threshold and recorded as candidates). */
-async function abuseTick(redis: Redis, worker: Service) {
-  log('abuse-detector: 1,000,000 counters, 100 offenders');
-  for (let i = 0; i < COUNTERS; i += 10_000) {
-    const p = redis.pipeline();
-    for (let j = i; j < i + 10_000; j++)
-      p.set(RedisKeys.abuseCounter(`+911${String(j).padStart(9, '0')}`), 3, 'EX', 86400);
-    await p.exec();
-  }
-  const offenders = Array.from({ length: 100 }, (_, i) => `+911${String(i * 9973).padStart(9, '0')}`);
-  const before = [...worker.output().matchAll(/"job":"abuse-detector"[^\n]*?"ms":(\d+)/g)].length;
-  const p = redis.pipeline();
-  for (const m of offenders) p.set(RedisKeys.abuseCounter(m), 50, 'EX', 86400);
-  p.sadd(RedisKeys.abuseCandidates(), ...offenders);
-  await p.exec();
-  await waitUntil(
-    async () => [...worker.output().matchAll(/"job":"abuse-detector"[^\n]*?"ms":(\d+)/g)].length > before,
-    'an abuse-detector tick',
-    30_000,
-  );
-  const ticks = [...worker.output().matchAll(/"job":"abuse-detector"[^\n]*?"ms":(\d+)/g)].map((m) =>
-    Number(m[1]),
-  );
-  const blacklisted = await redis.smismember(RedisKeys.blacklistedNumbers(), ...offenders);
-  return {
-    counters: COUNTERS,
-    offenders: offenders.length,
-    tick_ms: ticks[ticks.length - 1],
-    offenders_blacklisted: blacklisted.filter((x) => x === 1).length,
-  };
-}
-
-function report(r: { rows: Row[] } & Record<string, unknown>): string {
-  const f = (n: number | undefined, d = 0) => (n === undefined || Number.isNaN(n) ? '—' : n.toFixed(d));
-  const lines = [
-    '',
-    `| scenario | service req/s | baseline req/s | ratio | p50 ms | p99 ms | errors | non-2xx (service / baseline) | Redis cmds/req | Redis round trips/req | SQL/req |`,
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
-    ...r.rows.map(
-      (x) =>
-        `| ${x.scenario} | ${f(x.service.rps)} | ${f(x.baseline?.rps)} | ${f(x.ratio, 2)} | ${f(x.service.p50)} | ${f(x.service.p99)} | ${x.service.errors} | ${x.service.non2xx}${x.baseline ? ` / ${x.baseline.non2xx}` : ''} | ${f(x.redis_commands_per_req, 2)} | ${f(x.redis_round_trips_per_req, 2)} | ${f(x.sql_per_req, 2)}${x.sql_writes ? ` (${x.sql_writes})` : ''} |`,
-    ),
-    '',
-  ];
-  if (!r.fixed_rate) return lines.join('\n');
-  type Fixed = { p50: number; p99: number; p99_rounds: number[]; non2xx: number };
-  const fx = r.fixed_rate as {
-    register_1000rps: LoadResult;
-    otp_verify_500rps: { service: Fixed; baseline: Fixed };
-  };
-  const ov = fx.otp_verify_500rps;
-  const g = r.growth as {
-    register_p50_ratio: number;
-    message_list_p50_ratio: number;
-    small: any;
-    large: any;
-  };
-  const e = r.message_end_to_end as Record<string, number>;
-  const m = r.monitor_logger as Record<string, number>;
-  const a = r.abuse_detector as Record<string, number>;
-  const s = r.soak as Record<string, number>;
-  lines.push(
-    '| measure | value |',
-    '|---|---|',
-    `| register p99 at 1,000 req/s (the soak) | ${f(fx.register_1000rps.p99)} ms (p50 ${f(fx.register_1000rps.p50)} ms, ${f(fx.register_1000rps.rps)} req/s, non-2xx ${fx.register_1000rps.non2xx}) |`,
-    `| OTP verify p99 at 500 req/s (median of 5 rounds of 3 s) | service ${f(ov.service.p99)} ms (rounds ${ov.service.p99_rounds.join(', ')}; p50 ${f(ov.service.p50)} ms, non-2xx ${ov.service.non2xx}); baseline ${f(ov.baseline.p99)} ms (rounds ${ov.baseline.p99_rounds.join(', ')}; p50 ${f(ov.baseline.p50)} ms, non-2xx ${ov.baseline.non2xx}) |`,
-    `| register p50 (sequential), 10 k → 1 M onboarded | ${f(g.small.register, 3)} → ${f(g.large.register, 3)} ms (× ${f(g.register_p50_ratio, 2)}) |`,
-    `| message list p50 (sequential), 10 k → 1 M rows | ${f(g.small.message_list, 3)} → ${f(g.large.message_list, 3)} ms (× ${f(g.message_list_p50_ratio, 2)}) |`,
-    `| message end to end at ${e.rate}/s for ${e.seconds} s | ${f(e.sent_per_second)} sent/s; ${e.accepted_202} accepted, ${e.sent} sent, ${e.lost} lost; max lag ${e.max_queue_lag}, drained ${f(e.drain_after_load_s, 1)} s after |`,
-    `| monitor-logger drain | ${f(m.events_per_second)} events/s (${m.events} events in ${f(m.seconds, 1)} s) |`,
-    `| abuse-detector tick, 1 M counters, 100 offenders | ${a.tick_ms} ms (${a.offenders_blacklisted} blacklisted) |`,
-    `| API RSS, ${s.seconds} s register soak at 1,000 req/s | ${f(s.rss_start_mb)} MB at the start; median of the first quarter ${f(s.rss_first_quarter_mb)} MB → last quarter ${f(s.rss_last_quarter_mb)} MB; highest sample ${f(s.rss_max_mb)} MB |`,
-    `| API peak RSS, start-up through the register scenarios | ${f(r.api_peak_rss_mb_register as number)} MB |`,
-    `| API peak RSS, whole run | ${f(r.api_peak_rss_mb as number)} MB |`,
-    `| run time | ${r.total_seconds} s (${Object.entries(r.phases as Record<string, number>)
-      .map(([k, v]) => `${k} ${v} s`)
-      .join(', ')}) |`,
-    '',
-  );
-  return lines.join('\n');
 }
 
 main().catch((err) => {

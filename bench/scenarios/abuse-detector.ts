@@ -1,0 +1,37 @@
+// One abuse-detector tick over many counters with a few offenders.
+import type Redis from 'ioredis';
+import { RedisKeys } from '../../src/redis/redis-keys';
+import { COUNTERS, log } from '../lib/context';
+import { Service, waitUntil } from '../lib/services';
+
+/** 1,000,000 abuse counters, 100 of them offenders (over the threshold and recorded as candidates). */
+export async function abuseTick(redis: Redis, worker: Service) {
+  log('abuse-detector: 1,000,000 counters, 100 offenders');
+  for (let i = 0; i < COUNTERS; i += 10_000) {
+    const p = redis.pipeline();
+    for (let j = i; j < i + 10_000; j++)
+      p.set(RedisKeys.abuseCounter(`+911${String(j).padStart(9, '0')}`), 3, 'EX', 86400);
+    await p.exec();
+  }
+  const offenders = Array.from({ length: 100 }, (_, i) => `+911${String(i * 9973).padStart(9, '0')}`);
+  const before = [...worker.output().matchAll(/"job":"abuse-detector"[^\n]*?"ms":(\d+)/g)].length;
+  const p = redis.pipeline();
+  for (const m of offenders) p.set(RedisKeys.abuseCounter(m), 50, 'EX', 86400);
+  p.sadd(RedisKeys.abuseCandidates(), ...offenders);
+  await p.exec();
+  await waitUntil(
+    async () => [...worker.output().matchAll(/"job":"abuse-detector"[^\n]*?"ms":(\d+)/g)].length > before,
+    'an abuse-detector tick',
+    30_000,
+  );
+  const ticks = [...worker.output().matchAll(/"job":"abuse-detector"[^\n]*?"ms":(\d+)/g)].map((m) =>
+    Number(m[1]),
+  );
+  const blacklisted = await redis.smismember(RedisKeys.blacklistedNumbers(), ...offenders);
+  return {
+    counters: COUNTERS,
+    offenders: offenders.length,
+    tick_ms: ticks[ticks.length - 1],
+    offenders_blacklisted: blacklisted.filter((x) => x === 1).length,
+  };
+}
