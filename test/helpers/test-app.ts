@@ -40,7 +40,11 @@ export async function startTestApp(
 ): Promise<TestApp> {
   const config = testConfig(overrides, opts.role ?? 'api');
   const app = await createApiApp(config, opts.extraModules);
-  await app.init();
+  // A boot that fails (a test of exactly that) must not leave its connections and timers behind.
+  await app.init().catch(async (err: unknown) => {
+    await app.close().catch(() => undefined);
+    throw err;
+  });
   await app.getHttpAdapter().getInstance().ready();
   const redis = app.get<RedisClient>(REDIS);
   return {
