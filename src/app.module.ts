@@ -9,7 +9,7 @@ import { BlacklistReader } from './onboarding/blacklist-reader';
 import { loggerParams } from './common/logging';
 import { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
-import { DatabaseModule } from './database/database.module';
+import { DatabaseModule, DatabaseWorkerModule } from './database/database.module';
 import { HealthModule } from './health/health.module';
 import { ReadinessService } from './health/readiness.service';
 import { MetricsController } from './metrics/metrics.controller';
@@ -63,7 +63,13 @@ export class AppModule {
     const imports: (Type | DynamicModule)[] = [CoreModule.forRoot(config)];
     if (config.runsApi) imports.push(ApiModule);
     if (config.runsWorker) {
-      imports.push(SchedulerModule, OnboardingWorkerModule, MessagesWorkerModule, SessionWorkerModule);
+      imports.push(
+        SchedulerModule,
+        OnboardingWorkerModule,
+        MessagesWorkerModule,
+        SessionWorkerModule,
+        DatabaseWorkerModule,
+      );
       // With the API in the same process OtpModule is there already (one listener, not two).
       if (!config.runsApi) imports.push(OtpWorkerModule);
     }

@@ -53,6 +53,9 @@ export class AppConfig {
     monitorBatchSize: number;
     monitorLogIntervalSec: number;
     heartbeatIntervalSec: number;
+    /** Days the audit trail (sms_monitor) and message events are kept: older partitions are dropped. */
+    auditRetentionDays: number;
+    messageEventRetentionDays: number;
   };
   readonly messages: {
     syncProcessing: boolean;
@@ -161,6 +164,8 @@ export class AppConfig {
       monitorBatchSize: env.MONITOR_BATCH_SIZE,
       monitorLogIntervalSec: env.MONITOR_LOG_INTERVAL,
       heartbeatIntervalSec: env.WORKER_HEARTBEAT_INTERVAL,
+      auditRetentionDays: env.AUDIT_RETENTION_DAYS,
+      messageEventRetentionDays: env.MESSAGE_EVENT_RETENTION_DAYS,
     };
     this.messages = {
       syncProcessing: env.SYNC_MESSAGE_PROCESSING,

@@ -106,6 +106,8 @@ export class Env {
   @Transform(toInt) @IsInt() @Min(1) @Max(10000) MONITOR_BATCH_SIZE: number = 100;
   @Transform(toInt) @IsInt() @Min(1) @Max(86400) MONITOR_LOG_INTERVAL: number = 30;
   @Transform(toInt) @IsInt() @Min(1) @Max(3600) WORKER_HEARTBEAT_INTERVAL: number = 10;
+  @Transform(toInt) @IsInt() @Min(1) @Max(36_500) AUDIT_RETENTION_DAYS: number = 90;
+  @Transform(toInt) @IsInt() @Min(1) @Max(36_500) MESSAGE_EVENT_RETENTION_DAYS: number = 365;
   @Transform(toBool) @IsBoolean() SYNC_MESSAGE_PROCESSING: boolean = false;
   @Transform(toInt) @IsInt() @Min(1) @Max(500) MESSAGE_WORKER_CONCURRENCY: number = 50;
   @Transform(toInt) @IsInt() @Min(1) @Max(50) MESSAGE_MAX_ATTEMPTS: number = 5;

@@ -4,6 +4,7 @@ import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
 import { dataSourceOptions } from './database-options';
 import { MigrationRunner } from './migration-runner';
+import { PartitionMaintenanceTask } from './partition-maintenance.task';
 import { QueryCounter } from './query-counter';
 
 @Global()
@@ -36,3 +37,7 @@ export class DatabaseModule {
     );
   }
 }
+
+/** The worker side of the database: partition maintenance of the history tables. */
+@Module({ providers: [PartitionMaintenanceTask] })
+export class DatabaseWorkerModule {}

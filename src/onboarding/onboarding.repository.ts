@@ -344,7 +344,7 @@ export class OnboardingRepository {
     const res: unknown[] = await this.db.query(
       `INSERT INTO sms_monitor (event_id, mobile_number, event_type, outcome, reason, details, created_at)
        SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::timestamptz[])
-       ON CONFLICT (event_id) DO NOTHING
+       ON CONFLICT (event_id, created_at) DO NOTHING
        RETURNING id`,
       [
         events.map((e) => e.event_id),

@@ -62,7 +62,12 @@ export enum ScheduledJobName {
   MessageRelay = 'message-relay',
   /** Drops expired sessions from the per-user indexes (sessions). */
   SessionCleanup = 'session-cleanup',
+  /** Makes the history tables' partitions ahead of time and drops those past retention (database). */
+  PartitionMaintenance = 'partition-maintenance',
 }
+
+/** Partitions are kept days ahead, so an hourly look is plenty (and the first tick runs at start). */
+export const PARTITION_MAINTENANCE_SECONDS = 3600;
 
 export interface ScheduledJobSpec {
   name: ScheduledJobName;
@@ -77,5 +82,6 @@ export function scheduledJobs(config: AppConfig): ScheduledJobSpec[] {
     { name: ScheduledJobName.MonitorLogger, intervalSeconds: config.jobs.monitorLogIntervalSec },
     { name: ScheduledJobName.MessageRelay, intervalSeconds: config.messages.relayIntervalSec },
     { name: ScheduledJobName.SessionCleanup, intervalSeconds: config.sessions.cleanupIntervalSec },
+    { name: ScheduledJobName.PartitionMaintenance, intervalSeconds: PARTITION_MAINTENANCE_SECONDS },
   ];
 }

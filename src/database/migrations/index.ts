@@ -6,6 +6,7 @@ import { OtpFailures1764700000000 } from './1764700000000-otp-failures';
 import { BlacklistExpiry1764710000000 } from './1764710000000-blacklist-expiry';
 import { MessagesDue1764720000000 } from './1764720000000-messages-due';
 import { MessageCallbackCursor1764730000000 } from './1764730000000-message-callback-cursor';
+import { PartitionedHistory1764740000000 } from './1764740000000-partitioned-history';
 
 export const MIGRATIONS: (new () => object)[] = [
   Onboarding1763770000000,
@@ -15,4 +16,5 @@ export const MIGRATIONS: (new () => object)[] = [
   BlacklistExpiry1764710000000,
   MessagesDue1764720000000,
   MessageCallbackCursor1764730000000,
+  PartitionedHistory1764740000000,
 ];
