@@ -60,6 +60,11 @@ export function report(r: { rows: Row[] } & Record<string, unknown>): string {
     `| message end to end at ${e.rate}/s for ${e.seconds} s | ${f(e.sent_per_second)} sent/s; ${e.accepted_202} accepted, ${e.sent} sent, ${e.lost} lost; max lag ${e.max_queue_lag}, drained ${f(e.drain_after_load_s, 1)} s after |`,
     `| monitor-logger drain | ${f(m.events_per_second)} events/s (${m.events} events in ${f(m.seconds, 1)} s) |`,
     `| abuse-detector tick, 1 M counters, 100 offenders | ${a.tick_ms} ms (${a.offenders_blacklisted} blacklisted) |`,
+    ...(r.retention
+      ? [
+          `| retention tick, an expired day of ${(r.retention as Record<string, number>).rows} audit events | ${(r.retention as Record<string, number>).tick_ms} ms (partition dropped: ${String((r.retention as Record<string, unknown>).partition_dropped)}) |`,
+        ]
+      : []),
     `| API RSS, ${s.seconds} s register soak at 1,000 req/s | ${f(s.rss_start_mb)} MB at the start; median of the first quarter ${f(s.rss_first_quarter_mb)} MB → last quarter ${f(s.rss_last_quarter_mb)} MB; highest sample ${f(s.rss_max_mb)} MB |`,
     `| API peak RSS, start-up through the register scenarios | ${f(r.api_peak_rss_mb_register as number)} MB |`,
     `| API peak RSS, whole run | ${f(r.api_peak_rss_mb as number)} MB |`,

@@ -30,6 +30,7 @@ import { abuseTick } from './scenarios/abuse-detector';
 import { endToEnd } from './scenarios/end-to-end';
 import { clearMessages, growth } from './scenarios/growth';
 import { monitorDrain } from './scenarios/monitor-logger';
+import { retentionTick } from './scenarios/retention';
 import { drive, LoadResult, median, once, readsProcessed, Req, sqlCounters } from './lib/load';
 import {
   freePort,
@@ -403,6 +404,8 @@ async function main() {
       phase('monitor-logger');
       extra.abuse_detector = await abuseTick(prefixed, worker);
       phase('abuse-detector');
+      extra.retention = await retentionTick(db);
+      phase('retention');
     }
     extra.api_peak_rss_mb = api.peakRssMb();
   } finally {
