@@ -3,6 +3,7 @@ import { TerminusModule } from '@nestjs/terminus';
 import { SessionCoreModule } from '../session/session.module';
 import { DatabaseHealthIndicator } from './database.health';
 import { HealthController } from './health.controller';
+import { HealthMetrics } from './health.metrics';
 import { HealthService } from './health.service';
 
 @Module({
@@ -11,6 +12,6 @@ import { HealthService } from './health.service';
     SessionCoreModule,
   ],
   controllers: [HealthController],
-  providers: [HealthService, DatabaseHealthIndicator],
+  providers: [HealthService, DatabaseHealthIndicator, HealthMetrics],
 })
 export class HealthModule {}
