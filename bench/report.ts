@@ -60,6 +60,11 @@ export function report(r: { rows: Row[] } & Record<string, unknown>): string {
     `| message end to end at ${e.rate}/s for ${e.seconds} s | ${f(e.sent_per_second)} sent/s; ${e.accepted_202} accepted, ${e.sent} sent, ${e.lost} lost; max lag ${e.max_queue_lag}, drained ${f(e.drain_after_load_s, 1)} s after |`,
     `| monitor-logger drain | ${f(m.events_per_second)} events/s (${m.events} events in ${f(m.seconds, 1)} s) |`,
     `| abuse-detector tick, 1 M counters, 100 offenders | ${a.tick_ms} ms (${a.offenders_blacklisted} blacklisted) |`,
+    ...(r.footprint
+      ? Object.entries(r.footprint as Record<string, number | null>).map(
+          ([k, v]) => `| footprint: ${k.replace(/_/g, ' ')} | ${v === null ? '—' : v} |`,
+        )
+      : []),
     ...(r.retention
       ? [
           `| retention tick, an expired day of ${(r.retention as Record<string, number>).rows} audit events | ${(r.retention as Record<string, number>).tick_ms} ms (partition dropped: ${String((r.retention as Record<string, unknown>).partition_dropped)}) |`,

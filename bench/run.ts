@@ -28,6 +28,7 @@ import {
 import { report, Row, writeBenchmarksPage } from './report';
 import { abuseTick } from './scenarios/abuse-detector';
 import { endToEnd } from './scenarios/end-to-end';
+import { footprintBeforeGrowth, footprintOnboarded } from './scenarios/footprint';
 import { clearMessages, growth } from './scenarios/growth';
 import { monitorDrain } from './scenarios/monitor-logger';
 import { retentionTick } from './scenarios/retention';
@@ -350,8 +351,10 @@ async function main() {
       };
       phase('fixed rate');
 
+      const footprint = await footprintBeforeGrowth(redis, db);
       // --- growth: 10 thousand vs 1 million members / rows ---
       extra.growth = await growth(apiPort, prefixed, db, client[0].client_id as string);
+      extra.footprint = { ...footprint, ...(await footprintOnboarded(redis)) };
       phase('growth');
 
       // --- register at a fixed 1,000 req/s for SOAK_SECONDS: its latency, and the API's memory over time ---
