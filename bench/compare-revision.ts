@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { apiEnv, auth, KEY, SECRETS } from './lib/context';
 import { drive, LoadResult, median, Req } from './lib/load';
 import {
   freePort,
@@ -23,14 +24,6 @@ const env = process.env;
 const SECONDS = Number(env.BENCH_SECONDS ?? 2);
 const ROUNDS = Number(env.BENCH_ROUNDS ?? 6);
 const CONNECTIONS = Number(env.BENCH_CONNECTIONS ?? 50);
-const KEY = 'bench-client-key-0123456789abcdef';
-const SECRETS = {
-  OTP_SECRET: 'bench-otp-secret-0123456789abcdef0123456789',
-  JWT_SECRET: 'bench-jwt-secret-0123456789abcdef0123456789',
-  ONBOARDING_SECRET: 'bench-onboarding-secret-0123456789abcdef',
-  WEBHOOK_SIGNING_SECRET: 'bench-webhook-secret-0123456789abcdef',
-};
-const auth = { 'x-api-key': KEY };
 const log = (s: string) => process.stderr.write(`[bench:revision] ${s}\n`);
 
 // A new valid Indian mobile for every request, distinct across the three servers (they share one Redis).
@@ -80,19 +73,7 @@ async function main() {
   const redis = await PrivateRedis.start();
   const services: Service[] = [];
   try {
-    const common = {
-      NODE_ENV: 'production',
-      NODE_OPTIONS: imageNodeOptions(),
-      APP_ROLE: 'api',
-      LOG_LEVEL: 'info',
-      API_KEYS: KEY,
-      ADMIN_API_KEYS: `admin-${KEY}`,
-      REDIS_URL: redis.url,
-      ...SECRETS,
-      OTP_REQUESTS_PER_IP: '100000000',
-      OTP_MAX_SENDS_PER_HOUR: '100000000',
-      OTP_SENDS_PER_CLIENT_PER_MINUTE: '100000000',
-    };
+    const common = apiEnv(redis.url, imageNodeOptions());
     const start = async (name: string, dir: string, db: string, prefix: string) => {
       const url = `postgres://postgres@127.0.0.1:5432/${db}`;
       await recreateDatabase(url);

@@ -1,9 +1,10 @@
-// The benchmark's report: the Markdown tables \`npm run bench\` prints, and docs/benchmarks.md, written from
-// bench/results/latest.json so that nobody edits figures by hand. \`npm run bench:report\` rewrites the page from
+// The benchmark's report: the Markdown tables `npm run bench` prints, and docs/benchmarks.md, written from
+// bench/results/latest.json so that nobody edits figures by hand. `npm run bench:report` rewrites the page from
 // the latest results.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LoadResult } from './lib/load';
+import { ROOT } from './lib/services';
 
 export interface Row {
   scenario: string;
@@ -19,9 +20,20 @@ export interface Row {
   note?: string;
 }
 
-export type BenchResult = { rows: Row[] } & Record<string, unknown>;
+export type BenchResult = {
+  rows: Row[];
+  when?: string;
+  machine?: string;
+  node?: string;
+  command?: string;
+  settings?: Record<string, unknown>;
+} & Record<string, unknown>;
 
-export function report(r: { rows: Row[] } & Record<string, unknown>): string {
+/** A count as the tables print it: 1,000,000. */
+const count = (n: number | undefined) => (n === undefined ? '—' : n.toLocaleString('en-US'));
+
+/** The Markdown tables: the side-by-side rows, then (after a whole run) one line per other measure. */
+export function report(r: BenchResult): string {
   const f = (n: number | undefined, d = 0) => (n === undefined || Number.isNaN(n) ? '—' : n.toFixed(d));
   const lines = [
     '',
@@ -40,11 +52,12 @@ export function report(r: { rows: Row[] } & Record<string, unknown>): string {
     otp_verify_500rps: { service: Fixed; baseline: Fixed };
   };
   const ov = fx.otp_verify_500rps;
+  type Size = { rows?: number; onboarded: number; register: number; message_list: number };
   const g = r.growth as {
     register_p50_ratio: number;
     message_list_p50_ratio: number;
-    small: any;
-    large: any;
+    small: Size;
+    large: Size;
   };
   const e = r.message_end_to_end as Record<string, number>;
   const m = r.monitor_logger as Record<string, number>;
@@ -55,11 +68,11 @@ export function report(r: { rows: Row[] } & Record<string, unknown>): string {
     '|---|---|',
     `| register p99 at 1,000 req/s (the soak) | ${f(fx.register_1000rps.p99)} ms (p50 ${f(fx.register_1000rps.p50)} ms, ${f(fx.register_1000rps.rps)} req/s, non-2xx ${fx.register_1000rps.non2xx}) |`,
     `| OTP verify p99 at 500 req/s (median of 5 rounds of 3 s) | service ${f(ov.service.p99)} ms (rounds ${ov.service.p99_rounds.join(', ')}; p50 ${f(ov.service.p50)} ms, non-2xx ${ov.service.non2xx}); baseline ${f(ov.baseline.p99)} ms (rounds ${ov.baseline.p99_rounds.join(', ')}; p50 ${f(ov.baseline.p50)} ms, non-2xx ${ov.baseline.non2xx}) |`,
-    `| register p50 (sequential), 10 k → 1 M onboarded | ${f(g.small.register, 3)} → ${f(g.large.register, 3)} ms (× ${f(g.register_p50_ratio, 2)}) |`,
-    `| message list p50 (sequential), 10 k → 1 M rows | ${f(g.small.message_list, 3)} → ${f(g.large.message_list, 3)} ms (× ${f(g.message_list_p50_ratio, 2)}) |`,
+    `| register p50 (sequential), ${count(g.small.onboarded)} → ${count(g.large.onboarded)} onboarded | ${f(g.small.register, 3)} → ${f(g.large.register, 3)} ms (× ${f(g.register_p50_ratio, 2)}) |`,
+    `| message list p50 (sequential), ${count(g.small.rows ?? g.small.onboarded)} → ${count(g.large.rows ?? g.large.onboarded)} rows | ${f(g.small.message_list, 3)} → ${f(g.large.message_list, 3)} ms (× ${f(g.message_list_p50_ratio, 2)}) |`,
     `| message end to end at ${e.rate}/s for ${e.seconds} s | ${f(e.sent_per_second)} sent/s; ${e.accepted_202} accepted, ${e.sent} sent, ${e.lost} lost; max lag ${e.max_queue_lag}, drained ${f(e.drain_after_load_s, 1)} s after |`,
     `| monitor-logger drain | ${f(m.events_per_second)} events/s (${m.events} events in ${f(m.seconds, 1)} s) |`,
-    `| abuse-detector tick, 1 M counters, 100 offenders | ${a.tick_ms} ms (${a.offenders_blacklisted} blacklisted) |`,
+    `| abuse-detector tick, ${count(a.counters)} counters, ${count(a.offenders)} offenders | ${a.tick_ms} ms (${a.offenders_blacklisted} blacklisted) |`,
     ...(r.footprint
       ? Object.entries(r.footprint as Record<string, number | null>).map(
           ([k, v]) => `| footprint: ${k.replace(/_/g, ' ')} | ${v === null ? '—' : v} |`,
@@ -67,7 +80,7 @@ export function report(r: { rows: Row[] } & Record<string, unknown>): string {
       : []),
     ...(r.retention
       ? [
-          `| retention tick, an expired day of ${(r.retention as Record<string, number>).rows} audit events | ${(r.retention as Record<string, number>).tick_ms} ms (partition dropped: ${String((r.retention as Record<string, unknown>).partition_dropped)}) |`,
+          `| retention tick, an expired day of ${count((r.retention as Record<string, number>).rows)} audit events | ${(r.retention as Record<string, number>).tick_ms} ms (partition dropped: ${String((r.retention as Record<string, unknown>).partition_dropped)}) |`,
         ]
       : []),
     `| API RSS, ${s.seconds} s register soak at 1,000 req/s | ${f(s.rss_start_mb)} MB at the start; median of the first quarter ${f(s.rss_first_quarter_mb)} MB → last quarter ${f(s.rss_last_quarter_mb)} MB; highest sample ${f(s.rss_max_mb)} MB |`,
@@ -81,8 +94,9 @@ export function report(r: { rows: Row[] } & Record<string, unknown>): string {
   return lines.join('\n');
 }
 
-/** docs/benchmarks.md: how the figures were made, then the tables. */
+/** docs/benchmarks.md: how the figures were made (date, Node, command, settings), then the tables. */
 export function benchmarksPage(r: BenchResult): string {
+  const node = r.node ?? /node (v[\d.]+)/.exec(String(r.machine))?.[1] ?? 'not recorded';
   return [
     '# Benchmarks',
     '',
@@ -91,12 +105,18 @@ export function benchmarksPage(r: BenchResult): string {
     'scripts, no framework) run side by side in one run, alternating rounds; the ratio is service ÷ baseline. How',
     'to run and read it: [bench/README.md](../bench/README.md).',
     '',
-    `Run ${String(r.when)} on ${String(r.machine)}; settings ${JSON.stringify(r.settings)}.`,
+    `- date: ${String(r.when)}`,
+    `- Node: ${node}`,
+    `- command: ${r.command ? `\`${r.command}\`` : 'not recorded'}`,
+    `- machine: ${String(r.machine)}`,
+    `- settings: ${Object.entries(r.settings ?? {})
+      .map(([k, v]) => `${k} ${String(v)}`)
+      .join(
+        ', ',
+      )} (seconds and rounds of each side-by-side measure, connections, sequential requests probed)`,
     report(r),
   ].join('\n');
 }
-
-export const ROOT = join(__dirname, '..');
 export const writeBenchmarksPage = (r: BenchResult) =>
   writeFileSync(join(ROOT, 'docs', 'benchmarks.md'), benchmarksPage(r));
 

@@ -26,8 +26,37 @@ export const SECRETS = {
   WEBHOOK_SIGNING_SECRET: 'bench-webhook-secret-0123456789abcdef',
 };
 export const auth = { 'x-api-key': KEY };
+
+/**
+ * The API's environment in every bench tool: production, as the image runs it (`nodeOptions`, the Dockerfile's
+ * NODE_OPTIONS), with the product's limits out of the way: one client drives the load from one IP.
+ */
+export const apiEnv = (redisUrl: string, nodeOptions: string): Record<string, string> => ({
+  NODE_ENV: 'production',
+  NODE_OPTIONS: nodeOptions,
+  APP_ROLE: 'api',
+  LOG_LEVEL: 'info',
+  API_KEYS: KEY,
+  ADMIN_API_KEYS: `admin-${KEY}`,
+  // Production takes inbound SMS only from an SMS gateway's key (GATEWAY_API_KEYS).
+  GATEWAY_API_KEYS: `gateway-${KEY}`,
+  REDIS_URL: redisUrl,
+  ...SECRETS,
+  OTP_REQUESTS_PER_IP: '100000000',
+  OTP_MAX_SENDS_PER_HOUR: '100000000',
+  OTP_SENDS_PER_CLIENT_PER_MINUTE: '100000000',
+});
 export const log = (s: string) => process.stderr.write(`[bench] ${s}\n`);
 
 // Numbers: a new one for every request that needs one (valid Indian mobiles), never reused within a run.
 let serial = 0;
 export const fresh = () => `+919${String(serial++).padStart(9, '0')}`;
+
+/** The command line that started this run, with the BENCH_* settings it was given (for the results page). */
+export const COMMAND = [
+  ...Object.keys(env)
+    .filter((k) => k.startsWith('BENCH_'))
+    .sort()
+    .map((k) => `${k}=${/^[\w.,:/@+-]*$/.test(env[k]!) ? env[k] : `'${env[k]!.replace(/'/g, `'\\''`)}'`}`),
+  env.npm_lifecycle_event ? `npm run ${env.npm_lifecycle_event}` : 'node bench/run.ts',
+].join(' ');

@@ -4,9 +4,9 @@ import { RedisKeys } from '../../src/redis/redis-keys';
 import { COUNTERS, log } from '../lib/context';
 import { Service, waitUntil } from '../lib/services';
 
-/** 1,000,000 abuse counters, 100 of them offenders (over the threshold and recorded as candidates). */
+/** BENCH_COUNTERS abuse counters (1,000,000), 100 of them offenders (over the threshold, recorded as candidates). */
 export async function abuseTick(redis: Redis, worker: Service) {
-  log('abuse-detector: 1,000,000 counters, 100 offenders');
+  log(`abuse-detector: ${COUNTERS} counters, 100 offenders`);
   for (let i = 0; i < COUNTERS; i += 10_000) {
     const p = redis.pipeline();
     for (let j = i; j < i + 10_000; j++)

@@ -42,6 +42,7 @@ export async function growth(apiPort: number, redis: Redis, db: Pool, clientId: 
   await fillSet(0, 10_000);
   await fillRows(0, 10_000);
   out.small = {
+    rows: 10_000,
     onboarded: await redis.scard(RedisKeys.onboardedNumbers()),
     register: await measure(register),
     message_list: await measure(list),
@@ -49,6 +50,7 @@ export async function growth(apiPort: number, redis: Redis, db: Pool, clientId: 
   await fillSet(10_000, LARGE);
   await fillRows(10_000, LARGE);
   out.large = {
+    rows: LARGE,
     onboarded: await redis.scard(RedisKeys.onboardedNumbers()),
     register: await measure(register),
     message_list: await measure(list),
