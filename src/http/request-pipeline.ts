@@ -9,7 +9,7 @@ import { AppConfig } from '../config/app-config';
 import { durationObserver, MetricsService } from '../metrics/metrics.service';
 import { clientErrorAnswer, mapError } from './error-body';
 import { drainRefusedBody } from './refused-body';
-import { SECURITY_HEADERS } from './security-headers';
+import { addDocumentHeaders, API_HEADERS } from './security-headers';
 
 export function httpAdapter(config: AppConfig): FastifyAdapter {
   return new FastifyAdapter({
@@ -25,11 +25,7 @@ export function httpAdapter(config: AppConfig): FastifyAdapter {
     // (hence any key check) runs, as a 404 would be: answered here in SPEC's shape, never echoing the path.
     frameworkErrors: (err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
       const { body, headers } = mapError(err);
-      void reply
-        .status(body.statusCode)
-        .header('x-request-id', req.id)
-        .headers(SECURITY_HEADERS)
-        .headers(headers);
+      void reply.status(body.statusCode).header('x-request-id', req.id).headers(API_HEADERS).headers(headers);
       void reply.send(body);
     },
     // Fastify's own answer to what Node's HTTP parser refuses lacks SPEC's `code`: give it the shape of the rest.
@@ -49,7 +45,7 @@ export function installRequestHooks(app: NestFastifyApplication): void {
   // Errors Fastify raises before a route runs (malformed JSON, body too large, wrong content type) reach
   // the global AllExceptionsFilter through Nest's own Fastify error handler, so they share the answer shape.
   fastify.addHook('onRequest', (req, reply, done) => {
-    void reply.header('x-request-id', req.id).headers(SECURITY_HEADERS);
+    void reply.header('x-request-id', req.id).headers(API_HEADERS);
     requestContext.run({ id: req.id }, done);
   });
   // Shutting down: every answer still being sent closes its connection, so a keep-alive client does not hold
@@ -61,6 +57,7 @@ export function installRequestHooks(app: NestFastifyApplication): void {
   });
   fastify.addHook('onSend', (req, reply, payload, done) => {
     if (closing) void reply.header('connection', 'close');
+    addDocumentHeaders(reply);
     drainRefusedBody(req, reply, payload, done);
   });
   const observe = durationObserver(app.get(MetricsService).httpDuration);

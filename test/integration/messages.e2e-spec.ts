@@ -388,6 +388,9 @@ describe('messages', () => {
     const page = await t.request({ url: '/admin/queues', as: 'admin' });
     expect(page.statusCode).toBe(200);
     expect(page.headers['content-type']).toMatch(/html/);
+    // Its page runs inline scripts: its own policy stays, the rest of the page headers are added.
+    expect(page.headers['content-security-policy']).toContain("script-src 'self' 'unsafe-inline'");
+    expect(page.headers['cross-origin-opener-policy']).toBe('same-origin');
     const basic = Buffer.from(`admin:${t.config.auth.adminApiKeys[0].secret}`).toString('base64');
     const api = await t.request({
       url: '/admin/queues/api/queues',
