@@ -61,7 +61,15 @@ export class AppConfig {
     syncProcessing: boolean;
     smsProvider: string;
     emailProvider: string;
-    twilio: { accountSid?: string; authToken?: string; fromNumber?: string; baseUrl: string };
+    twilio: {
+      accountSid?: string;
+      authToken?: string;
+      fromNumber?: string;
+      messagingServiceSid?: string;
+      baseUrl: string;
+    };
+    /** An SMS longer than this many segments is refused (MAX_SEGMENTS). */
+    maxSegments: number;
     smtpUrl?: string;
     emailFrom?: string;
     workerConcurrency: number;
@@ -175,6 +183,7 @@ export class AppConfig {
         accountSid: env.TWILIO_ACCOUNT_SID,
         authToken: env.TWILIO_AUTH_TOKEN,
         fromNumber: env.TWILIO_FROM_NUMBER,
+        messagingServiceSid: env.TWILIO_MESSAGING_SERVICE_SID,
         baseUrl: env.TWILIO_BASE_URL.replace(/\/+$/, ''),
       },
       smtpUrl: env.SMTP_URL,
@@ -188,6 +197,7 @@ export class AppConfig {
       webhookMaxAttempts: env.WEBHOOK_MAX_ATTEMPTS,
       allowPrivateCallbackUrls: env.WEBHOOK_ALLOW_PRIVATE_URLS ?? env.NODE_ENV !== 'production',
       providerTimeoutMs: env.PROVIDER_TIMEOUT_MS,
+      maxSegments: env.MAX_SEGMENTS,
     };
     this.defaultCountry = env.DEFAULT_COUNTRY;
     setDefaultCountry(env.DEFAULT_COUNTRY); // the phone-number boundary's reading of national numbers

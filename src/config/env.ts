@@ -125,6 +125,14 @@ export class Env {
   @Transform(emptyToUndefined) @IsOptional() @IsString() TWILIO_ACCOUNT_SID?: string = undefined;
   @Transform(emptyToUndefined) @IsOptional() @IsString() TWILIO_AUTH_TOKEN?: string = undefined;
   @Transform(emptyToUndefined) @IsOptional() @IsString() TWILIO_FROM_NUMBER?: string = undefined;
+  /** A Twilio Messaging Service (sender pool): sent as MessagingServiceSid instead of From. */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @Matches(/^MG[0-9a-fA-F]{32}$/, {
+    message: 'TWILIO_MESSAGING_SERVICE_SID must look like MG followed by 32 hex digits',
+  })
+  TWILIO_MESSAGING_SERVICE_SID?: string = undefined;
+  @Transform(toInt) @IsInt() @Min(1) @Max(100) MAX_SEGMENTS: number = 10;
   @IsUrl({ require_tld: false, require_protocol: true, protocols: ['http', 'https'] })
   TWILIO_BASE_URL: string = 'https://api.twilio.com';
   @Transform(emptyToUndefined)
@@ -274,9 +282,13 @@ export function validateEnv(raw: Record<string, string | undefined>): Env {
     }
   }
   if (env.SMS_PROVIDER === 'twilio') {
-    for (const name of ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'TWILIO_FROM_NUMBER'] as const) {
+    for (const name of ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN'] as const) {
       if (!env[name]) problems.push(`${name}: required when SMS_PROVIDER=twilio`);
     }
+    if (!env.TWILIO_FROM_NUMBER && !env.TWILIO_MESSAGING_SERVICE_SID)
+      problems.push(
+        'TWILIO_FROM_NUMBER: required when SMS_PROVIDER=twilio, unless TWILIO_MESSAGING_SERVICE_SID is set',
+      );
   }
   if (env.EMAIL_PROVIDER === 'smtp') {
     if (!env.SMTP_URL) problems.push('SMTP_URL: required when EMAIL_PROVIDER=smtp');

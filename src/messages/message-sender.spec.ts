@@ -34,7 +34,10 @@ class FakeProvider implements MessageProvider {
   }
 }
 
-const metrics = { histogram: () => ({ observe: () => undefined }) } as unknown as MetricsService;
+const metrics = {
+  histogram: () => ({ observe: () => undefined }),
+  counter: () => ({ inc: () => undefined }),
+} as unknown as MetricsService;
 
 function message(overrides: Partial<MessageRow> = {}): MessageRow {
   const now = new Date();
@@ -56,6 +59,9 @@ function message(overrides: Partial<MessageRow> = {}): MessageRow {
     retry_count: 0,
     error: null,
     send_at: null,
+    encoding: 'GSM-7',
+    segments: 1,
+    valid_until: null,
     idempotency_key: null,
     request_hash: null,
     created_at: now,
@@ -130,6 +136,22 @@ describe('MessageSender', () => {
       ['sending', undefined],
       ['failed', 'BLACKLISTED'],
     ]);
+  });
+
+  it('fails a message past its validity with EXPIRED, without calling the provider', async () => {
+    const { sender, status, provider } = setup({ row: { valid_until: new Date(Date.now() - 1) } });
+    expect(await sender.send('m1', first)).toBe('failed');
+    expect(provider.calls).toBe(0);
+    expect(status.moves.map((m) => [m.to, m.fields.error])).toEqual([
+      ['sending', undefined],
+      ['failed', 'EXPIRED'],
+    ]);
+  });
+
+  it('sends a message still within its validity', async () => {
+    const { sender, provider } = setup({ row: { valid_until: new Date(Date.now() + 60_000) } });
+    expect(await sender.send('m1', first)).toBe('sent');
+    expect(provider.calls).toBe(1);
   });
 
   it('sends e-mail through the e-mail provider and never asks the blacklist', async () => {

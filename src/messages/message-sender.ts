@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { MetricsService } from '../metrics/metrics.service';
 import { BlacklistReader } from '../onboarding/blacklist-reader';
-import { DELIVERY_UNKNOWN, MessageRow } from './message.types';
+import { DELIVERY_UNKNOWN, EXPIRED, MessageRow } from './message.types';
 import { MessageStatusService } from './message-status.service';
 import { EMAIL_PROVIDER, MessageProvider, ProviderError, SMS_PROVIDER } from './providers/provider';
 
@@ -18,6 +18,7 @@ export type SendOutcome = 'sent' | 'failed' | 'skipped';
 @Injectable()
 export class MessageSender {
   private readonly latency;
+  private readonly segments;
 
   constructor(
     private readonly status: MessageStatusService,
@@ -32,6 +33,11 @@ export class MessageSender {
       ['provider', 'outcome'],
       [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     );
+    this.segments = metrics.counter(
+      'smsb_sms_segments_total',
+      'SMS segments handed to a provider (what carriers bill)',
+      ['provider', 'encoding'],
+    );
   }
 
   providerFor(m: Pick<MessageRow, 'type'>): MessageProvider {
@@ -45,6 +51,11 @@ export class MessageSender {
     });
     if (!sending) return 'skipped';
     const provider = this.providerFor(sending);
+    if (sending.valid_until && new Date(sending.valid_until).getTime() <= Date.now()) {
+      // Its validity ran out while it waited (a queue backlog, an outage, retries): never sent late.
+      await this.status.move(messageId, ['sending'], 'failed', { error: EXPIRED });
+      return 'failed';
+    }
     if (sending.type !== 'email' && (await this.blacklist.manuallyBlacklisted(sending.to))) {
       // Blacklisted by an admin after it was accepted (a scheduled or queued message): it never leaves.
       await this.status.move(messageId, ['sending'], 'failed', {
@@ -88,6 +99,8 @@ export class MessageSender {
       throw err; // BullMQ retries with backoff
     }
     this.latency.observe({ provider: provider.name, outcome: 'ok' }, seconds());
+    if (sending.segments)
+      this.segments.inc({ provider: provider.name, encoding: sending.encoding ?? 'GSM-7' }, sending.segments);
 
     const sent = await this.status.move(messageId, ['sending'], 'sent', {
       provider: provider.name,

@@ -42,6 +42,11 @@ export interface MessageRow {
   retry_count: number;
   error: string | null;
   send_at: Date | null;
+  /** SMS only: the encoding and segment count carriers bill (null for other types). */
+  encoding: 'GSM-7' | 'UCS-2' | null;
+  segments: number | null;
+  /** Not handed to a provider by then: failed with EXPIRED, never sent late (null: no limit). */
+  valid_until: Date | null;
   idempotency_key: string | null;
   request_hash: string | null;
   created_at: Date;
@@ -67,3 +72,6 @@ export const REDACTED_BODY = '[redacted]';
  * provider's own status callback, when it comes, still says what happened.
  */
 export const DELIVERY_UNKNOWN = 'DELIVERY_UNKNOWN';
+
+/** The error of a message whose validity ran out before it could be handed to a provider. */
+export const EXPIRED = 'EXPIRED';

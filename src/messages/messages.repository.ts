@@ -27,6 +27,9 @@ export interface NewMessage {
   statusCallback: string | null;
   sensitive: boolean;
   sendAt: Date | null;
+  encoding: 'GSM-7' | 'UCS-2' | null;
+  segments: number | null;
+  validUntil: Date | null;
   idempotencyKey: string | null;
   requestHash: string | null;
 }
@@ -125,6 +128,9 @@ export class MessagesRepository {
         m.statusCallback,
         m.sensitive,
         m.sendAt,
+        m.encoding,
+        m.segments,
+        m.validUntil,
         m.idempotencyKey,
         m.requestHash,
       ];
@@ -135,7 +141,7 @@ export class MessagesRepository {
     const rows: MessageRow[] = await this.db.query(
       `WITH m AS (
          INSERT INTO messages (id, client_id, type, "from", "to", subject, body, media_urls, metadata, status_callback,
-                               sensitive, send_at, idempotency_key, request_hash)
+                               sensitive, send_at, encoding, segments, valid_until, idempotency_key, request_hash)
          VALUES ${tuples.join(', ')}
          ON CONFLICT (client_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
          RETURNING *

@@ -17,6 +17,7 @@ import { Claim, IdempotencyStore, mismatch, requestHash } from './idempotency';
 import { MessageSender } from './message-sender';
 import { MessageRow, MessageStatus, MessageType } from './message.types';
 import { MessagesRepository } from './messages.repository';
+import { countSegments, SegmentCount } from './segments';
 
 const MAX_TEXT = 1600;
 const QUEUE_ADD_TIMEOUT_MS = 1000;
@@ -47,6 +48,9 @@ export function presentMessage(m: MessageRow): MessageDto {
     retry_count: m.retry_count,
     error: m.error,
     send_at: iso(m.send_at),
+    encoding: m.encoding,
+    segments: m.segments,
+    valid_until: iso(m.valid_until),
     created_at: iso(m.created_at)!,
     updated_at: iso(m.updated_at)!,
     sent_at: iso(m.sent_at),
@@ -147,6 +151,9 @@ export class MessagesService {
         to: row.to,
         created_at: iso(row.created_at)!,
         send_at: iso(row.send_at),
+        encoding: row.encoding,
+        segments: row.segments,
+        valid_until: iso(row.valid_until),
       };
       claim?.stop();
       if (key) await this.idempotency.complete(clientId, key, hash, answer);
@@ -296,6 +303,20 @@ export class MessagesService {
       if (sendAt.getTime() > Date.now() + 366 * 86400_000)
         throw bad('SEND_AT_TOO_FAR', 'send_at is more than a year ahead');
     }
+    let count: SegmentCount | null = null;
+    if (type === 'sms') {
+      count = countSegments(dto.body);
+      const max = this.config.messages.maxSegments;
+      if (count.segments > max)
+        throw bad(
+          'TOO_MANY_SEGMENTS',
+          `body is ${count.segments} ${count.encoding} segments; at most ${max} (MAX_SEGMENTS) are sent`,
+        );
+    }
+    // The clock starts at acceptance, or at send_at when given.
+    const validUntil = dto.validity_seconds
+      ? new Date((sendAt ?? new Date()).getTime() + dto.validity_seconds * 1000)
+      : null;
     if (dto.metadata && JSON.stringify(dto.metadata).length > 4096)
       throw bad('METADATA_TOO_LARGE', 'metadata may hold at most 4 KB');
     return {
@@ -308,6 +329,9 @@ export class MessagesService {
       metadata: dto.metadata ?? null,
       statusCallback: dto.status_callback ?? null,
       sendAt,
+      encoding: count?.encoding ?? null,
+      segments: count?.segments ?? null,
+      validUntil,
     };
   }
 }

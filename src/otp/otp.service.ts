@@ -244,6 +244,8 @@ export class OtpService implements OnModuleInit {
           to: mobile,
           type: input.channel,
           body: `Your verification code is ${code}. It expires in ${Math.round(validity / 60)} minutes.`,
+          // Never delivered after the code expired: the code's remaining lifetime.
+          validity_seconds: Math.max(1, Math.floor((Date.parse(otp.expires_at) - Date.now()) / 1000)),
         },
         { sensitive: true, id: otp.message_id! },
       );

@@ -7,6 +7,7 @@ import { BlacklistExpiry1764710000000 } from './1764710000000-blacklist-expiry';
 import { MessagesDue1764720000000 } from './1764720000000-messages-due';
 import { MessageCallbackCursor1764730000000 } from './1764730000000-message-callback-cursor';
 import { PartitionedHistory1764740000000 } from './1764740000000-partitioned-history';
+import { MessageSegmentsValidity1764750000000 } from './1764750000000-message-segments-validity';
 
 export const MIGRATIONS: (new () => object)[] = [
   Onboarding1763770000000,
@@ -17,4 +18,5 @@ export const MIGRATIONS: (new () => object)[] = [
   MessagesDue1764720000000,
   MessageCallbackCursor1764730000000,
   PartitionedHistory1764740000000,
+  MessageSegmentsValidity1764750000000,
 ];

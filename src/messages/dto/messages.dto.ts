@@ -79,6 +79,16 @@ export class SendMessageDto {
   send_at?: string;
 
   /**
+   * How long the message may wait to be handed to a provider, in seconds from acceptance (or from send_at):
+   * past that it is failed with error EXPIRED and never sent late. At most 7 days.
+   */
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(604800)
+  validity_seconds?: number;
+
+  /**
    * Where each status change is POSTed, signed per Standard Webhooks: an http(s) URL; in production a public
    * address (400 INVALID_CALLBACK_URL otherwise)
    */
@@ -106,6 +116,15 @@ export class AcceptedMessageDto {
   created_at: string;
   @ApiPropertyOptional({ type: String, nullable: true })
   send_at: string | null;
+  /** sms: the encoding carriers use for the text (GSM-7, or UCS-2 for anything outside it); null otherwise */
+  @ApiProperty({ type: String, enum: ['GSM-7', 'UCS-2'], nullable: true })
+  encoding: 'GSM-7' | 'UCS-2' | null;
+  /** sms: how many segments carriers split and bill it as (160/153 GSM-7, 70/67 UCS-2); null otherwise */
+  @ApiProperty({ type: Number, nullable: true, example: 1 })
+  segments: number | null;
+  /** When it fails with EXPIRED if not yet handed to a provider (validity_seconds); null: no limit */
+  @ApiProperty({ type: String, nullable: true })
+  valid_until: string | null;
 }
 
 export class MessageEventDto {
@@ -143,6 +162,12 @@ export class MessageDto {
   error: string | null;
   @ApiProperty({ type: String, nullable: true })
   send_at: string | null;
+  @ApiProperty({ type: String, enum: ['GSM-7', 'UCS-2'], nullable: true })
+  encoding: 'GSM-7' | 'UCS-2' | null;
+  @ApiProperty({ type: Number, nullable: true })
+  segments: number | null;
+  @ApiProperty({ type: String, nullable: true })
+  valid_until: string | null;
   created_at: string;
   updated_at: string;
   @ApiProperty({ type: String, nullable: true })

@@ -11,7 +11,8 @@ export function smsProvider(config: AppConfig): MessageProvider {
   return new TwilioProvider({
     accountSid: t.accountSid!,
     authToken: t.authToken!,
-    fromNumber: t.fromNumber!,
+    fromNumber: t.fromNumber,
+    messagingServiceSid: t.messagingServiceSid,
     baseUrl: t.baseUrl,
     statusCallbackUrl: `${config.http.publicBaseUrl}/webhooks/twilio/status`,
     timeoutMs: config.messages.providerTimeoutMs,

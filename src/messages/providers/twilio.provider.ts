@@ -4,7 +4,10 @@ import { failedBeforeWrite, MessageProvider, ProviderError, SendResult } from '.
 export interface TwilioOptions {
   accountSid: string;
   authToken: string;
-  fromNumber: string;
+  /** The default sender; a message's own `from`, or the Messaging Service below, goes first. */
+  fromNumber?: string;
+  /** A Messaging Service (sender pool): Twilio picks the sender, so From is not sent. */
+  messagingServiceSid?: string;
   baseUrl: string;
   /** Where Twilio posts status callbacks: {PUBLIC_BASE_URL}/webhooks/twilio/status */
   statusCallbackUrl: string;
@@ -29,8 +32,16 @@ export class TwilioProvider implements MessageProvider {
     const whatsapp = m.type === 'whatsapp';
     const address = (n: string) => (whatsapp ? `whatsapp:${n}` : n);
     form.set('To', address(m.to));
-    form.set('From', address(m.from ?? this.opts.fromNumber));
+    if (m.from) form.set('From', address(m.from));
+    else if (this.opts.messagingServiceSid) form.set('MessagingServiceSid', this.opts.messagingServiceSid);
+    else form.set('From', address(this.opts.fromNumber ?? ''));
     form.set('Body', m.body);
+    // What is left of the message's validity: Twilio drops it from its own queue after that, so a late code
+    // is not delivered. Twilio takes 1 to 36,000 seconds (36,000 is also its default).
+    if (m.valid_until) {
+      const left = Math.ceil((new Date(m.valid_until).getTime() - Date.now()) / 1000);
+      if (left < 36000) form.set('ValidityPeriod', String(Math.max(1, left)));
+    }
     for (const url of m.media_urls ?? []) form.append('MediaUrl', url);
     // The message id rides along, so a callback finds the message even if the worker died before it could
     // record Twilio's sid.
