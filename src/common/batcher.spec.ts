@@ -59,4 +59,40 @@ describe('Batcher', () => {
     const b = new Batcher<number, number>(async () => [], { maxBatch: 5, concurrency: 1 });
     await expect(b.submit(1)).rejects.toThrow('wrong count');
   });
+
+  it('flushes one by one after an item fault, so one bad item fails alone', async () => {
+    const gate = deferred();
+    const flushes: number[][] = [];
+    const b = new Batcher<number, number>(
+      async (items) => {
+        flushes.push(items);
+        await gate.promise;
+        if (items.includes(-1)) throw Object.assign(new Error('bad row'), { code: '22007' });
+        return items;
+      },
+      { maxBatch: 10, concurrency: 1, itemFault: (err) => (err as { code?: string }).code === '22007' },
+    );
+    const first = b.submit(0);
+    const rest = [1, -1, 2].map((i) =>
+      b.submit(i).then(
+        (r) => `ok ${r}`,
+        (e: Error) => e.message,
+      ),
+    );
+    gate.resolve();
+    await first;
+    expect(await Promise.all(rest)).toEqual(['ok 1', 'bad row', 'ok 2']);
+    expect(flushes).toEqual([[0], [1, -1, 2], [1], [-1], [2]]);
+  });
+
+  it('fails the whole flush for a fault of the store', async () => {
+    const b = new Batcher<number, number>(
+      async () => {
+        throw new Error('connection lost');
+      },
+      { maxBatch: 10, concurrency: 1, itemFault: () => false },
+    );
+    const all = [1, 2].map((i) => b.submit(i).catch((e: Error) => e.message));
+    expect(await Promise.all(all)).toEqual(['connection lost', 'connection lost']);
+  });
 });

@@ -7,6 +7,11 @@ export interface BatcherOptions {
   maxBatch: number;
   /** Flushes in flight at once (for SQL: keep it under the pool size). */
   concurrency: number;
+  /**
+   * Whether a failed flush may be the fault of one item (for SQL: a data or constraint error) rather than of
+   * the store: the items are then flushed one by one, so one bad item fails alone and never its neighbours.
+   */
+  itemFault?: (err: unknown) => boolean;
 }
 
 export class Batcher<T, R> {
@@ -26,6 +31,15 @@ export class Batcher<T, R> {
     });
   }
 
+  private async oneByOne(batch: typeof this.waiting): Promise<void> {
+    for (const b of batch) {
+      await this.flush([b.item]).then(
+        ([result]) => b.resolve(result),
+        (err: unknown) => b.reject(err),
+      );
+    }
+  }
+
   private drain(): void {
     while (this.inFlight < this.opts.concurrency && this.waiting.length) {
       const batch = this.waiting.splice(0, this.opts.maxBatch);
@@ -36,7 +50,10 @@ export class Batcher<T, R> {
           if (results.length !== batch.length) throw new Error('a batch flush answered the wrong count');
           batch.forEach((b, i) => b.resolve(results[i]));
         })
-        .catch((err: unknown) => batch.forEach((b) => b.reject(err)))
+        .catch((err: unknown) => {
+          if (batch.length > 1 && this.opts.itemFault?.(err)) return this.oneByOne(batch);
+          batch.forEach((b) => b.reject(err));
+        })
         .finally(() => {
           this.inFlight--;
           this.drain();

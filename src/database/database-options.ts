@@ -18,6 +18,9 @@ export function dataSourceOptions(config: AppConfig): DataSourceOptions {
       // pg waits forever for a connection by default; a bounded wait turns an outage into a quick error.
       connectionTimeoutMillis: db.connectTimeoutMs,
       statement_timeout: db.statementTimeoutMs,
+      // The same bound on the client's side: over a link that stalls without closing (a partition, a proxy
+      // holding bytes) Postgres's own timeout never comes back, and the query would wait for TCP to give up.
+      query_timeout: db.statementTimeoutMs + 2000,
       idle_in_transaction_session_timeout: db.statementTimeoutMs * 2,
       application_name: `sms-bridge-${config.role}`,
     },

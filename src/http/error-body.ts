@@ -72,14 +72,16 @@ const FASTIFY_CODES: Record<string, { status: number; code: string; message?: st
 
 /** pg's words for a connection lost, refused or timed out (raw, or inside TypeORM's QueryFailedError). */
 const PG_CONNECTION_LOST =
-  /Connection terminated|timeout exceeded when trying to connect|the database system is|Client has encountered a connection error|Connection ended unexpectedly/i;
+  /Connection terminated|Query read timeout|timeout exceeded when trying to connect|the database system is|Client has encountered a connection error|Connection ended unexpectedly/i;
 const SOCKET_FAILURE =
   /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|EPIPE)$/;
 
 const isDatabaseOutage = (err: Error & { code?: string; syscall?: string }) => {
   if (err.name === 'QueryFailedError')
-    // shutdown, too many connections, connection errors; or the connection dropped during the query
-    return /^(57P01|57P02|57P03|53300|08\w{3})$/.test(err.code ?? '') || PG_CONNECTION_LOST.test(err.message);
+    // shutdown, too many connections, a statement timeout, connection errors; or the connection dropped
+    return (
+      /^(57P01|57P02|57P03|57014|53300|08\w{3})$/.test(err.code ?? '') || PG_CONNECTION_LOST.test(err.message)
+    );
   if (PG_CONNECTION_LOST.test(err.message)) return true;
   // A raw socket error (pool.connect refused or timed out) reaches a request only from pg: Redis clients
   // report their own (above), and the provider and webhook calls never run on the request path.

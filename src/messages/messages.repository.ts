@@ -2,6 +2,7 @@
 // messages accepted at the same time share one.
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import { isDataError } from '../database/pg-errors';
 import { Batcher } from '../common/batcher';
 import { AppConfig } from '../config/app-config';
 import {
@@ -92,8 +93,9 @@ export class MessagesRepository {
     config: AppConfig,
   ) {
     const concurrency = Math.max(1, Math.floor(config.database.poolSize / 2));
-    this.inserts = new Batcher((ms) => this.insertMany(ms), { maxBatch: 100, concurrency });
-    this.transitions = new Batcher((ts) => this.transitionMany(ts), { maxBatch: 100, concurrency });
+    const opts = { maxBatch: 100, concurrency, itemFault: isDataError };
+    this.inserts = new Batcher((ms) => this.insertMany(ms), opts);
+    this.transitions = new Batcher((ts) => this.transitionMany(ts), opts);
   }
 
   /**

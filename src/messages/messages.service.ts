@@ -246,7 +246,9 @@ export class MessagesService {
       // accepts ('1', '+275760-…', 36 dashes) would reach Postgres as a bad timestamp or uuid, a 500.
       const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})(\d{3})?Z$/.exec(createdAt ?? '');
       const ms = m ? Date.parse(`${m[1]}Z`) : NaN;
-      if (Number.isNaN(ms) || new Date(ms).toISOString() !== `${m![1]}Z` || !isUUID(id ?? '')) {
+      // Year 0000 is a JavaScript date but not a Postgres one.
+      const valid = !Number.isNaN(ms) && !m![1].startsWith('0000-');
+      if (!valid || new Date(ms).toISOString() !== `${m![1]}Z` || !isUUID(id ?? '')) {
         throw new AppException(400, 'INVALID_CURSOR', 'cursor is not one this API gave out');
       }
       after = { createdAt, id };
@@ -299,6 +301,10 @@ export class MessagesService {
     let sendAt: Date | null = null;
     if (dto.send_at) {
       sendAt = new Date(dto.send_at);
+      // ISO 8601 has forms (weeks, ordinal days, basic format) that JavaScript cannot read: an invalid date
+      // would compare false with every bound below and reach Postgres as garbage.
+      if (Number.isNaN(sendAt.getTime()))
+        throw bad('INVALID_SEND_AT', 'send_at must be an RFC 3339 date-time such as 2026-12-04T10:00:00Z');
       if (sendAt.getTime() < Date.now() - 5000) throw bad('SEND_AT_IN_PAST', 'send_at is in the past');
       if (sendAt.getTime() > Date.now() + 366 * 86400_000)
         throw bad('SEND_AT_TOO_FAR', 'send_at is more than a year ahead');

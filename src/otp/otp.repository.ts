@@ -2,6 +2,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { Batcher } from '../common/batcher';
+import { isDataError } from '../database/pg-errors';
 import { sameHash } from './otp-code';
 import { REDIS, RedisClient } from '../redis/redis.constants';
 import { RedisKeys } from '../redis/redis-keys';
@@ -110,7 +111,7 @@ export class OtpRepository {
       const marked = new Set(rows.map((r) => r.id));
       return items.map((i) => marked.has(i.rowId));
     },
-    { maxBatch: 200, concurrency: 2 },
+    { maxBatch: 200, concurrency: 2, itemFault: isDataError },
   );
 
   /** New codes' rows, inserted together under load; earlier live codes of their numbers are voided. */
@@ -135,7 +136,7 @@ export class OtpRepository {
       );
       return rows.map(() => undefined);
     },
-    { maxBatch: 200, concurrency: 2 },
+    { maxBatch: 200, concurrency: 2, itemFault: isDataError },
   );
 
   constructor(

@@ -125,7 +125,11 @@ export class JobScheduler implements OnApplicationBootstrap, BeforeApplicationSh
     const { name, intervalSeconds } = task.spec;
     const intervalMs = intervalSeconds * 1000;
     const slot = Math.floor(now / intervalMs);
+    // A tick of this job still running here (or given up and not yet ended): leave the slot to another
+    // replica rather than claim it and then find the run lock taken, which would waste it.
+    if (this.ticking.has(name)) return this.skipped(name, slot, 'busy');
     let runToken: string | null = null;
+    let givenUpTick = false;
     try {
       const slotToken = await this.lock.acquire(`${name}:${slot}`, intervalMs * 2);
       if (!slotToken) return this.skipped(name, slot, 'slot_taken');
@@ -134,7 +138,19 @@ export class JobScheduler implements OnApplicationBootstrap, BeforeApplicationSh
       if (!runToken) return this.skipped(name, slot, 'busy');
       const owned = runToken;
       const ending = new AbortController();
-      const deadline = setTimeout(() => ending.abort(new Error('tick deadline')), tickDeadlineMs(intervalMs));
+      // At the deadline the tick is given up: its signal aborts, its lease is no longer renewed (so it lapses
+      // within one lease and another replica takes the job), and this replica stops waiting for it. A tick
+      // stuck in a call that never returns (a stalled Postgres link) thus blocks the job for about one lease,
+      // not for as long as the link hangs; the task stops at its next check of the signal, and Postgres
+      // queries time out on the client's side too (query_timeout).
+      let giveUp!: (err: Error) => void;
+      const givenUp = new Promise<never>((_, reject) => (giveUp = reject));
+      const deadline = setTimeout(() => {
+        givenUpTick = true;
+        clearInterval(renew);
+        ending.abort(new Error('tick deadline'));
+        giveUp(new Error(`tick deadline (${tickDeadlineMs(intervalMs)} ms) passed; given up`));
+      }, tickDeadlineMs(intervalMs));
       const renew = setInterval(() => {
         this.lock.extend(name, owned, leaseMs).then(
           (ours) => ours || ending.abort(new Error('run lock lost')),
@@ -144,7 +160,11 @@ export class JobScheduler implements OnApplicationBootstrap, BeforeApplicationSh
       const started = Date.now();
       let summary: string | void;
       try {
-        summary = await task.tick(ending.signal);
+        const ticking = task.tick(ending.signal);
+        this.ticking.add(name);
+        // Once given up, its end only frees the job on this replica.
+        ticking.catch(() => undefined).finally(() => this.ticking.delete(name));
+        summary = await Promise.race([ticking, givenUp]);
       } finally {
         clearInterval(renew);
         clearTimeout(deadline);
@@ -159,9 +179,13 @@ export class JobScheduler implements OnApplicationBootstrap, BeforeApplicationSh
       this.logger.warn(`${name} tick failed: ${(err as Error).message}`);
       return false;
     } finally {
-      if (runToken) await this.lock.release(name, runToken).catch(() => undefined);
+      // A tick given up keeps its lease until it lapses: it may still be finishing a step.
+      if (runToken && !givenUpTick) await this.lock.release(name, runToken).catch(() => undefined);
     }
   }
+
+  /** Jobs with a tick in progress on this replica, given-up ticks included until they end. */
+  private readonly ticking = new Set<string>();
 
   private skipped(job: string, slot: number, outcome: 'slot_taken' | 'busy'): false {
     this.logger.debug({ job, slot, outcome }, `${job} tick ${slot} not run here: ${outcome}`);

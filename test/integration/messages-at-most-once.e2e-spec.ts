@@ -2,6 +2,7 @@
 // fails after the request was written settles as failed with DELIVERY_UNKNOWN, and the provider's later word
 // moves it on. One owner of status: every transition (the relay's included) is counted and reaches the
 // client's status callback.
+import { spawn } from 'node:child_process';
 import { DataSource } from 'typeorm';
 import { MessageRelayTask } from '../../src/messages/message-relay.task';
 import { DELIVERY_UNKNOWN, MessageRow } from '../../src/messages/message.types';
@@ -83,6 +84,40 @@ describe('messages: at most once, one owner of status', () => {
     it('not_sent: connection refused or a name that does not resolve', async () => {
       expect(await kindOf(provider(`http://127.0.0.1:${await freePort()}`).send(row))).toBe('not_sent');
       expect(await kindOf(provider('http://no-such-host.invalid').send(row))).toBe('not_sent');
+    });
+
+    it('not_sent: a connect that never completes (SYNs dropped), though the send timeout is the same', async () => {
+      // A listener whose accept queue is full and never drained: the kernel drops new SYNs, as a firewall
+      // or a dead route would. Nothing of the request can have been written.
+      const port = await freePort();
+      const blackhole = spawn('python3', [
+        '-c',
+        `import socket, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1', ${port})); s.listen(0)
+fill = []
+for i in range(8):
+    c = socket.socket(); c.setblocking(False)
+    try: c.connect(('127.0.0.1', ${port}))
+    except BlockingIOError: pass
+    fill.append(c)
+print('ready', flush=True)
+time.sleep(600)`,
+      ]);
+      try {
+        await new Promise((r) => blackhole.stdout.once('data', r));
+        const err: ProviderError = await provider(`http://127.0.0.1:${port}`)
+          .send(row)
+          .then(
+            () => {
+              throw new Error('sent');
+            },
+            (e: ProviderError) => e,
+          );
+        expect([err.kind, err.code]).toEqual(['not_sent', 'NETWORK']);
+        expect(err.message).toMatch(/CONNECT_TIMEOUT/);
+      } finally {
+        blackhole.kill('SIGKILL');
+      }
     });
 
     it('refused: 429, and 5xx without a sid; rejected: an invalid number', async () => {

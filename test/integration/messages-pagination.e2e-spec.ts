@@ -48,7 +48,13 @@ describe('message listing', () => {
     const ms = Buffer.from(`2026-01-01T00:00:00.000Z|${'0'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}`);
     const ok = await t.request({ url: `/api/v1/messages?cursor=${ms.toString('base64url')}` });
     expect(ok.statusCode).toBe(200);
-    for (const bad of ['2026-01-01T00:00:00.0000Z', '2026-13-01T00:00:00.000000Z', '1']) {
+    for (const bad of [
+      '2026-01-01T00:00:00.0000Z',
+      '2026-13-01T00:00:00.000000Z',
+      '1',
+      '0000-01-01T00:00:00.000000Z', // a JavaScript date, not a Postgres one
+      '0000-01-01T00:00:00.000Z',
+    ]) {
       const cursor = Buffer.from(`${bad}|${'0'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}`);
       const res = await t.request({ url: `/api/v1/messages?cursor=${cursor.toString('base64url')}` });
       expect([bad, res.statusCode, res.json().code]).toEqual([bad, 400, 'INVALID_CURSOR']);

@@ -297,6 +297,16 @@ describe('messages', () => {
       [{ to, type: 'sms' }, 'VALIDATION_FAILED'],
       [{ to, type: 'sms', body: 'x', status_callback: 'ftp://x' }, 'INVALID_CALLBACK_URL'],
     ];
+    // ISO 8601 forms JavaScript cannot read (weeks, ordinal days, basic format, hour only, decimal comma).
+    for (const sendAt of [
+      '2026-W49-5',
+      '2026-W49',
+      '2026-340',
+      '2026-12-04T05',
+      '20261204T050000Z',
+      '2026-12-04T05:00:00,5Z',
+    ])
+      cases.push([{ to, type: 'sms', body: 'x', send_at: sendAt }, 'VALIDATION_FAILED']);
     for (const [body, code] of cases) {
       const res = await send(body);
       expect([JSON.stringify(body).slice(0, 60), res.statusCode, res.json().code]).toEqual([
@@ -305,6 +315,15 @@ describe('messages', () => {
         code,
       ]);
     }
+  });
+
+  it("never lets one request's bad input fail the others it shares an INSERT with", async () => {
+    const to = randomMobile();
+    const valid = Array.from({ length: 150 }, (_, i) => send({ to, type: 'sms', body: `v${i}` }));
+    const bad = Array.from({ length: 10 }, () => send({ to, type: 'sms', body: 'x', send_at: '2026-W49-5' }));
+    const [v, b] = await Promise.all([Promise.all(valid), Promise.all(bad)]);
+    expect(v.map((r) => r.statusCode)).toEqual(v.map(() => 202));
+    expect(b.map((r) => r.statusCode)).toEqual(b.map(() => 400));
   });
 
   it('lists newest first with a cursor and filters, and counts queues', async () => {

@@ -88,20 +88,50 @@ describe('JobScheduler', () => {
   it('leases the run lock for about an interval and renews it while a long tick runs', async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
+    // 2.5 s: a lease of 3.75 s and a deadline of 5 s, so the tick outlives its first lease within its deadline.
     const task: ScheduledTask = {
-      spec: { name: 'leased' as any, intervalSeconds: 1 },
-      tick: () => gate, // longer than its lease and its deadline, ignoring the signal
+      spec: { name: 'leased' as any, intervalSeconds: 2.5 },
+      tick: () => gate,
     };
     const first = replica().runTick(task, 2_000_000);
     await sleep(100);
     const ttl = await t.redis.pttl(RedisKeys.lock('leased'));
     expect(ttl).toBeGreaterThan(0);
-    expect(ttl).toBeLessThanOrEqual(runLeaseMs(1000));
-    await sleep(runLeaseMs(1000) + 1000); // past the first lease: renewed, never run twice at once
+    expect(ttl).toBeLessThanOrEqual(runLeaseMs(2500));
+    await sleep(runLeaseMs(2500) + 300); // past the first lease: renewed, never run twice at once
     expect(await replica().runTick(task, 2_005_000)).toBe(false);
     release();
     expect(await first).toBe(true);
     expect(await t.redis.exists(RedisKeys.lock('leased'))).toBe(0); // released by its owner
+  });
+
+  it('gives up a tick stuck past its deadline: another replica runs the job within a lease', async () => {
+    // A tick stuck in a call that never returns and never looks at its signal (a stalled Postgres link).
+    let stuckRuns = 0;
+    const stuck: ScheduledTask = {
+      spec: { name: 'stalled' as any, intervalSeconds: 1 },
+      tick: () => {
+        stuckRuns++;
+        return new Promise(() => undefined);
+      },
+    };
+    const a = replica();
+    const started = Date.now();
+    expect(await a.runTick(stuck, 4_000_000)).toBe(false); // given up at its deadline
+    const gaveUp = Date.now() - started;
+    expect(gaveUp).toBeGreaterThanOrEqual(tickDeadlineMs(1000) - 50);
+    expect(gaveUp).toBeLessThan(tickDeadlineMs(1000) + 1000);
+    // While its tick still hangs, this replica leaves the next slots to others instead of wasting them.
+    expect(await a.runTick(stuck, 4_001_000)).toBe(false);
+    expect(await t.redis.exists(RedisKeys.lock(`stalled:${4_001}`))).toBe(0);
+    expect(stuckRuns).toBe(1);
+    // Its lease is no longer renewed: a healthy replica runs the job within one lease.
+    let runs = 0;
+    const healthy: ScheduledTask = { spec: stuck.spec, tick: async () => void runs++ };
+    const b = replica();
+    await waitFor(() => b.runTick(healthy), 'a healthy replica runs it', 10000, 100);
+    expect(Date.now() - started - gaveUp).toBeLessThanOrEqual(runLeaseMs(1000) + 500);
+    expect(runs).toBe(1);
   });
 
   it('lets another replica run a job about one interval after its worker died mid-tick', async () => {

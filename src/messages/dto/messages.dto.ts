@@ -12,6 +12,7 @@ import {
   IsString,
   IsUrl,
   IsUUID,
+  Matches,
   Max,
   MaxLength,
   Min,
@@ -73,9 +74,13 @@ export class SendMessageDto {
   @IsStorableText()
   media_urls?: string[];
 
-  /** Send later (ISO 8601, not in the past, within a year) */
+  /** Send later: an RFC 3339 date-time (2026-12-04T10:00:00Z), not in the past, within a year */
+  @ApiPropertyOptional({ format: 'date-time', example: '2026-12-04T10:00:00Z' })
   @IsOptional()
   @IsISO8601({ strict: true })
+  @Matches(/^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d{1,9})?)?(Z|[+-]\d\d:\d\d)$/i, {
+    message: 'send_at must be an RFC 3339 date-time such as 2026-12-04T10:00:00Z',
+  })
   send_at?: string;
 
   /**

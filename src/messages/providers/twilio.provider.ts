@@ -1,3 +1,4 @@
+import { Agent, fetch } from 'undici';
 import { DELIVERY_UNKNOWN, MessageRow } from '../message.types';
 import { failedBeforeWrite, MessageProvider, ProviderError, SendResult } from './provider';
 
@@ -25,7 +26,16 @@ const RETRYABLE_CODES = new Set([20429, 20500, 20503, 30001, 30002]);
 export class TwilioProvider implements MessageProvider {
   readonly name = 'twilio';
 
-  constructor(private readonly opts: TwilioOptions) {}
+  /**
+   * Connections with a connect timeout well inside the send's own: a connect that never completes (a firewall
+   * dropping SYNs, a dead route) then fails as a connect timeout, which proves nothing was written, and is
+   * retried; with only the overall timeout it would read as "no answer in time", whose outcome is unknown.
+   */
+  private readonly dispatcher: Agent;
+
+  constructor(private readonly opts: TwilioOptions) {
+    this.dispatcher = new Agent({ connect: { timeout: connectTimeoutMs(opts.timeoutMs) } });
+  }
 
   async send(m: MessageRow): Promise<SendResult> {
     const form = new URLSearchParams();
@@ -53,7 +63,7 @@ export class TwilioProvider implements MessageProvider {
         'unknown',
         DELIVERY_UNKNOWN,
       );
-    let res: Response;
+    let res: Awaited<ReturnType<typeof fetch>>;
     try {
       res = await fetch(
         `${this.opts.baseUrl}/2010-04-01/Accounts/${encodeURIComponent(this.opts.accountSid)}/Messages.json`,
@@ -65,6 +75,7 @@ export class TwilioProvider implements MessageProvider {
           },
           body: form,
           signal: AbortSignal.timeout(this.opts.timeoutMs),
+          dispatcher: this.dispatcher,
         },
       );
     } catch (err) {
@@ -100,6 +111,9 @@ export class TwilioProvider implements MessageProvider {
     throw new ProviderError(detail, refused ? 'refused' : 'rejected', errorCode);
   }
 }
+
+/** Half the send's timeout, at most 5 s: a connect that takes longer is not coming. */
+export const connectTimeoutMs = (timeoutMs: number) => Math.min(5000, Math.floor(timeoutMs / 2));
 
 /** The error and its network cause (fetch reports "fetch failed" with the socket error as `cause`). */
 function describe(err: unknown): string {
