@@ -170,4 +170,44 @@ describe('Postgres unavailable', () => {
         200,
       );
     }));
+
+  it('answers 503 within the statement timeout + 2 s when the Postgres link stalls without closing, and recovers', () =>
+    fleet.diagnose(async () => {
+      // Bytes held both ways, nothing closed (a partition, a proxy holding bytes): Postgres's own
+      // statement_timeout cannot come back, so only the client's query_timeout bounds the wait.
+      const api = await fleet.startApi({ DB_STATEMENT_TIMEOUT_MS: '1000' });
+      const to = randomMobile();
+      expect(
+        (
+          await call(api.url, '/api/v1/messages/send', {
+            method: 'POST',
+            body: { to, type: 'sms', body: 'a' },
+          })
+        ).status,
+      ).toBe(202);
+      proxy.pause();
+      try {
+        const stalled = await call(api.url, '/api/v1/messages/send', {
+          method: 'POST',
+          body: { to, type: 'sms', body: 'b' },
+        });
+        expect(stalled.status).toBe(503);
+        expect(stalled.body.code).toBe('DATABASE_UNAVAILABLE');
+        expect(stalled.ms).toBeLessThan(1000 + 2000 + 1500);
+      } finally {
+        proxy.resume();
+      }
+      await waitFor(
+        async () =>
+          (
+            await call(api.url, '/api/v1/messages/send', {
+              method: 'POST',
+              body: { to, type: 'sms', body: 'c' },
+            })
+          ).status === 202,
+        'accepts again once the link flows',
+        20_000,
+        250,
+      );
+    }));
 });

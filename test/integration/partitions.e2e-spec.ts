@@ -3,6 +3,7 @@
 import { DataSource } from 'typeorm';
 import { dataSourceOptions } from '../../src/database/database-options';
 import { MIGRATIONS } from '../../src/database/migrations';
+import { PartitionedHistory1764740000000 } from '../../src/database/migrations/1764740000000-partitioned-history';
 import { PartitionMaintenanceTask } from '../../src/database/partition-maintenance.task';
 import {
   partitionDdl,
@@ -130,7 +131,8 @@ describe('time-partitioned history tables', () => {
     await adminQuery(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
     await adminQuery(`CREATE DATABASE "${name}"`);
     const options = dataSourceOptions(testConfig({ DATABASE_URL: url.toString() }));
-    const before = new DataSource({ ...options, migrations: MIGRATIONS.slice(0, -1) });
+    const upTo = MIGRATIONS.indexOf(PartitionedHistory1764740000000);
+    const before = new DataSource({ ...options, migrations: MIGRATIONS.slice(0, upTo) });
     await before.initialize();
     try {
       await before.runMigrations();
