@@ -19,6 +19,7 @@ import { OnboardingModule, OnboardingWorkerModule } from './onboarding/onboardin
 import { RedisModule } from './redis/redis.module';
 import { OtpModule, OtpWorkerModule } from './otp/otp.module';
 import { SessionModule, SessionWorkerModule } from './session/session.module';
+import { TemplatesModule } from './templates/templates.module';
 import { SchedulerModule } from './workers/scheduler.module';
 import { JobStateModule } from './workers/job-state.module';
 
@@ -47,7 +48,7 @@ export class CoreModule {
 
 /** The HTTP side: controllers, the API-key guard, validation and the error filter. */
 @Module({
-  imports: [HealthModule, OnboardingModule, MessagesModule, SessionModule, OtpModule],
+  imports: [HealthModule, OnboardingModule, MessagesModule, SessionModule, OtpModule, TemplatesModule],
   controllers: [MetricsController],
   providers: [
     { provide: APP_GUARD, useClass: ApiKeyGuard },

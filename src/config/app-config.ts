@@ -70,6 +70,8 @@ export class AppConfig {
     };
     /** An SMS longer than this many segments is refused (MAX_SEGMENTS). */
     maxSegments: number;
+    /** India DLT: the entity id sent with SMS, and whether +91 SMS need a content-template id. */
+    dlt: { entityId?: string; enforce: boolean };
     smtpUrl?: string;
     emailFrom?: string;
     workerConcurrency: number;
@@ -90,6 +92,8 @@ export class AppConfig {
     maxSendsPerHour: number;
     testNumbers: Map<string, string>;
     validitySec: number;
+    /** WebOTP: adds the origin-bound line `@domain #code` to OTP texts (OTP_WEBOTP_DOMAIN). */
+    webOtpDomain?: string;
     resendCooldownSec: number;
     whatsappSmsFallback: boolean;
     /** Sends per number per window, and /otp/* requests per client IP per window (shared by replicas). */
@@ -198,6 +202,7 @@ export class AppConfig {
       allowPrivateCallbackUrls: env.WEBHOOK_ALLOW_PRIVATE_URLS ?? env.NODE_ENV !== 'production',
       providerTimeoutMs: env.PROVIDER_TIMEOUT_MS,
       maxSegments: env.MAX_SEGMENTS,
+      dlt: { entityId: env.DLT_ENTITY_ID, enforce: env.DLT_ENFORCE },
     };
     this.defaultCountry = env.DEFAULT_COUNTRY;
     setDefaultCountry(env.DEFAULT_COUNTRY); // the phone-number boundary's reading of national numbers
@@ -206,6 +211,7 @@ export class AppConfig {
       allowedCallingCodes: list(env.OTP_ALLOWED_COUNTRIES).map((c) => c.replace(/^\+/, '')),
       maxSendsPerHour: env.OTP_MAX_SENDS_PER_HOUR,
       validitySec: env.OTP_VALIDITY_SECONDS,
+      webOtpDomain: env.OTP_WEBOTP_DOMAIN,
       resendCooldownSec: env.OTP_RESEND_COOLDOWN_SECONDS,
       whatsappSmsFallback: env.OTP_WHATSAPP_SMS_FALLBACK,
       sendsPerNumber: { limit: env.OTP_SENDS_PER_NUMBER, windowSeconds: env.OTP_SENDS_WINDOW_SECONDS },

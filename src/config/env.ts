@@ -133,6 +133,20 @@ export class Env {
   })
   TWILIO_MESSAGING_SERVICE_SID?: string = undefined;
   @Transform(toInt) @IsInt() @Min(1) @Max(100) MAX_SEGMENTS: number = 10;
+  /** India DLT: the principal entity id registered with the operators, sent with every SMS that takes it. */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @Matches(/^\d{1,30}$/, { message: 'DLT_ENTITY_ID must be the digits of a DLT entity id' })
+  DLT_ENTITY_ID?: string = undefined;
+  /** Refuse an SMS to +91 without a DLT content-template id (400 DLT_TEMPLATE_REQUIRED). */
+  @Transform(toBool) @IsBoolean() DLT_ENFORCE: boolean = false;
+  /** WebOTP: the origin-bound last line `@domain #code` of OTP texts (sms-one-time-codes). */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @Matches(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i, {
+    message: 'OTP_WEBOTP_DOMAIN must be a host name such as example.com',
+  })
+  OTP_WEBOTP_DOMAIN?: string = undefined;
   @IsUrl({ require_tld: false, require_protocol: true, protocols: ['http', 'https'] })
   TWILIO_BASE_URL: string = 'https://api.twilio.com';
   @Transform(emptyToUndefined)

@@ -7,6 +7,7 @@ import { RouteParamtypes } from '@nestjs/common/enums/route-paramtypes.enum';
 import { MobileNumberPipe } from '../common/phone';
 import { BoundedValidationPipe } from './validation.pipe';
 import { SessionIdPipe } from '../session/session.controller';
+import { TemplateNamePipe } from '../templates/templates.controller';
 
 const SRC = join(__dirname, '..');
 
@@ -54,7 +55,8 @@ describe('every body, query and path parameter is validated', () => {
             (p) =>
               p instanceof BoundedValidationPipe ||
               p instanceof MobileNumberPipe ||
-              p instanceof SessionIdPipe,
+              p instanceof SessionIdPipe ||
+              p instanceof TemplateNamePipe,
           );
           if (!ok) unchecked.push(`${controller.name}.${method} argument ${arg.index}`);
         }

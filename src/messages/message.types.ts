@@ -47,6 +47,14 @@ export interface MessageRow {
   segments: number | null;
   /** Not handed to a provider by then: failed with EXPIRED, never sent late (null: no limit). */
   valid_until: Date | null;
+  /** Rendered from a template: its name and locale. */
+  template: string | null;
+  locale: string | null;
+  /** WhatsApp: the approved template Twilio sends (ContentSid), and its positional variables. */
+  whatsapp_content_sid: string | null;
+  content_variables: Record<string, string> | null;
+  /** India DLT: the content-template id of the text. */
+  dlt_template_id: string | null;
   idempotency_key: string | null;
   request_hash: string | null;
   created_at: Date;

@@ -16,6 +16,7 @@ import { EMAIL_PROVIDER, SMS_PROVIDER } from './providers/provider';
 import { emailProvider, smsProvider } from './providers/providers';
 import { StatusCallbacks } from './status-callbacks';
 import { TwilioWebhooksController } from './twilio-webhooks.controller';
+import { TemplatesCoreModule } from '../templates/templates.module';
 
 /** Queues (producers), the repository, the sender and the providers: what both processes need. */
 @Module({
@@ -29,6 +30,7 @@ import { TwilioWebhooksController } from './twilio-webhooks.controller';
       }),
     }),
     BullModule.registerQueue(...Object.values(QueueName).map((name) => ({ name }))),
+    TemplatesCoreModule,
   ],
   providers: [
     MessagesRepository,
@@ -42,6 +44,7 @@ import { TwilioWebhooksController } from './twilio-webhooks.controller';
   ],
   exports: [
     BullModule,
+    TemplatesCoreModule,
     MessagesRepository,
     MessagesService,
     MessageStatusService,

@@ -31,6 +31,11 @@ export interface NewMessage {
   encoding: 'GSM-7' | 'UCS-2' | null;
   segments: number | null;
   validUntil: Date | null;
+  template: string | null;
+  locale: string | null;
+  whatsappContentSid: string | null;
+  contentVariables: Record<string, string> | null;
+  dltTemplateId: string | null;
   idempotencyKey: string | null;
   requestHash: string | null;
 }
@@ -133,6 +138,11 @@ export class MessagesRepository {
         m.encoding,
         m.segments,
         m.validUntil,
+        m.template,
+        m.locale,
+        m.whatsappContentSid,
+        m.contentVariables ? JSON.stringify(m.contentVariables) : null,
+        m.dltTemplateId,
         m.idempotencyKey,
         m.requestHash,
       ];
@@ -143,7 +153,8 @@ export class MessagesRepository {
     const rows: MessageRow[] = await this.db.query(
       `WITH m AS (
          INSERT INTO messages (id, client_id, type, "from", "to", subject, body, media_urls, metadata, status_callback,
-                               sensitive, send_at, encoding, segments, valid_until, idempotency_key, request_hash)
+                               sensitive, send_at, encoding, segments, valid_until, template, locale,
+                               whatsapp_content_sid, content_variables, dlt_template_id, idempotency_key, request_hash)
          VALUES ${tuples.join(', ')}
          ON CONFLICT (client_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
          RETURNING *
@@ -257,6 +268,8 @@ export class MessagesRepository {
              delivered_at = CASE WHEN i.to_status = 'delivered' THEN now() ELSE messages.delivered_at END,
              body = CASE WHEN messages.sensitive AND i.to_status IN ('sent', 'delivered', 'undelivered', 'failed')
                          THEN '${REDACTED_BODY}' ELSE messages.body END,
+             content_variables = CASE WHEN messages.sensitive AND i.to_status IN ('sent', 'delivered', 'undelivered', 'failed')
+                         THEN NULL ELSE messages.content_variables END,
              updated_at = now()
            FROM i
            WHERE messages.id = i.id

@@ -18,8 +18,27 @@ import { MessageSender } from './message-sender';
 import { MessageRow, MessageStatus, MessageType } from './message.types';
 import { MessagesRepository } from './messages.repository';
 import { countSegments, SegmentCount } from './segments';
+import { contentVariables, render, TemplateError } from '../templates/template';
+import { TemplatesService } from '../templates/templates.service';
 
 const MAX_TEXT = 1600;
+
+/** What a message says and, when rendered from a template, what its send needs from it. */
+export interface Content {
+  body: string;
+  template: string | null;
+  locale: string | null;
+  whatsappContentSid: string | null;
+  contentVariables: Record<string, string> | null;
+  dltTemplateId: string | null;
+}
+const NO_TEMPLATE = {
+  template: null,
+  locale: null,
+  whatsappContentSid: null,
+  contentVariables: null,
+  dltTemplateId: null,
+};
 const QUEUE_ADD_TIMEOUT_MS = 1000;
 
 export interface AcceptOptions {
@@ -28,6 +47,8 @@ export interface AcceptOptions {
   sensitive?: boolean;
   /** The message's id, when the caller recorded it elsewhere first (OTP stores it with the code). */
   id?: string;
+  /** What it says, composed by the caller (OTP renders its own template); `body` then holds its text. */
+  content?: Content;
 }
 
 const iso = (d: Date | string | null) => (d ? new Date(d).toISOString() : null);
@@ -51,6 +72,8 @@ export function presentMessage(m: MessageRow): MessageDto {
     encoding: m.encoding,
     segments: m.segments,
     valid_until: iso(m.valid_until),
+    template: m.template,
+    locale: m.locale,
     created_at: iso(m.created_at)!,
     updated_at: iso(m.updated_at)!,
     sent_at: iso(m.sent_at),
@@ -81,6 +104,7 @@ export class MessagesService {
     private readonly sender: MessageSender,
     private readonly config: AppConfig,
     private readonly blacklist: BlacklistReader,
+    private readonly templates: TemplatesService,
     @InjectQueue(QueueName.Sms) sms: Queue,
     @InjectQueue(QueueName.Mms) mms: Queue,
     @InjectQueue(QueueName.Email) email: Queue,
@@ -105,8 +129,13 @@ export class MessagesService {
     );
   }
 
+  /** Reads and checks a message as accept would, storing nothing: its 400s, before anything is done for it. */
+  async check(dto: SendMessageDto, content?: Content): Promise<void> {
+    this.normalize(dto, content ?? (await this.content(dto)));
+  }
+
   async accept(clientId: string, dto: SendMessageDto, opts: AcceptOptions = {}): Promise<AcceptedMessageDto> {
-    const m = this.normalize(dto);
+    const m = this.normalize(dto, opts.content ?? (await this.content(dto)));
     if (m.type !== 'email' && clientId !== OTP_CLIENT_ID && (await this.blacklist.manuallyBlacklisted(m.to)))
       throw new AppException(403, 'BLACKLISTED', 'This number is blacklisted');
     if (dto.status_callback) {
@@ -280,7 +309,45 @@ export class MessagesService {
   }
 
   /** The rules class-validator cannot express alone: per-type recipients, media and length. */
-  private normalize(dto: SendMessageDto) {
+  /**
+   * What the message says: its body, or its template rendered (variables, locale) with what the send needs
+   * from it. WhatsApp needs an approved template: a business may start a conversation with nothing else, so
+   * free text, which the service cannot know to be inside a 24-hour reply window, is refused.
+   */
+  private async content(dto: SendMessageDto): Promise<Content> {
+    const bad = (code: string, message: string) => new AppException(400, code, message);
+    if ((dto.body === undefined) === (dto.template === undefined))
+      throw bad('BODY_OR_TEMPLATE', 'give either body or template (with its variables)');
+    if (dto.template === undefined) {
+      if (dto.variables !== undefined || dto.locale !== undefined)
+        throw bad('BODY_OR_TEMPLATE', 'variables and locale go with template');
+      if (dto.type === 'whatsapp')
+        throw new TemplateError(
+          'WHATSAPP_TEMPLATE_REQUIRED',
+          'WhatsApp messages need a template with a whatsapp_content_sid (an approved WhatsApp template)',
+        );
+      return { body: dto.body!, ...NO_TEMPLATE };
+    }
+    const t = await this.templates.get(dto.template);
+    const r = render(t, dto.variables, dto.locale);
+    const whatsapp = dto.type === 'whatsapp';
+    if (whatsapp && !r.whatsappContentSid)
+      throw new TemplateError(
+        'WHATSAPP_TEMPLATE_REQUIRED',
+        `template ${t.name} (${r.locale}) has no whatsapp_content_sid: WhatsApp needs an approved template`,
+      );
+    return {
+      body: r.body,
+      template: t.name,
+      locale: r.locale,
+      whatsappContentSid: whatsapp ? r.whatsappContentSid : null,
+      contentVariables: whatsapp ? JSON.parse(contentVariables(t, r.variables)) : null,
+      dltTemplateId: r.dltTemplateId,
+    };
+  }
+
+  private normalize(dto: SendMessageDto, content: Content) {
+    const body = content.body;
     const type = dto.type;
     const bad = (code: string, message: string) => new AppException(400, code, message);
     let to: string;
@@ -291,7 +358,7 @@ export class MessagesService {
         throw bad('INVALID_EMAIL', 'from must be an e-mail address');
     } else {
       to = dto.to; // E.164: read by the DTO (SendMessageDto), or handed over by the service's own OTP
-      if (dto.body.length > MAX_TEXT)
+      if (body.length > MAX_TEXT)
         throw bad('BODY_TOO_LONG', `body may hold at most ${MAX_TEXT} characters for ${type}`);
     }
     if (type === 'mms' && !dto.media_urls?.length)
@@ -309,9 +376,15 @@ export class MessagesService {
       if (sendAt.getTime() > Date.now() + 366 * 86400_000)
         throw bad('SEND_AT_TOO_FAR', 'send_at is more than a year ahead');
     }
+    // India (TRAI): every SMS to +91 carries a registered content-template id, when enforced.
+    if (type === 'sms' && this.config.messages.dlt.enforce && to.startsWith('+91') && !content.dltTemplateId)
+      throw bad(
+        'DLT_TEMPLATE_REQUIRED',
+        'an SMS to India needs a template whose locale has a dlt_template_id (DLT_ENFORCE)',
+      );
     let count: SegmentCount | null = null;
     if (type === 'sms') {
-      count = countSegments(dto.body);
+      count = countSegments(body);
       const max = this.config.messages.maxSegments;
       if (count.segments > max)
         throw bad(
@@ -330,7 +403,12 @@ export class MessagesService {
       from: dto.from ? (type === 'email' ? dto.from.trim() : dto.from) : null,
       to,
       subject: dto.subject ?? null,
-      body: dto.body,
+      body,
+      template: content.template,
+      locale: content.locale,
+      whatsappContentSid: content.whatsappContentSid,
+      contentVariables: content.contentVariables,
+      dltTemplateId: content.dltTemplateId,
       mediaUrls: dto.media_urls ?? null,
       metadata: dto.metadata ?? null,
       statusCallback: dto.status_callback ?? null,

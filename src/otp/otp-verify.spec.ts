@@ -1,5 +1,6 @@
 // OTP verify's decisions with fakes (no Redis, no Postgres): what each answer of the Redis script and of
 // Postgres leads to. The same rules under real faults and races are in test/integration/otp-invariants.e2e-spec.ts.
+import { TemplatesService } from '../templates/templates.service';
 import { AppException } from '../common/app.exception';
 import type { RateLimiters } from '../common/rate-limit/rate-limit';
 import { AppConfig } from '../config/app-config';
@@ -89,6 +90,7 @@ function setup(blacklistedInPostgres = false) {
     tokens,
     config,
     blacklist,
+    {} as TemplatesService, // verify renders no message
     metrics,
   );
   return { otp, repo };

@@ -8,7 +8,9 @@ import { AppConfig } from '../config/app-config';
 import { OTP_CLIENT_ID } from '../config/env';
 import { BlacklistReader } from '../onboarding/blacklist-reader';
 import { MetricsService } from '../metrics/metrics.service';
-import { MessagesService } from '../messages/messages.service';
+import { Content, MessagesService } from '../messages/messages.service';
+import { contentVariables, OTP_TEMPLATE, render, TemplateError } from '../templates/template';
+import { TemplatesService } from '../templates/templates.service';
 import { MESSAGE_STATUS_CHANGED, MessageStatusChanged } from '../messages/message-status.service';
 import { SessionService } from '../session/session.service';
 import { TokenService } from '../session/token.service';
@@ -42,6 +44,8 @@ export interface SendOtpInput {
   channel: 'sms' | 'whatsapp';
   user_id?: string;
   resend?: boolean;
+  locale?: string;
+  app_hash?: string;
 }
 
 /** Who asks: the end user's IP (absent: no per-IP limit) and the API key's client id (its own budget). */
@@ -75,6 +79,7 @@ export class OtpService implements OnModuleInit {
     private readonly tokens: TokenService,
     private readonly config: AppConfig,
     private readonly blacklist: BlacklistReader,
+    private readonly templates: TemplatesService,
     metrics: MetricsService,
   ) {
     this.sends = metrics.counter('smsb_otp_sends_total', 'OTP codes sent', ['channel', 'store']);
@@ -127,6 +132,42 @@ export class OtpService implements OnModuleInit {
   }
 
   /**
+   * The code's message: the `otp` template (built-in text when it was deleted) in the asked locale. An SMS
+   * gets the autofill lines after it: the Android app hash (SMS Retriever), then WebOTP's origin-bound line
+   * `@domain #code`, which must be the last. WhatsApp sends the locale's approved template.
+   */
+  private async compose(input: SendOtpInput, code: string, minutes: number): Promise<Content> {
+    const t = (await this.templates.find('otp').catch(() => null)) ?? OTP_TEMPLATE;
+    const r = render(t, { code, minutes }, input.locale);
+    if (input.channel === 'whatsapp') {
+      if (!r.whatsappContentSid)
+        throw new TemplateError(
+          'WHATSAPP_TEMPLATE_REQUIRED',
+          `the otp template (${r.locale}) has no whatsapp_content_sid: WhatsApp codes need an approved template`,
+        );
+      return {
+        body: r.body,
+        template: t.name,
+        locale: r.locale,
+        whatsappContentSid: r.whatsappContentSid,
+        contentVariables: JSON.parse(contentVariables(t, r.variables)) as Record<string, string>,
+        dltTemplateId: r.dltTemplateId,
+      };
+    }
+    const lines = [r.body];
+    if (input.app_hash) lines.push(input.app_hash);
+    if (this.config.otp.webOtpDomain) lines.push(`@${this.config.otp.webOtpDomain} #${code}`);
+    return {
+      body: lines.join('\n'),
+      template: t.name,
+      locale: r.locale,
+      whatsappContentSid: null,
+      contentVariables: null,
+      dltTemplateId: r.dltTemplateId,
+    };
+  }
+
+  /**
    * Send. Redis up: one script checks the blacklist, the active code and every limit and stores the code
    * (concurrent sends issue one code; a refused send counts nothing), then Postgres records the code's row
    * and the message, and the message is queued. Redis unreachable: the same rules on Postgres, under a lock.
@@ -137,6 +178,17 @@ export class OtpService implements OnModuleInit {
     const code = testCode ?? newCode();
     const now = Date.now();
     const validity = this.config.otp.validitySec;
+    // What the message will say, and whether it can be sent at all (a WhatsApp template, India's DLT, its
+    // length), settled before any code is issued or any limit counted.
+    const content = testCode ? null : await this.compose(input, code, Math.round(validity / 60));
+    const message = (c: Content) => ({
+      to: mobile,
+      type: input.channel,
+      body: c.body,
+      // Never delivered after the code expired: the code's remaining lifetime.
+      validity_seconds: validity,
+    });
+    if (content) await this.messages.check(message(content), content);
     const otp: StoredOtp = {
       otp_hash: hashCode(this.config.secrets.otp, mobile, code),
       mobile_number: mobile,
@@ -241,13 +293,10 @@ export class OtpService implements OnModuleInit {
       await this.messages.accept(
         OTP_CLIENT_ID,
         {
-          to: mobile,
-          type: input.channel,
-          body: `Your verification code is ${code}. It expires in ${Math.round(validity / 60)} minutes.`,
-          // Never delivered after the code expired: the code's remaining lifetime.
+          ...message(content!),
           validity_seconds: Math.max(1, Math.floor((Date.parse(otp.expires_at) - Date.now()) / 1000)),
         },
-        { sensitive: true, id: otp.message_id! },
+        { sensitive: true, id: otp.message_id!, content: content! },
       );
     }
     this.sends.inc({ channel: input.channel, store: redisUp ? 'redis' : 'postgres' });

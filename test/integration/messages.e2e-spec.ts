@@ -1,5 +1,6 @@
 // Messages end to end: accepted over HTTP, stored, queued, sent by the worker through a local Twilio
 // stand-in and a local SMTP server, tracked to delivery through signed webhooks.
+import { OTP_WHATSAPP_SID, otpTemplateForWhatsApp } from '../helpers/templates';
 import { createHmac } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { requestHash } from '../../src/messages/idempotency';
@@ -208,9 +209,21 @@ describe('messages', () => {
     await until(mms.id, 'sent');
     expect(twilio.to(a)[0].form.MediaUrl).toEqual(['https://example.com/a.png', 'https://example.com/b.png']);
     const b = randomMobile();
-    const wa = (await send({ to: b, type: 'whatsapp', body: 'hi' })).json();
+    await otpTemplateForWhatsApp(t);
+    const wa = (
+      await send({ to: b, type: 'whatsapp', template: 'otp', variables: { code: '123456', minutes: 5 } })
+    ).json();
     await until(wa.id, 'sent');
-    expect(twilio.to(b)[0].form).toMatchObject({ To: `whatsapp:${b}`, From: 'whatsapp:+15005550006' });
+    expect(twilio.to(b)[0].form).toMatchObject({
+      To: `whatsapp:${b}`,
+      From: 'whatsapp:+15005550006',
+      ContentSid: OTP_WHATSAPP_SID,
+      ContentVariables: JSON.stringify({ 1: '123456', 2: '5' }),
+    });
+    expect(twilio.to(b)[0].form.Body).toBeUndefined();
+    // Free text is refused for WhatsApp: a business may start a conversation with an approved template only.
+    const free = await send({ to: b, type: 'whatsapp', body: 'hi' });
+    expect([free.statusCode, free.json().code]).toEqual([400, 'WHATSAPP_TEMPLATE_REQUIRED']);
   });
 
   it('sends e-mail through SMTP', async () => {
@@ -294,7 +307,9 @@ describe('messages', () => {
       [{ to, type: 'sms', body: 'x'.repeat(1601) }, 'BODY_TOO_LONG'],
       [{ to, type: 'sms', body: 'x', send_at: '2001-01-01T00:00:00Z' }, 'SEND_AT_IN_PAST'],
       [{ to, type: 'fax', body: 'x' }, 'VALIDATION_FAILED'],
-      [{ to, type: 'sms' }, 'VALIDATION_FAILED'],
+      [{ to, type: 'sms' }, 'BODY_OR_TEMPLATE'],
+      [{ to, type: 'sms', body: 'x', template: 'otp' }, 'BODY_OR_TEMPLATE'],
+      [{ to, type: 'sms', body: 'x', variables: { a: 1 } }, 'BODY_OR_TEMPLATE'],
       [{ to, type: 'sms', body: 'x', status_callback: 'ftp://x' }, 'INVALID_CALLBACK_URL'],
     ];
     // ISO 8601 forms JavaScript cannot read (weeks, ordinal days, basic format, hour only, decimal comma).
@@ -365,6 +380,7 @@ describe('messages', () => {
       const q = (await t.request({ url: '/api/v1/messages/queues' })).json();
       return [q.sms, q.mms].every((c: any) => c.waiting + c.active + c.delayed === 0);
     }, 'no earlier send still on its way to Twilio');
+    await otpTemplateForWhatsApp(t);
     twilio.failNext(1, { status: 400, code: 63016 });
     const sent = await t.request({
       method: 'POST',

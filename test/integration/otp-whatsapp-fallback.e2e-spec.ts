@@ -1,5 +1,6 @@
 // The WhatsApp→SMS fallback (a subscriber of message status changes): only for the number's live code, and
 // never to a blacklisted number. A late failure of a code already used, replaced or expired sends nothing.
+import { otpTemplateForWhatsApp } from '../helpers/templates';
 import { DataSource } from 'typeorm';
 import { RedisKeys } from '../../src/redis/redis-keys';
 import { JobScheduler } from '../../src/workers/job-scheduler';
@@ -31,6 +32,7 @@ describe('OTP WhatsApp→SMS fallback', () => {
     );
     await t.app.get(JobScheduler).idle();
     db = t.app.get(DataSource);
+    await otpTemplateForWhatsApp(t);
   });
   afterAll(async () => {
     await t?.close();

@@ -8,6 +8,7 @@ import { MessagesDue1764720000000 } from './1764720000000-messages-due';
 import { MessageCallbackCursor1764730000000 } from './1764730000000-message-callback-cursor';
 import { PartitionedHistory1764740000000 } from './1764740000000-partitioned-history';
 import { MessageSegmentsValidity1764750000000 } from './1764750000000-message-segments-validity';
+import { Templates1764760000000 } from './1764760000000-templates';
 
 export const MIGRATIONS: (new () => object)[] = [
   Onboarding1763770000000,
@@ -19,4 +20,5 @@ export const MIGRATIONS: (new () => object)[] = [
   MessageCallbackCursor1764730000000,
   PartitionedHistory1764740000000,
   MessageSegmentsValidity1764750000000,
+  Templates1764760000000,
 ];

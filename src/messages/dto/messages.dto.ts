@@ -49,13 +49,44 @@ export class SendMessageDto {
   @IsIn(MESSAGE_TYPES)
   type: 'sms' | 'mms' | 'email' | 'whatsapp';
 
-  /** The text: at most 1600 characters for sms, mms and whatsapp, 100,000 for email */
-  @ApiProperty({ example: 'Your parcel arrives today' })
+  /**
+   * The text: at most 1600 characters for sms, mms and whatsapp, 100,000 for email. Or, instead, `template`
+   * (whatsapp: always a template with an approved WhatsApp template)
+   */
+  @ApiPropertyOptional({ example: 'Your parcel arrives today' })
+  @IsOptional()
   @IsString()
   @MinLength(1)
   @MaxLength(100_000)
   @IsStorableText()
-  body: string;
+  body?: string;
+
+  /** A template's name (GET /admin/templates), instead of body */
+  @ApiPropertyOptional({ example: 'otp' })
+  @IsOptional()
+  @IsString()
+  @Matches(/^[a-z0-9][a-z0-9_.-]{0,63}$/, { message: 'template must be a template name' })
+  template?: string;
+
+  /** The template's variables: name → text or number */
+  @ApiPropertyOptional({
+    type: 'object',
+    additionalProperties: true,
+    example: { code: '123456', minutes: 5 },
+  })
+  @IsOptional()
+  @IsObject()
+  @IsStorableText()
+  variables?: Record<string, string | number>;
+
+  /** The template's locale (en, hi, pt-BR …); its language, then its first locale, when it has none such */
+  @ApiPropertyOptional({ example: 'hi' })
+  @IsOptional()
+  @IsString()
+  @Matches(/^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,2}$/, {
+    message: 'locale must be a locale such as en or pt-BR',
+  })
+  locale?: string;
 
   /** E-mail subject */
   @IsOptional()
@@ -173,6 +204,11 @@ export class MessageDto {
   segments: number | null;
   @ApiProperty({ type: String, nullable: true })
   valid_until: string | null;
+  /** Rendered from this template, in this locale (null: free text) */
+  @ApiProperty({ type: String, nullable: true })
+  template: string | null;
+  @ApiProperty({ type: String, nullable: true })
+  locale: string | null;
   created_at: string;
   updated_at: string;
   @ApiProperty({ type: String, nullable: true })

@@ -45,7 +45,11 @@ export class TwilioProvider implements MessageProvider {
     if (m.from) form.set('From', address(m.from));
     else if (this.opts.messagingServiceSid) form.set('MessagingServiceSid', this.opts.messagingServiceSid);
     else form.set('From', address(this.opts.fromNumber ?? ''));
-    form.set('Body', m.body);
+    if (m.whatsapp_content_sid) {
+      // An approved WhatsApp template: the only message a business may start a conversation with.
+      form.set('ContentSid', m.whatsapp_content_sid);
+      form.set('ContentVariables', JSON.stringify(m.content_variables ?? {}));
+    } else form.set('Body', m.body);
     // What is left of the message's validity: Twilio drops it from its own queue after that, so a late code
     // is not delivered. Twilio takes 1 to 36,000 seconds (36,000 is also its default).
     if (m.valid_until) {

@@ -33,6 +33,22 @@ export class SendOtpDto {
   @IsIP(undefined, { message: 'ip must be an IPv4 or IPv6 address' })
   @Matches(/^[0-9A-Fa-f:.]{2,45}$/, { message: 'ip must be an IPv4 or IPv6 address, without a zone' })
   ip?: string;
+
+  /** The locale of the `otp` template to send the code in (en, hi …); its first locale when it has none such */
+  @ApiPropertyOptional({ example: 'hi' })
+  @IsOptional()
+  @IsString()
+  @Matches(/^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,2}$/, {
+    message: 'locale must be a locale such as en or pt-BR',
+  })
+  locale?: string;
+
+  /** Android SMS Retriever: your app's 11-character hash, added to the SMS so the app reads the code itself */
+  @ApiPropertyOptional({ example: 'FA+9qCX9VSu' })
+  @IsOptional()
+  @IsString()
+  @Matches(/^[A-Za-z0-9+/]{11}$/, { message: 'app_hash must be the 11-character hash of an Android app' })
+  app_hash?: string;
 }
 
 export class OtpSentDto {

@@ -1,0 +1,64 @@
+import {
+  checkTemplate,
+  contentVariables,
+  pickLocale,
+  placeholders,
+  render,
+  Template,
+  TemplateError,
+} from './template';
+
+const t: Template = {
+  name: 'shipping',
+  variables: ['day', 'name'],
+  locales: [
+    { locale: 'en', text: { body: 'Hi {{name}}, it arrives {{ day }}' } },
+    { locale: 'hi', text: { body: '{{name}}, {{day}} पहुंचेगा', dlt_template_id: '1107' } },
+    { locale: 'pt-BR', text: { body: 'Olá {{name}}', whatsapp_content_sid: 'HX1' } },
+  ],
+};
+const codeOf = (f: () => unknown) => {
+  try {
+    f();
+  } catch (err) {
+    return (err as TemplateError).code;
+  }
+  return 'none';
+};
+
+describe('templates', () => {
+  it('fills every placeholder, spaces inside the braces allowed', () => {
+    expect(render(t, { day: 'today', name: 'Asha' }).body).toBe('Hi Asha, it arrives today');
+    expect(render(t, { day: 3, name: 'A' }, 'hi')).toMatchObject({
+      locale: 'hi',
+      body: 'A, 3 पहुंचेगा',
+      dltTemplateId: '1107',
+    });
+  });
+
+  it('picks the asked locale, then its language, then the first', () => {
+    expect(pickLocale(t, 'PT-br').locale).toBe('pt-BR');
+    expect(pickLocale(t, 'hi-IN').locale).toBe('hi');
+    expect(pickLocale(t, 'fr').locale).toBe('en');
+    expect(pickLocale(t).locale).toBe('en');
+  });
+
+  it('refuses a missing, empty, non-text or unknown variable', () => {
+    expect(codeOf(() => render(t, { day: 'x' }))).toBe('MISSING_VARIABLE');
+    expect(codeOf(() => render(t, { day: 'x', name: '' }))).toBe('MISSING_VARIABLE');
+    expect(codeOf(() => render(t, { day: 'x', name: {} }))).toBe('MISSING_VARIABLE');
+    expect(codeOf(() => render(t, { day: 'x', name: 'y', other: 'z' }))).toBe('UNKNOWN_VARIABLE');
+  });
+
+  it('checks that every placeholder is declared, once', () => {
+    expect(placeholders('{{a}} {{ b }} {{a}} {c}')).toEqual(['a', 'b']);
+    expect(codeOf(() => checkTemplate(t))).toBe('none');
+    expect(codeOf(() => checkTemplate({ ...t, variables: ['day'] }))).toBe('UNKNOWN_VARIABLE');
+    expect(codeOf(() => checkTemplate({ ...t, variables: ['day', 'name', 'day'] }))).toBe('INVALID_TEMPLATE');
+    expect(codeOf(() => checkTemplate({ ...t, locales: [] }))).toBe('INVALID_TEMPLATE');
+  });
+
+  it('gives Twilio positional ContentVariables in the declared order', () => {
+    expect(JSON.parse(contentVariables(t, { name: 'A', day: 'today' }))).toEqual({ 1: 'today', 2: 'A' });
+  });
+});
