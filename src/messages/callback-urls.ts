@@ -22,8 +22,14 @@ export class CallbackUrlRefused extends Error {
 export function isPublicAddress(ip: string): boolean {
   if (!ipaddr.isValid(ip)) return false;
   let addr = ipaddr.parse(ip);
-  if (addr.kind() === 'ipv6' && (addr as ipaddr.IPv6).isIPv4MappedAddress())
-    addr = (addr as ipaddr.IPv6).toIPv4Address();
+  if (addr.kind() === 'ipv6') {
+    const v6 = addr as ipaddr.IPv6;
+    if (v6.isIPv4MappedAddress()) addr = v6.toIPv4Address();
+    // The deprecated IPv4-compatible block ::/96 (inside the IANA-reserved ::/8) embeds an IPv4 address
+    // (::7f00:1 is 127.0.0.1) and ipaddr.js calls it unicast: none of ::/8 is a public destination.
+    else if (v6.parts[0] === 0 && v6.parts.slice(1, 5).every((p) => p === 0) && v6.parts[5] !== 0xffff)
+      return false;
+  }
   return addr.range() === 'unicast';
 }
 

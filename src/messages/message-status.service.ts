@@ -2,6 +2,7 @@
 // the relay, the API), goes through here. The rule (forward only) is enforced in SQL by a conditional update;
 // each transition that happened is counted once in smsb_messages_total and announced once as a typed
 // MessageStatusChanged event, which status callbacks and the OTP WhatsApp→SMS fallback subscribe to.
+import { isUUID } from 'class-validator';
 import { Injectable } from '@nestjs/common';
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import { MetricsService } from '../metrics/metrics.service';
@@ -71,7 +72,7 @@ export class MessageStatusService {
   async providerReport(r: ProviderReport): Promise<MessageRow | null> {
     const message =
       (await this.repo.findByProviderId(r.providerMessageId)) ??
-      (r.messageId && /^[0-9a-f-]{36}$/i.test(r.messageId) ? await this.repo.find(r.messageId) : null);
+      (r.messageId && isUUID(r.messageId) ? await this.repo.find(r.messageId) : null);
     if (!message) return null;
     const reached = r.status === 'sent' || r.status === 'delivered';
     return this.move(message.id, MessagesRepository.statusesBefore(r.status), r.status, {

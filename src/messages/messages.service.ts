@@ -194,11 +194,18 @@ export class MessagesService {
     }
   }
 
-  /** Queues the message (or, with SYNC_MESSAGE_PROCESSING, sends it here and does not queue it). */
+  /**
+   * Queues the message. With SYNC_MESSAGE_PROCESSING a message due now is sent here first; one scheduled for
+   * later, or whose send was refused in a way worth retrying, is queued as usual.
+   */
   private async dispatch(row: MessageRow): Promise<MessageStatus> {
-    if (this.config.messages.syncProcessing) {
-      await this.sender.send(row.id, { number: 1, final: true }).catch(() => undefined);
-      return (await this.repo.find(row.id))?.status ?? row.status;
+    const due = !row.send_at || new Date(row.send_at).getTime() <= Date.now();
+    if (this.config.messages.syncProcessing && due) {
+      const retry = await this.sender.send(row.id, { number: 1, final: false }).then(
+        () => false,
+        () => true, // a retryable refusal: the message is pending again, for the queue's retries
+      );
+      if (!retry) return (await this.repo.find(row.id))?.status ?? row.status;
     }
     await this.enqueue(row).catch((err: Error) => {
       this.logger.warn(`message ${row.id} stored but not queued (${err.message}); the relay will queue it`);

@@ -15,8 +15,11 @@ export interface TwilioRequest {
 interface Failure {
   status: number;
   code?: number;
-  /** `drop`: destroy the connection after reading the request; `hang`: never answer. */
-  fault?: 'drop' | 'hang';
+  /**
+   * `drop`: destroy the connection after reading the request; `hang`: never answer; `cut`: send the status
+   * line and the start of a body that holds a sid, then reset (a proxy or a connection failing mid-answer).
+   */
+  fault?: 'drop' | 'hang' | 'cut';
   /** Answer with this raw body instead of JSON. */
   raw?: string;
 }
@@ -81,6 +84,12 @@ export class TwilioStandIn {
       return;
     }
     if (failure?.fault === 'hang') return;
+    if (failure?.fault === 'cut') {
+      res.writeHead(failure.status, { 'content-type': 'application/json', 'content-length': '200' });
+      res.write('{"sid": "SM');
+      setTimeout(() => req.socket.resetAndDestroy(), 20);
+      return;
+    }
     res.setHeader('content-type', 'application/json');
     if (failure?.raw !== undefined) {
       res.writeHead(failure.status).end(failure.raw);

@@ -137,8 +137,10 @@ time.sleep(600)`,
       direct.failNext(1, { status: 0, fault: 'hang' });
       direct.failNext(1, { status: 201, raw: '{"sid": "SMabc' });
       direct.failNext(1, { status: 201, raw: '{}' });
+      direct.failNext(1, { status: 500, fault: 'cut' }); // a 500 whose body, maybe with a sid, broke off
+      direct.failNext(1, { status: 201, fault: 'cut' });
       const p = provider(direct.baseUrl);
-      for (let i = 0; i < 4; i++) {
+      for (let i = 0; i < 6; i++) {
         const err: ProviderError = await p.send(row).then(
           () => {
             throw new Error('sent');

@@ -105,6 +105,8 @@ describe('status callback URLs', () => {
       'http://[fe80::1]/hook',
       'http://[fd00::1]/hook',
       'http://[::ffff:127.0.0.1]/hook',
+      'http://[::127.0.0.1]/hook', // IPv4-compatible (::/96): the URL parser makes it [::7f00:1]
+      'http://[::a9fe:a9fe]/latest/meta-data/',
       'http://[ff02::1]/hook',
       'https://no-such-host.invalid/hook',
     ]) {

@@ -41,4 +41,32 @@ describe('synchronous message processing', () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(twilio.to(to)).toHaveLength(1);
   });
+
+  it('queues, never sends at once, a message scheduled for later, and one refused for now', async () => {
+    const queue = t.app.get<Queue>(getQueueToken(QueueName.Sms));
+    const later = randomMobile();
+    const scheduled = await t.request({
+      method: 'POST',
+      url: '/api/v1/messages/send',
+      payload: {
+        to: later,
+        type: 'sms',
+        body: 'later',
+        send_at: new Date(Date.now() + 3600_000).toISOString(),
+      },
+    });
+    expect(scheduled.json().status).toBe('pending');
+    expect(twilio.to(later)).toHaveLength(0);
+    expect(await (await queue.getJob(scheduled.json().id))?.isDelayed()).toBe(true);
+
+    const refused = randomMobile();
+    twilio.failNext(1, { status: 429, code: 20429 }, refused);
+    const res = await t.request({
+      method: 'POST',
+      url: '/api/v1/messages/send',
+      payload: { to: refused, type: 'sms', body: 'busy' },
+    });
+    expect(res.json().status).toBe('pending'); // not failed for good: queued for its retries
+    expect(await queue.getJob(res.json().id)).toBeDefined();
+  });
 });

@@ -94,6 +94,14 @@ describe('messages', () => {
       MessageStatus: 'delivered',
     });
     expect(cb.statusCode).toBe(200);
+    // A signed report whose message_id is no UUID is ignored, never a 500 (Twilio retries those).
+    for (const odd of ['-'.repeat(36), 'a'.repeat(36)]) {
+      const ignored = await twilioCallback(`?message_id=${odd}`, {
+        MessageSid: 'SMnone',
+        MessageStatus: 'sent',
+      });
+      expect([odd, ignored.statusCode]).toEqual([odd, 200]);
+    }
     const delivered = await until(accepted.id, 'delivered');
     expect(delivered.events.map((e: any) => e.status)).toEqual(['pending', 'sending', 'sent', 'delivered']);
     expect(delivered.delivered_at).toBeTruthy();

@@ -93,13 +93,20 @@ export class TwilioProvider implements MessageProvider {
         throw unknown(`Twilio did not answer within ${this.opts.timeoutMs} ms`);
       throw unknown(`the connection to Twilio failed after the request was sent (${describe(err)})`);
     }
+    let text: string;
+    try {
+      text = await res.text();
+    } catch (err) {
+      // The answer broke off (a reset mid-body): whatever its status, the part not read may hold a sid.
+      throw unknown(`Twilio's ${res.status} answer broke off (${describe(err)})`);
+    }
     let body: { sid?: string; code?: number; message?: string };
     try {
-      body = (await res.json()) as typeof body;
+      body = JSON.parse(text) as typeof body;
       if (!body || typeof body !== 'object') throw new Error('not a JSON object');
     } catch (err) {
-      // A 429 or 5xx is Twilio's refusal whatever its body; a success or other answer we cannot read may hold
-      // a created message.
+      // A whole 429 or 5xx answer that is not JSON (a load balancer's page) holds no sid: Twilio's refusal. A
+      // success or other answer we cannot read may hold a created message.
       if (res.status === 429 || res.status >= 500)
         throw new ProviderError(`Twilio ${res.status}: ${res.statusText}`, 'refused', `HTTP_${res.status}`);
       throw unknown(`Twilio answered ${res.status} unreadably (${describe(err)})`);
