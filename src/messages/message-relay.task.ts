@@ -7,6 +7,7 @@ import { MessageType } from './message.types';
 import { MessageStatusService } from './message-status.service';
 import { DueCursor, MessagesRepository } from './messages.repository';
 import { MessagesService } from './messages.service';
+import { StatusCallbacks } from './status-callbacks';
 
 const PAGE = 500;
 /** A pending message younger than this (or due for less long) is still being queued by the API. */
@@ -35,6 +36,7 @@ export class MessageRelayTask implements ScheduledJobHandler {
     private readonly repo: MessagesRepository,
     private readonly messages: MessagesService,
     private readonly status: MessageStatusService,
+    private readonly callbacks: StatusCallbacks,
   ) {}
 
   async tick(signal?: AbortSignal): Promise<string | void> {
@@ -52,8 +54,9 @@ export class MessageRelayTask implements ScheduledJobHandler {
       if (signal?.aborted) break;
       if (await this.status.settleInterrupted(id)) settled++;
     }
-    if (requeued || settled)
-      return `message-relay: ${requeued} re-queued, ${settled} interrupted send(s) settled`;
+    const callbacks = signal?.aborted ? 0 : await this.callbacks.requeueRemembered(PAGE);
+    if (requeued || settled || callbacks)
+      return `message-relay: ${requeued} re-queued, ${settled} interrupted send(s) settled, ${callbacks} callback(s) queued`;
   }
 
   /** Queues the messages of a page whose job is missing or finished; returns how many. */

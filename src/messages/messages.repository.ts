@@ -341,6 +341,30 @@ export class MessagesRepository {
   }
 
   /** Records that the status callback of this event (and so of every earlier one) was delivered. */
+  /** A change whose callback job could not be queued: kept until the relay queues it (the newest wins). */
+  async rememberCallback(messageId: string, eventId: string): Promise<void> {
+    await this.db.query(
+      `INSERT INTO callback_retries (message_id, event_id) VALUES ($1, $2)
+       ON CONFLICT (message_id) DO UPDATE SET event_id = GREATEST(callback_retries.event_id, EXCLUDED.event_id)`,
+      [messageId, eventId],
+    );
+  }
+
+  async rememberedCallbacks(limit: number): Promise<{ message_id: string; event_id: string }[]> {
+    return this.db.query(
+      'SELECT message_id, event_id::text FROM callback_retries ORDER BY created_at LIMIT $1',
+      [limit],
+    );
+  }
+
+  /** Forgets a remembered callback once queued (unless a newer change was remembered meanwhile). */
+  async forgetCallback(messageId: string, eventId: string): Promise<void> {
+    await this.db.query('DELETE FROM callback_retries WHERE message_id = $1 AND event_id <= $2', [
+      messageId,
+      eventId,
+    ]);
+  }
+
   async callbackDelivered(messageId: string, eventId: string): Promise<void> {
     await this.db.query(
       `UPDATE messages SET callback_event_id = $2

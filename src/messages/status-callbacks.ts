@@ -42,21 +42,43 @@ export class StatusCallbacks {
   ) {}
 
   /**
-   * Every status change of a message that asked for callbacks queues one job. Never throws (a job that cannot
-   * be queued is logged; the message's next change delivers this one too, first).
+   * Every status change of a message that asked for callbacks queues one job. Never throws: a job that
+   * cannot be queued (Redis away) is remembered in Postgres, and the relay queues it once Redis answers.
    */
   @OnEvent(MESSAGE_STATUS_CHANGED, { promisify: true })
   async onStatusChanged({ message: m, eventId }: MessageStatusChanged): Promise<void> {
     if (!m.status_callback) return;
-    const payload: StatusCallbackPayload = { messageId: m.id, eventId };
     try {
-      await this.queue.add(JobName.StatusCallback, payload, {
-        ...callbackJobOptions(this.config),
-        jobId: `${m.id}.${eventId}`, // BullMQ refuses ":" in job ids
-      });
+      await this.enqueue(m.id, eventId);
     } catch (err) {
-      this.logger.warn(`status callback for ${m.id} (${m.status}) not queued: ${(err as Error).message}`);
+      this.logger.warn(
+        `status callback for ${m.id} (${m.status}) not queued: ${(err as Error).message}; the relay will`,
+      );
+      await this.repo
+        .rememberCallback(m.id, eventId)
+        .catch((e: Error) =>
+          this.logger.error(`status callback for ${m.id} neither queued nor remembered: ${e.message}`),
+        );
     }
+  }
+
+  private async enqueue(messageId: string, eventId: string): Promise<void> {
+    const payload: StatusCallbackPayload = { messageId, eventId };
+    await this.queue.add(JobName.StatusCallback, payload, {
+      ...callbackJobOptions(this.config),
+      jobId: `${messageId}.${eventId}`, // BullMQ refuses ":" in job ids
+    });
+  }
+
+  /** Queues the callbacks remembered while Redis was away (relay); returns how many. */
+  async requeueRemembered(limit: number): Promise<number> {
+    let queued = 0;
+    for (const r of await this.repo.rememberedCallbacks(limit)) {
+      await this.enqueue(r.message_id, r.event_id);
+      await this.repo.forgetCallback(r.message_id, r.event_id);
+      queued++;
+    }
+    return queued;
   }
 
   /**
@@ -67,16 +89,21 @@ export class StatusCallbacks {
   async deliver(job: Job<StatusCallbackPayload>, token?: string): Promise<void> {
     const { messageId } = job.data;
     const lockName = `callbacks:${messageId}`;
-    const owner = await this.lock.acquire(lockName, this.config.messages.providerTimeoutMs * 2 + 5000);
+    // Longer than one POST (bounded by PROVIDER_TIMEOUT_MS), and confirmed before each one.
+    const ttlMs = this.config.messages.providerTimeoutMs * 2 + 5000;
+    const owner = await this.lock.acquire(lockName, ttlMs);
     if (!owner) {
       await job.moveToDelayed(Date.now() + BUSY_RETRY_MS, token);
       throw new DelayedError();
     }
     try {
       for (const change of await this.repo.undeliveredCallbacks(messageId)) {
+        // Still ours? A worker that stalled (a network blip, a pause) past the lock's lease has lost it, and
+        // another may have delivered newer changes since: posting its older list now would send an older
+        // status after a newer one. It stops; the owner delivers what is left.
+        if (!(await this.lock.extend(lockName, owner, ttlMs))) return;
         await this.post(messageId, change);
         await this.repo.callbackDelivered(messageId, change.event_id);
-        await this.lock.extend(lockName, owner, this.config.messages.providerTimeoutMs * 2 + 5000);
       }
     } finally {
       await this.lock.release(lockName, owner).catch(() => undefined);

@@ -9,6 +9,17 @@ import { randomMobile } from '../helpers/numbers';
 import { startTestApp, TestApp } from '../helpers/test-app';
 import { JobScheduler } from '../../src/workers/job-scheduler';
 import { waitFor } from '../helpers/wait';
+import type { Job, Queue } from 'bullmq';
+import { StatusCallbacks } from '../../src/messages/status-callbacks';
+import type { StatusCallbackPayload } from '../../src/workers/job-catalogue';
+import { MessagesRepository } from '../../src/messages/messages.repository';
+import { MessageRelayTask } from '../../src/messages/message-relay.task';
+import type { MessageStatusChanged } from '../../src/messages/message-status.service';
+import { DataSource } from 'typeorm';
+import { getQueueToken } from '@nestjs/bullmq';
+import { QueueName } from '../../src/workers/job-catalogue';
+import { JobLock } from '../../src/workers/job-lock';
+import { RedisKeys } from '../../src/redis/redis-keys';
 
 describe('status callbacks', () => {
   let t: TestApp;
@@ -50,6 +61,75 @@ describe('status callbacks', () => {
       expect(r.headers['webhook-signature']).toBe(`v1,${expected}`);
     }
     expect(new Set(received(id).map((r) => r.headers['webhook-id'])).size).toBe(3);
+  });
+
+  it('stops, never posting an older list, once a stall cost it the message’s callback lock', async () => {
+    // A worker read two undelivered changes, posted the first, and then stalled past its lease: another took
+    // the message's lock (and may have delivered newer changes). It must not post the second now.
+    const id = '00000000-0000-4000-8000-0000000000f7';
+    const change = (eventId: string, status: string) => ({
+      event_id: eventId,
+      status,
+      created_at: new Date(),
+      status_callback: hooks.url,
+      client_id: 'c',
+    });
+    const repo = {
+      undeliveredCallbacks: async () => [change('1', 'sending'), change('2', 'sent')],
+      callbackDelivered: async () => {
+        // The stall: the lease lapsed and another worker holds the lock now.
+        await t.redis.set(RedisKeys.lock(`callbacks:${id}`), 'another-worker', 'PX', 60_000);
+      },
+    } as unknown as MessagesRepository;
+    const callbacks = new StatusCallbacks({} as Queue, t.config, repo, t.app.get(JobLock));
+    await callbacks.deliver({ data: { messageId: id, eventId: '2' } } as Job<StatusCallbackPayload>);
+    expect(received(id).map((r) => JSON.parse(r.body).data.status)).toEqual(['sending']);
+    expect(await t.redis.get(RedisKeys.lock(`callbacks:${id}`))).toBe('another-worker'); // left alone
+  });
+
+  it('delivers a change whose callback job could not be queued, once the relay runs', async () => {
+    const res = await send({
+      to: randomMobile(),
+      type: 'sms',
+      body: 'last word',
+      status_callback: hooks.url,
+    });
+    const { id } = res.json();
+    await waitFor(() => received(id).length >= 3, 'its three callbacks', 30000);
+    const webhooks = t.app.get<Queue>(getQueueToken(QueueName.Webhooks));
+    await waitFor(
+      async () => Object.values(await webhooks.getJobCounts('waiting', 'active', 'delayed')).every((n) => !n),
+      'every callback job of it done',
+    );
+    // A last change (here written by hand) whose job could not be queued: Redis was away at that moment.
+    const db = t.app.get(DataSource);
+    const [event] = await db.query(
+      `INSERT INTO message_events (message_id, status, detail) VALUES ($1, 'undelivered', '{}') RETURNING id::text`,
+      [id],
+    );
+    await db.query(`UPDATE messages SET status = 'undelivered' WHERE id = $1`, [id]);
+    const [row] = await db.query('SELECT * FROM messages WHERE id = $1', [id]);
+    const unreachable = {
+      add: async () => {
+        throw new Error('Connection is closed.');
+      },
+    } as unknown as Queue;
+    const away = new StatusCallbacks(
+      unreachable,
+      t.config,
+      t.app.get(MessagesRepository),
+      t.app.get(JobLock),
+    );
+    await away.onStatusChanged({ message: row, eventId: event.id } as MessageStatusChanged);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(received(id)).toHaveLength(3); // nothing went out: no job
+    await t.app.get(MessageRelayTask).tick();
+    await waitFor(() => received(id).length === 4, 'the remembered callback delivered', 15000);
+    expect(JSON.parse(received(id)[3].body).data).toMatchObject({
+      status: 'undelivered',
+      sequence: Number(event.id),
+    });
+    expect(await db.query('SELECT 1 FROM callback_retries WHERE message_id = $1', [id])).toHaveLength(0);
   });
 
   it('keeps many messages’ callbacks each in order', async () => {

@@ -9,6 +9,7 @@ import { MessageCallbackCursor1764730000000 } from './1764730000000-message-call
 import { PartitionedHistory1764740000000 } from './1764740000000-partitioned-history';
 import { MessageSegmentsValidity1764750000000 } from './1764750000000-message-segments-validity';
 import { Templates1764760000000 } from './1764760000000-templates';
+import { CallbackRetries1764770000000 } from './1764770000000-callback-retries';
 
 export const MIGRATIONS: (new () => object)[] = [
   Onboarding1763770000000,
@@ -21,4 +22,5 @@ export const MIGRATIONS: (new () => object)[] = [
   PartitionedHistory1764740000000,
   MessageSegmentsValidity1764750000000,
   Templates1764760000000,
+  CallbackRetries1764770000000,
 ];
