@@ -71,6 +71,8 @@ export interface SendRequest {
   counters: [SendCounter, SendCounter, SendCounter, SendCounter];
   /** Postgres said the number is not on the manual blacklist (asked while Redis is not warm). */
   notBlacklisted?: boolean;
+  /** The only code (row id) this send may replace: the WhatsApp fallback's, checked atomically. */
+  replacing?: string;
 }
 
 /** Failures counted in Postgres for a number, and the seconds left in their window. */
@@ -86,7 +88,7 @@ export type FallbackVerify =
   | { outcome: 'none' | 'expired'; failures: number };
 
 export type FallbackSend =
-  { outcome: 'ok' } | { outcome: 'active' | 'cooldown' | 'limited' | 'budget'; seconds: number };
+  { outcome: 'ok' } | { outcome: 'active' | 'cooldown' | 'limited' | 'budget' | 'replaced'; seconds: number };
 
 @Injectable()
 export class OtpRepository {
@@ -182,6 +184,7 @@ export class OtpRepository {
       r.unlimited ? '1' : '',
       ...r.counters.flatMap((c) => [c.limit, c.windowSeconds]),
       r.notBlacklisted ? '1' : '',
+      r.replacing ?? '',
     ]);
   }
 
@@ -377,6 +380,7 @@ export class OtpRepository {
       unlimited: boolean;
       perNumber: { limit: number; windowSeconds: number };
       perHour: number;
+      replacing?: string;
     },
   ): Promise<FallbackSend> {
     return this.db.transaction(async (tx) => {
@@ -391,6 +395,13 @@ export class OtpRepository {
          ORDER BY created_at DESC LIMIT 1`,
         [otp.mobile_number, ORPHAN_GRACE_MS / 1000],
       );
+      if (rules.replacing) {
+        const still: unknown[] = await tx.query(
+          'SELECT 1 FROM otp_codes WHERE id = $1 AND used_at IS NULL AND voided_at IS NULL AND expires_at > now()',
+          [rules.replacing],
+        );
+        if (!still.length) return { outcome: 'replaced', seconds: 0 };
+      }
       // (A code whose message was never recorded, its send having crashed, is not live: see ORPHAN_GRACE_MS.)
       if (live && !rules.resend) return { outcome: 'active', seconds: live.left };
       if (live && live.age < rules.cooldownSec)

@@ -12,7 +12,8 @@ export type SendResult = [string, number, string | null, string | null];
  * key, the hourly budget; then the warm-up marker. ARGV: mobile, stored JSON, status JSON, now (ms), validity
  * (s), status TTL (s), resend ('1'), cooldown (s), no limits ('1' for test numbers), then limit and window (s)
  * for each counter in KEYS order ('' limit = not applied), then '1' when Postgres already said the number is
- * not on the manual blacklist.
+ * not on the manual blacklist, then the row id of the only code this send may replace ('' = any: the
+ * WhatsApp fallback's compare-and-swap, answered `replaced` when another code is live).
  * Returns {result, n, limit, live}: blacklisted | cold (Redis lost its blacklist and is not warm again: ask
  * Postgres, then run again) | active <s left> | cooldown <s to wait> | limited <ms left> <which> | ok; `live` is
  * the stored JSON of the code that made it active or cooldown. Limits are checked first and counted only when
@@ -26,6 +27,8 @@ if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 1 then return {'blacklisted', 0,
 if ARGV[18] ~= '1' and redis.call('EXISTS', KEYS[8]) == 0 then return {'cold', 0, false} end
 local now = tonumber(ARGV[4])
 local raw = redis.call('GET', KEYS[1])
+-- The WhatsApp fallback replaces only the code whose message failed: one replaced meanwhile stays.
+if ARGV[19] and ARGV[19] ~= '' and raw and cjson.decode(raw).row_id ~= ARGV[19] then return {'replaced', 0, false} end
 if raw then
   local current = cjson.decode(raw)
   local left = tonumber(current.expires_ms) - now

@@ -55,6 +55,8 @@ export interface OtpCaller {
   setHeaders?: (h: Record<string, string>) => void;
   /** The service's own WhatsApp→SMS fallback: replaces the live code at once, outside the limits. */
   fallback?: boolean;
+  /** With `fallback`: the failed code's row id; the send replaces that code only, never a newer one. */
+  replacing?: string;
 }
 
 /**
@@ -126,7 +128,7 @@ export class OtpService implements OnModuleInit {
       user_id: row.user_id ?? undefined,
       resend: true,
     };
-    await this.send(input, { fallback: true }).catch((err: Error) =>
+    await this.send(input, { fallback: true, replacing: row.id }).catch((err: Error) =>
       this.logger.warn(`no SMS fallback for ${maskPhone(m.to)}: ${err.message}`),
     );
   }
@@ -208,6 +210,7 @@ export class OtpService implements OnModuleInit {
       resend: input.resend === true,
       cooldownSec: caller.fallback ? 0 : o.resendCooldownSec,
       unlimited: !!testCode || !!caller.fallback,
+      replacing: caller.replacing,
       counters: [
         { key: RedisKeys.rateLimit('otp_send', mobile), ...o.sendsPerNumber },
         caller.ip
@@ -271,6 +274,7 @@ export class OtpService implements OnModuleInit {
         unlimited: request.unlimited,
         perNumber: o.sendsPerNumber,
         perHour: o.maxSendsPerHour,
+        replacing: caller.replacing,
       });
       if (r.outcome !== 'ok')
         this.refuseSend(
@@ -334,6 +338,8 @@ export class OtpService implements OnModuleInit {
           { retry_after_seconds: n },
           n,
         );
+      case 'replaced':
+        return new AppException(409, 'OTP_REPLACED', 'The code to replace was replaced meanwhile');
       case 'cooldown':
         return new AppException(
           409,

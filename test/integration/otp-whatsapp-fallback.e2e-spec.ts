@@ -1,5 +1,6 @@
 // The WhatsApp→SMS fallback (a subscriber of message status changes): only for the number's live code, and
 // never to a blacklisted number. A late failure of a code already used, replaced or expired sends nothing.
+import { OtpService } from '../../src/otp/otp.service';
 import { otpTemplateForWhatsApp } from '../helpers/templates';
 import { DataSource } from 'typeorm';
 import { RedisKeys } from '../../src/redis/redis-keys';
@@ -111,5 +112,46 @@ describe('OTP WhatsApp→SMS fallback', () => {
     } finally {
       await t.redis.srem(RedisKeys.blacklistedNumbers(), mobile);
     }
+  });
+
+  it("never replaces a code the user got meanwhile (the fallback and the user's resend racing)", async () => {
+    // The fallback checked that the WhatsApp code was live; before it sends, the user's own resend by SMS
+    // lands (their cooldown has passed). The fallback must then leave the user's new code alone.
+    const mobile = randomMobile();
+    const { messageId } = await whatsappCode(mobile);
+    const [failed] = await db.query('SELECT id FROM otp_codes WHERE message_id = $1', [messageId]);
+    await db.query(`UPDATE otp_codes SET created_at = now() - interval '2 minutes' WHERE id = $1`, [
+      failed.id,
+    ]);
+    const stored = JSON.parse((await t.redis.get(RedisKeys.otp(mobile)))!);
+    await t.redis.set(
+      RedisKeys.otp(mobile),
+      JSON.stringify({ ...stored, created_ms: Date.now() - 120_000 }),
+      'KEEPTTL',
+    );
+    const resend = await t.request({
+      method: 'POST',
+      url: '/otp/send',
+      payload: { mobile_number: mobile, channel: 'sms', resend: true },
+    });
+    expect(resend.statusCode).toBe(200);
+    await waitFor(() => smsTo(mobile).length === 1, "the user's SMS code");
+    const code = /(\d{6})/.exec(String(smsTo(mobile)[0].form.Body))![1];
+    // The fallback's send, for the code that failed.
+    const otp = t.app.get(OtpService);
+    await expect(
+      otp.send(
+        { mobile_number: mobile, channel: 'sms', resend: true },
+        { fallback: true, replacing: failed.id },
+      ),
+    ).rejects.toMatchObject({ code: 'OTP_REPLACED' });
+    await sleep(300);
+    expect(smsTo(mobile)).toHaveLength(1);
+    const ok = await t.request({
+      method: 'POST',
+      url: '/otp/verify',
+      payload: { mobile_number: mobile, otp: code },
+    });
+    expect(ok.statusCode).toBe(200);
   });
 });
