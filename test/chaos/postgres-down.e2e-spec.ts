@@ -190,6 +190,7 @@ describe('Postgres unavailable', () => {
         const stalled = await call(api.url, '/api/v1/messages/send', {
           method: 'POST',
           body: { to, type: 'sms', body: 'b' },
+          headers: { 'idempotency-key': 'stalled-1' },
         });
         expect(stalled.status).toBe(503);
         expect(stalled.body.code).toBe('DATABASE_UNAVAILABLE');
@@ -209,5 +210,12 @@ describe('Postgres unavailable', () => {
         20_000,
         250,
       );
+      // Its Idempotency-Key was freed with the 503 (not held in flight while the link hung): the retry sends it.
+      const retry = await call(api.url, '/api/v1/messages/send', {
+        method: 'POST',
+        body: { to, type: 'sms', body: 'b' },
+        headers: { 'idempotency-key': 'stalled-1' },
+      });
+      expect(retry.status).toBe(202);
     }));
 });
