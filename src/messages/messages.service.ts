@@ -168,7 +168,9 @@ export class MessagesService {
         requestHash: key ? hash : null,
       });
       if (!created && row.request_hash !== hash) throw mismatch();
-      let status: MessageStatus = row.status;
+      // A repeat answers what the first request answered: accepted, `pending` (sent already only when sent
+      // inside the request, SYNC_MESSAGE_PROCESSING), not the message's status since; GET gives that.
+      let status: MessageStatus = this.config.messages.syncProcessing ? row.status : 'pending';
       if (created) {
         this.accepted.inc({ type: row.type });
         status = await this.dispatch(row);
