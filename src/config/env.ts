@@ -143,7 +143,7 @@ export class Env {
   /** smpp://system_id:password@host:port (ssmpp:// for TLS): the SMSC the worker keeps a bind_transceiver to. */
   @Transform(emptyToUndefined)
   @IsOptional()
-  @Matches(/^ssmpp?:\/\/[^\s:@/]+:[^\s@/]*@[^\s:/]+(:\d{1,5})?\/?$/, {
+  @Matches(/^s?smpp:\/\/[^\s:@/]+:[^\s@/]*@[^\s:/]+(:\d{1,5})?\/?$/, {
     message: 'SMPP_URL must look like smpp://system_id:password@host:port',
   })
   SMPP_URL?: string = undefined;

@@ -142,7 +142,6 @@ export class SmppProvider implements MessageProvider, OnApplicationBootstrap, On
     const pdu = new smpp.PDU('submit_sm', this.submitFields(m));
     return new Promise<SendResult>((resolve, reject) => {
       let settled = false;
-      let timer: NodeJS.Timeout | undefined;
       const done = (resp: smpp.PDU | null, err?: ProviderError) => {
         if (resp) this.inFlight.delete(pdu.sequence_number);
         if (settled) {
@@ -172,7 +171,7 @@ export class SmppProvider implements MessageProvider, OnApplicationBootstrap, On
         );
       }
       this.inFlight.set(pdu.sequence_number, { settle: done });
-      timer = setTimeout(() => {
+      const timer = setTimeout(() => {
         // Keep the entry: the socket may still carry the answer, which lateAnswer then records.
         done(null, unknown(`the SMSC did not answer submit_sm within ${this.opts.timeoutMs} ms`));
       }, this.opts.timeoutMs);
