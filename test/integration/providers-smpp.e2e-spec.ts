@@ -45,8 +45,19 @@ describe('providers: smpp', () => {
 
   const send = (payload: object) => t.request({ method: 'POST', url: '/api/v1/messages/send', payload });
   const get = async (id: string) => (await t.request({ url: `/api/v1/messages/${id}` })).json();
-  const until = (id: string, status: string) =>
-    waitFor(async () => (await get(id)).status === status && get(id), `message ${id} ${status}`, 15000);
+  const until = async (id: string, status: string): Promise<any> => {
+    let last: { status?: string; error?: string } = {};
+    return waitFor(
+      async () => {
+        last = await get(id);
+        return last.status === status && last;
+      },
+      `message ${id} ${status}`,
+      15000,
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}: it is ${last.status} (${last.error}) ${JSON.stringify(last)}`);
+    });
+  };
   const sms = async (to: string, body: string) => {
     const res = await send({ to, type: 'sms', body });
     expect(res.statusCode).toBe(202);

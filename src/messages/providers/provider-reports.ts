@@ -40,7 +40,9 @@ export class ProviderReports {
    */
   async record(r: ProviderReport): Promise<ReportOutcome> {
     if (await this.status.providerReport(r)) return 'applied';
-    if (await this.known(r)) return 'unchanged';
+    // The message may have recorded the id since the report looked for it: then once more (forward only, so a
+    // report that is late or repeated changes nothing).
+    if (await this.known(r)) return (await this.status.providerReport(r)) ? 'applied' : 'unchanged';
     const key = RedisKeys.earlyProviderReports(r.provider, r.providerMessageId);
     await this.redis
       .multi()
