@@ -71,13 +71,18 @@ export class Msg91WebhooksController {
       'Moves a message forward only: late or repeated reports change nothing; a report on a request id no ' +
       'message carries (yet) is kept for an hour and applied if one records it, else ignored.',
   })
-  @ApiParam({ name: 'token', description: 'MSG91_WEBHOOK_TOKEN' })
+  @ApiParam({ name: 'token', type: String, description: 'MSG91_WEBHOOK_TOKEN' })
   @ApiBody({
     description: 'MSG91 SMS webhook: form field `data` (JSON string), or JSON {requestId, status, ...}',
     schema: { oneOf: [{ type: 'object' }, { type: 'array', items: { type: 'object' } }] },
   })
   @ApiOkResponse({ description: 'stored' })
   @ApiResponse({ status: 404, type: ErrorDto, description: 'unknown token (or MSG91 not configured)' })
+  @ApiResponse({
+    status: 503,
+    type: ErrorDto,
+    description: 'Postgres or Redis unreachable: the report was not stored (MSG91 is to send it again)',
+  })
   async status(@Param(Validated) params: Msg91TokenParams, @Body(Validated) body: unknown): Promise<string> {
     this.verify(params.token);
     for (const r of readReports(body)) {
