@@ -9,6 +9,7 @@ import { SmppProvider } from '../../src/messages/providers/smpp.provider';
 import { RedisKeys } from '../../src/redis/redis-keys';
 import { JobScheduler } from '../../src/workers/job-scheduler';
 import { randomMobile } from '../helpers/numbers';
+import { freePort, RedisServer } from '../helpers/redis-server';
 import { SmppStandIn } from '../helpers/smpp-standin';
 import { startTestApp, TestApp } from '../helpers/test-app';
 import { sleep, waitFor } from '../helpers/wait';
@@ -217,3 +218,62 @@ describe('providers: smpp', () => {
     expect(provider.isBound).toBe(true);
   });
 });
+
+describe('providers: smpp, a receipt that cannot be stored', () => {
+  // A redis-server of its own (in 6460-6469, never the shared one), cut while the bind stays up.
+  let redis: RedisServer;
+  let smsc: SmppStandIn;
+  let t: TestApp;
+
+  beforeAll(async () => {
+    const port = await firstFreePort(6460, 6469);
+    [redis, smsc] = await Promise.all([RedisServer.start({ port }), SmppStandIn.start()]);
+    t = await startTestApp(
+      {
+        REDIS_URL: redis.url,
+        SMS_PROVIDER: 'smpp',
+        SMPP_URL: smsc.url,
+        SMPP_SOURCE_ADDR: '+15005550006',
+        PROVIDER_TIMEOUT_MS: '1000',
+        MESSAGE_RELAY_INTERVAL: '3600',
+      },
+      { role: 'all' },
+    );
+    const provider = t.app.get<MessageProvider>(SMS_PROVIDER) as SmppProvider;
+    await waitFor(() => provider.isBound, 'bound');
+  });
+  afterAll(async () => {
+    await redis?.startProcess().catch(() => undefined);
+    await t?.close();
+    await Promise.all([smsc?.stop(), redis?.destroy()]);
+  });
+
+  it('answers deliver_sm with ESME_RX_T_APPN, so the SMSC sends it again, and takes it once it can be kept', async () => {
+    const receipt = { messageId: 'abcd0001', destination: '919000000002', source: '15005550006' } as never;
+    await redis.stop();
+    smsc.sendReceipt(undefined, receipt, 'DELIVRD');
+    await waitFor(() => smsc.receiptsRefused === 1, 'the receipt refused for now', 10000);
+    await redis.startProcess();
+    await waitFor(async () => (await t.redis.ping().catch(() => '')) === 'PONG', 'Redis back');
+    smsc.sendReceipt(undefined, receipt, 'DELIVRD');
+    await waitFor(
+      async () => (await t.redis.exists(RedisKeys.earlyProviderReports('smpp', 'abcd0001'))) === 1,
+      'the receipt kept',
+    );
+    expect(smsc.receiptsRefused).toBe(1);
+  });
+});
+
+/** The first port of the range nobody listens on. */
+async function firstFreePort(from: number, to: number): Promise<number> {
+  const { createServer } = await import('node:net');
+  for (let port = from; port <= to; port++) {
+    const free = await new Promise<boolean>((resolve) => {
+      const srv = createServer();
+      srv.once('error', () => resolve(false));
+      srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+  return freePort();
+}
