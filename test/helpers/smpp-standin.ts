@@ -153,6 +153,20 @@ export class SmppStandIn {
     if (!fault.receiptFirst) setTimeout(receipt, 20);
   }
 
+  /** Sends `command` (enquire_link, unbind, query_sm…) on the first session; the answer's command and status. */
+  request(
+    command: string,
+    fields: Record<string, unknown> = {},
+  ): Promise<{ command: string; status: number }> {
+    const session = this.server?.sessions[0];
+    if (!session) throw new Error('no session');
+    return new Promise((resolve) =>
+      session.send(new smpp.PDU(command, fields), (resp) =>
+        resolve({ command: resp.command, status: resp.command_status }),
+      ),
+    );
+  }
+
   /** A delivery receipt as SMSCs send them: esm_class 0x04, the TLVs, and the text of SMPP 3.4 appendix B. */
   sendReceipt(session: smpp.Session | undefined, submit: SmppSubmit, stat: string): void {
     const target = session ?? this.server?.sessions[0];

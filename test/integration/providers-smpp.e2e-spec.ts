@@ -205,6 +205,19 @@ describe('providers: smpp', () => {
     await waitFor(() => smsc.enquireLinks >= 1, 'an enquire_link', 8000);
   });
 
+  it("answers the SMSC's enquire_link, refuses what a transceiver does not take, and binds again after its unbind", async () => {
+    expect(await smsc.request('enquire_link')).toEqual({ command: 'enquire_link_resp', status: 0 });
+    expect(await smsc.request('query_sm', { message_id: '1', source_addr: 'x' })).toEqual({
+      command: 'query_sm_resp',
+      status: smpp.errors.ESME_RINVCMDID,
+    });
+    const binds = smsc.binds;
+    expect(await smsc.request('unbind')).toEqual({ command: 'unbind_resp', status: 0 });
+    await waitFor(() => smsc.binds === binds + 1 && provider.isBound, 'bound again after the unbind');
+    const to = randomMobile();
+    await until(await sms(to, 'after an unbind'), 'delivered');
+  });
+
   it('binds again after the SMSC restarts; a send while it is down is retried (nothing was written)', async () => {
     await smsc.stop();
     await waitFor(() => !provider.isBound, 'the bind is seen lost');

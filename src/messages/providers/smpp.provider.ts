@@ -250,7 +250,8 @@ export class SmppProvider implements MessageProvider, OnApplicationBootstrap, On
         left,
       );
     });
-    const waiter = new Promise<smpp.Session>((resolve) => this.bindWaiters.push({ resolve }));
+    const entry = { resolve: (_: smpp.Session) => undefined as void };
+    const waiter = new Promise<smpp.Session>((resolve) => (entry.resolve = resolve));
     try {
       if (!this.opts.hold) {
         // Bound on demand: this send's own attempt; its failure proves nothing was submitted.
@@ -259,10 +260,13 @@ export class SmppProvider implements MessageProvider, OnApplicationBootstrap, On
           throw new ProviderError(`SMPP: bind failed (${err.message})`, 'not_sent', 'SMPP_NOT_BOUND');
         });
       }
+      // Held: the bind under way, or the next reconnect, serves this send (sends do not hurry the backoff).
+      this.bindWaiters.push(entry);
       if (!this.connecting && !this.reconnectTimer) this.connect().catch(() => undefined);
       return await Promise.race([waiter, timeout]);
     } finally {
       clearTimeout(timer);
+      this.bindWaiters = this.bindWaiters.filter((w) => w !== entry);
     }
   }
 
@@ -311,8 +315,10 @@ export class SmppProvider implements MessageProvider, OnApplicationBootstrap, On
         });
       });
       session.on('error', (err: Error) => {
-        // A connection refused (nothing written) and one lost later are both ends of this session.
+        // A connection refused (nothing written) and one lost later are both ends of this session; so is a
+        // PDU that cannot be read, after which the package reads nothing more from the socket.
         if (!settled) fail(Object.assign(new Error(describe(err)), { cause: err }));
+        else session.destroy();
       });
       session.on('close', () => {
         fail(new Error('the SMSC closed the connection before the bind'));
@@ -383,8 +389,20 @@ export class SmppProvider implements MessageProvider, OnApplicationBootstrap, On
       case 'unbind':
         session.send(pdu.response(), () => session.close());
         return;
+      case 'alert_notification': // has no answer in SMPP 3.4
+        return;
       default:
-        session.send(pdu.response({ command_status: smpp.errors.ESME_RINVCMDID }));
+        // Nothing else is expected from an SMSC on a transceiver bind: refused (a generic_nack when unknown).
+        try {
+          session.send(pdu.response({ command_status: smpp.errors.ESME_RINVCMDID }));
+        } catch {
+          session.send(
+            new smpp.PDU('generic_nack', {
+              sequence_number: pdu.sequence_number,
+              command_status: smpp.errors.ESME_RINVCMDID,
+            }),
+          );
+        }
     }
   }
 
