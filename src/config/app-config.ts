@@ -68,6 +68,25 @@ export class AppConfig {
       messagingServiceSid?: string;
       baseUrl: string;
     };
+    /** SMPP_URL taken apart; absent without SMPP_URL. */
+    smpp?: {
+      host: string;
+      port: number;
+      tls: boolean;
+      systemId: string;
+      password: string;
+      systemType?: string;
+      sourceAddr: string;
+      window: number;
+      enquireLinkSec: number;
+    };
+    msg91: {
+      authKey?: string;
+      baseUrl: string;
+      templateId?: string;
+      senderId?: string;
+      webhookToken?: string;
+    };
     /** An SMS longer than this many segments is refused (MAX_SEGMENTS). */
     maxSegments: number;
     /** India DLT: the entity id sent with SMS, and whether +91 SMS need a content-template id. */
@@ -190,6 +209,14 @@ export class AppConfig {
         messagingServiceSid: env.TWILIO_MESSAGING_SERVICE_SID,
         baseUrl: env.TWILIO_BASE_URL.replace(/\/+$/, ''),
       },
+      smpp: env.SMPP_URL ? smppConfig(env) : undefined,
+      msg91: {
+        authKey: env.MSG91_AUTH_KEY,
+        baseUrl: env.MSG91_BASE_URL.replace(/\/+$/, ''),
+        templateId: env.MSG91_TEMPLATE_ID,
+        senderId: env.MSG91_SENDER_ID,
+        webhookToken: env.MSG91_WEBHOOK_TOKEN,
+      },
       smtpUrl: env.SMTP_URL,
       emailFrom: env.EMAIL_FROM,
       workerConcurrency: env.MESSAGE_WORKER_CONCURRENCY,
@@ -248,4 +275,21 @@ export class AppConfig {
   get runsWorker(): boolean {
     return this.role === 'worker' || this.role === 'all';
   }
+}
+
+/** SMPP_URL (validated: smpp[s]://system_id:password@host[:port]) as connection settings. */
+function smppConfig(env: Env): NonNullable<AppConfig['messages']['smpp']> {
+  const u = new URL(env.SMPP_URL!);
+  const tls = u.protocol === 'ssmpp:';
+  return {
+    host: u.hostname,
+    port: u.port ? Number(u.port) : tls ? 3550 : 2775,
+    tls,
+    systemId: decodeURIComponent(u.username),
+    password: decodeURIComponent(u.password),
+    systemType: env.SMPP_SYSTEM_TYPE,
+    sourceAddr: env.SMPP_SOURCE_ADDR ?? '',
+    window: env.SMPP_WINDOW,
+    enquireLinkSec: env.SMPP_ENQUIRE_LINK_SECONDS,
+  };
 }

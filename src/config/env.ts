@@ -34,6 +34,7 @@ const emptyToUndefined = ({ value }: { value: unknown }) =>
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
+export const SMS_PROVIDERS = ['console', 'twilio', 'smpp', 'msg91'] as const;
 export const APP_ROLES = ['api', 'worker', 'all'] as const;
 export type AppRole = (typeof APP_ROLES)[number];
 
@@ -120,7 +121,7 @@ export class Env {
   @Transform(toBool) @IsOptional() @IsBoolean() WEBHOOK_ALLOW_PRIVATE_URLS?: boolean = undefined;
   @Transform(toInt) @IsInt() @Min(1000) @Max(120000) PROVIDER_TIMEOUT_MS: number = 10000;
 
-  @IsIn(['console', 'twilio']) SMS_PROVIDER: string = 'console';
+  @IsIn(SMS_PROVIDERS) SMS_PROVIDER: string = 'console';
   @IsIn(['console', 'smtp']) EMAIL_PROVIDER: string = 'console';
   @Transform(emptyToUndefined) @IsOptional() @IsString() TWILIO_ACCOUNT_SID?: string = undefined;
   @Transform(emptyToUndefined) @IsOptional() @IsString() TWILIO_AUTH_TOKEN?: string = undefined;
@@ -153,6 +154,41 @@ export class Env {
   @IsOptional()
   @IsUrl({ require_tld: false, require_protocol: true, protocols: ['http', 'https'] })
   PUBLIC_BASE_URL?: string = undefined;
+  /** smpp://system_id:password@host:port (ssmpp:// for TLS): the SMSC the worker keeps a bind_transceiver to. */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @Matches(/^s?smpp:\/\/[^\s:@/]+:[^\s@/]*@[^\s:/]+(:\d{1,5})?\/?$/, {
+    message: 'SMPP_URL must look like smpp://system_id:password@host:port',
+  })
+  SMPP_URL?: string = undefined;
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @Matches(/^(\+?\d{1,15}|[A-Za-z0-9 ]{1,11})$/, {
+    message:
+      'SMPP_SOURCE_ADDR must be a number (+ and up to 15 digits) or an alphanumeric sender of up to 11',
+  })
+  SMPP_SOURCE_ADDR?: string = undefined;
+  @Transform(emptyToUndefined) @IsOptional() @IsString() SMPP_SYSTEM_TYPE?: string = undefined;
+  /** submit_sm sent and not yet answered, at most (the SMSC's window). */
+  @Transform(toInt) @IsInt() @Min(1) @Max(1000) SMPP_WINDOW: number = 10;
+  @Transform(toInt) @IsInt() @Min(5) @Max(3600) SMPP_ENQUIRE_LINK_SECONDS: number = 30;
+  @Transform(emptyToUndefined) @IsOptional() @IsString() MSG91_AUTH_KEY?: string = undefined;
+  @IsUrl({ require_tld: false, require_protocol: true, protocols: ['http', 'https'] })
+  MSG91_BASE_URL: string = 'https://control.msg91.com';
+  @Transform(emptyToUndefined) @IsOptional() @IsString() MSG91_TEMPLATE_ID?: string = undefined;
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9]{3,11}$/, {
+    message: 'MSG91_SENDER_ID must be 3 to 11 letters or digits (a DLT header is 6)',
+  })
+  MSG91_SENDER_ID?: string = undefined;
+  /** The secret last segment of the delivery-report URL given to MSG91 ({PUBLIC_BASE_URL}/webhooks/msg91/status/{token}). */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9_-]{24,128}$/, {
+    message: 'MSG91_WEBHOOK_TOKEN must be 24 to 128 letters, digits, _ or - (it is part of a URL)',
+  })
+  MSG91_WEBHOOK_TOKEN?: string = undefined;
   @Transform(emptyToUndefined)
   @IsOptional()
   @Matches(/^smtps?:\/\/[^\s]+$/, { message: 'SMTP_URL must be smtp:// or smtps://' })
@@ -303,6 +339,15 @@ export function validateEnv(raw: Record<string, string | undefined>): Env {
       problems.push(
         'TWILIO_FROM_NUMBER: required when SMS_PROVIDER=twilio, unless TWILIO_MESSAGING_SERVICE_SID is set',
       );
+  }
+  if (env.SMS_PROVIDER === 'smpp') {
+    if (!env.SMPP_URL) problems.push('SMPP_URL: required when SMS_PROVIDER=smpp');
+    if (!env.SMPP_SOURCE_ADDR) problems.push('SMPP_SOURCE_ADDR: required when SMS_PROVIDER=smpp');
+  }
+  if (env.SMS_PROVIDER === 'msg91') {
+    for (const name of ['MSG91_AUTH_KEY', 'MSG91_TEMPLATE_ID', 'MSG91_WEBHOOK_TOKEN'] as const) {
+      if (!env[name]) problems.push(`${name}: required when SMS_PROVIDER=msg91`);
+    }
   }
   if (env.EMAIL_PROVIDER === 'smtp') {
     if (!env.SMTP_URL) problems.push('SMTP_URL: required when EMAIL_PROVIDER=smtp');

@@ -26,7 +26,9 @@ export function httpAdapter(config: AppConfig): FastifyAdapter {
     frameworkErrors: (err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
       const { body, headers } = mapError(err);
       void reply.status(body.statusCode).header('x-request-id', req.id).headers(API_HEADERS).headers(headers);
-      void reply.send(body);
+      // No onSend hook runs for these answers, so the body still coming in is drained here (refused-body.ts):
+      // closed on it unread, the connection's reset could destroy the answer before the client read it.
+      drainRefusedBody(req, reply, body, (_, payload) => void reply.send(payload));
     },
     // Fastify's own answer to what Node's HTTP parser refuses lacks SPEC's `code`: give it the shape of the rest.
     clientErrorHandler: (err, socket) => {

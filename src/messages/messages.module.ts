@@ -13,8 +13,10 @@ import { MessagesController } from './messages.controller';
 import { MessagesRepository } from './messages.repository';
 import { MessagesService } from './messages.service';
 import { EMAIL_PROVIDER, SMS_PROVIDER } from './providers/provider';
+import { ProviderReports } from './providers/provider-reports';
 import { emailProvider, smsProvider } from './providers/providers';
 import { StatusCallbacks } from './status-callbacks';
+import { Msg91WebhooksController } from './msg91-webhooks.controller';
 import { TwilioWebhooksController } from './twilio-webhooks.controller';
 import { TemplatesCoreModule } from '../templates/templates.module';
 
@@ -39,7 +41,8 @@ import { TemplatesCoreModule } from '../templates/templates.module';
     StatusCallbacks,
     MessageSender,
     MessagesService,
-    { provide: SMS_PROVIDER, inject: [AppConfig], useFactory: smsProvider },
+    ProviderReports,
+    { provide: SMS_PROVIDER, inject: [AppConfig, ProviderReports], useFactory: smsProvider },
     { provide: EMAIL_PROVIDER, inject: [AppConfig], useFactory: emailProvider },
   ],
   exports: [
@@ -50,14 +53,15 @@ import { TemplatesCoreModule } from '../templates/templates.module';
     MessageStatusService,
     StatusCallbacks,
     MessageSender,
+    ProviderReports,
   ],
 })
 export class MessagesCoreModule {}
 
-/** The HTTP side: the messages API and Twilio's webhooks. */
+/** The HTTP side: the messages API and the providers' webhooks. */
 @Module({
   imports: [MessagesCoreModule, OnboardingModule],
-  controllers: [MessagesController, TwilioWebhooksController],
+  controllers: [MessagesController, TwilioWebhooksController, Msg91WebhooksController],
 })
 export class MessagesModule {}
 

@@ -36,6 +36,13 @@ export const RedisKeys = {
   cache: (namespace: string, key: string) => `cache:${namespace}:${key}`,
   cacheNamespacePattern: (namespace: string) => `cache:${namespace}:*`,
   idempotency: (clientId: string, key: string) => `idempotency:${clientId}:${key}`,
+  /**
+   * A provider's reports on a message id it gave us that no message carries yet (an SMPP receipt that came
+   * before the submit_sm_resp was recorded, a webhook that beat the send's answer): a list, applied in order
+   * once a message records that id, expiring unclaimed.
+   */
+  earlyProviderReports: (provider: string, providerMessageId: string) =>
+    `provider_report:${provider}:${providerMessageId}`,
   workerHeartbeat: (name: string) => `worker:heartbeat:${name}`,
   lock: (job: string) => `lock:${job}`,
   /** Pub/sub channel on which replicas announce cache invalidations. */

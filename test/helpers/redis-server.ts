@@ -26,12 +26,13 @@ export class RedisServer {
     private readonly extraArgs: string[],
   ) {}
 
-  static async start(opts: { aof?: boolean; args?: string[] } = {}): Promise<RedisServer> {
+  /** `port`: a fixed one (else any free port). */
+  static async start(opts: { aof?: boolean; args?: string[]; port?: number } = {}): Promise<RedisServer> {
     const extra = [
       ...(opts.aof ? ['--appendonly', 'yes', '--appendfsync', 'everysec'] : ['--appendonly', 'no']),
       ...(opts.args ?? []),
     ];
-    const server = new RedisServer(await freePort(), extra);
+    const server = new RedisServer(opts.port ?? (await freePort()), extra);
     await server.startProcess();
     return server;
   }

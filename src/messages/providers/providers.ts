@@ -1,22 +1,42 @@
 import type { AppConfig } from '../../config/app-config';
 import { ConsoleProvider } from './console.provider';
+import { Msg91Provider } from './msg91.provider';
 import type { MessageProvider } from './provider';
+import type { ProviderReports } from './provider-reports';
+import { SmppProvider } from './smpp.provider';
 import { SmtpProvider } from './smtp.provider';
 import { TwilioProvider } from './twilio.provider';
 
-/** The provider for SMS, MMS and WhatsApp (SMS_PROVIDER). */
-export function smsProvider(config: AppConfig): MessageProvider {
-  const t = config.messages.twilio;
-  if (config.messages.smsProvider !== 'twilio') return new ConsoleProvider();
-  return new TwilioProvider({
-    accountSid: t.accountSid!,
-    authToken: t.authToken!,
-    fromNumber: t.fromNumber,
-    messagingServiceSid: t.messagingServiceSid,
-    baseUrl: t.baseUrl,
-    statusCallbackUrl: `${config.http.publicBaseUrl}/webhooks/twilio/status`,
-    timeoutMs: config.messages.providerTimeoutMs,
-  });
+/** The provider for SMS, MMS and WhatsApp (SMS_PROVIDER); `reports` takes the reports it receives itself. */
+export function smsProvider(config: AppConfig, reports: ProviderReports): MessageProvider {
+  const m = config.messages;
+  switch (m.smsProvider) {
+    case 'twilio':
+      return new TwilioProvider({
+        accountSid: m.twilio.accountSid!,
+        authToken: m.twilio.authToken!,
+        fromNumber: m.twilio.fromNumber,
+        messagingServiceSid: m.twilio.messagingServiceSid,
+        baseUrl: m.twilio.baseUrl,
+        statusCallbackUrl: `${config.http.publicBaseUrl}/webhooks/twilio/status`,
+        timeoutMs: m.providerTimeoutMs,
+      });
+    case 'smpp':
+      // The worker holds the bind (receipts come in on it); the API binds only if it sends (sync mode).
+      return new SmppProvider({ ...m.smpp!, timeoutMs: m.providerTimeoutMs, hold: config.runsWorker }, (r) =>
+        reports.record(r),
+      );
+    case 'msg91':
+      return new Msg91Provider({
+        authKey: m.msg91.authKey!,
+        baseUrl: m.msg91.baseUrl,
+        templateId: m.msg91.templateId!,
+        senderId: m.msg91.senderId,
+        timeoutMs: m.providerTimeoutMs,
+      });
+    default:
+      return new ConsoleProvider();
+  }
 }
 
 /** The provider for e-mail (EMAIL_PROVIDER). */

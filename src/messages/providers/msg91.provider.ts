@@ -1,0 +1,86 @@
+// SMS through MSG91's Flow API (POST {MSG91_BASE_URL}/api/v5/flow): the text rides in the template's
+// `content` variable, the answer's `message` is MSG91's request id, which its delivery reports carry back.
+import { DELIVERY_UNKNOWN, MessageRow } from '../message.types';
+import { countSegments } from '../segments';
+import { failedBeforeWrite, MessageProvider, ProviderError, SendResult } from './provider';
+
+export interface Msg91Options {
+  authKey: string;
+  baseUrl: string;
+  templateId: string;
+  senderId?: string;
+  timeoutMs: number;
+}
+
+/** The template variable the message text is passed in (the MSG91 template holds `##content##`). */
+export const MSG91_TEXT_VARIABLE = 'content';
+
+export class Msg91Provider implements MessageProvider {
+  readonly name = 'msg91';
+
+  constructor(private readonly opts: Msg91Options) {}
+
+  async send(m: MessageRow): Promise<SendResult> {
+    const body = {
+      template_id: this.opts.templateId,
+      short_url: '0',
+      ...(this.opts.senderId ? { sender: this.opts.senderId } : {}),
+      ...(countSegments(m.body).encoding === 'UCS-2' ? { unicode: 1 } : {}),
+      recipients: [{ mobiles: m.to.replace(/^\+/, ''), [MSG91_TEXT_VARIABLE]: m.body }],
+    };
+    const unknown = (why: string) =>
+      new ProviderError(
+        `${DELIVERY_UNKNOWN}: ${why}; not sent again to avoid a duplicate`,
+        'unknown',
+        DELIVERY_UNKNOWN,
+      );
+    let res: Response;
+    try {
+      res = await fetch(`${this.opts.baseUrl}/api/v5/flow`, {
+        method: 'POST',
+        headers: {
+          authkey: this.opts.authKey,
+          'content-type': 'application/json',
+          accept: 'application/json',
+        },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(this.opts.timeoutMs),
+      });
+    } catch (err) {
+      // Refused or unresolvable before a byte was written: MSG91 never saw it.
+      if (failedBeforeWrite(err))
+        throw new ProviderError(`MSG91 unreachable: ${describe(err)}`, 'not_sent', 'NETWORK');
+      // Later (a reset, a timeout): MSG91 may have the message and its API has no idempotency key.
+      if ((err as Error).name === 'TimeoutError')
+        throw unknown(`MSG91 did not answer within ${this.opts.timeoutMs} ms`);
+      throw unknown(`the connection to MSG91 failed after the request was sent (${describe(err)})`);
+    }
+    let answer: { type?: string; message?: unknown };
+    try {
+      answer = (await res.json()) as typeof answer;
+      if (!answer || typeof answer !== 'object') throw new Error('not a JSON object');
+    } catch (err) {
+      if (res.status === 429 || res.status >= 500)
+        throw new ProviderError(`MSG91 ${res.status}: ${res.statusText}`, 'refused', `HTTP_${res.status}`);
+      throw unknown(`MSG91 answered ${res.status} unreadably (${describe(err)})`);
+    }
+    const text = typeof answer.message === 'string' ? answer.message : '';
+    if (res.ok && answer.type === 'success') {
+      if (!text) throw unknown(`MSG91 answered success without a request id`);
+      return { providerMessageId: text };
+    }
+    const detail = `MSG91 ${res.status}${answer.type ? ` ${answer.type}` : ''}: ${text || res.statusText}`;
+    // 429 and 5xx are MSG91 refusing for now; an answer of type "error" (a bad key, template, number or
+    // balance) refuses it until someone changes something. Neither took the message.
+    if (res.status === 429 || res.status >= 500)
+      throw new ProviderError(detail, 'refused', `HTTP_${res.status}`);
+    if (answer.type === 'error' || !res.ok)
+      throw new ProviderError(detail, 'rejected', res.ok ? 'MSG91_ERROR' : `HTTP_${res.status}`);
+    throw unknown(`MSG91 answered ${res.status} without saying it took the message`);
+  }
+}
+
+function describe(err: unknown): string {
+  const e = err as Error & { cause?: Error & { code?: string } };
+  return e.cause ? `${e.message}: ${e.cause.code ?? e.cause.message}` : e.message;
+}

@@ -1,0 +1,292 @@
+// The smpp provider end to end: messages accepted over HTTP, sent by the worker over its bind_transceiver to a
+// local SMSC (the smpp package's server side), moved to delivered by the SMSC's deliver_sm receipts through the
+// status service; GSM-7 and UCS-2, long texts, the window, enquire_link, and the at-most-once rule: a refusal
+// is retried, a drop or a timeout after submit_sm is never sent again, a refused connection is.
+import * as smpp from 'smpp';
+import type { MessageProvider } from '../../src/messages/providers/provider';
+import { SMS_PROVIDER } from '../../src/messages/providers/provider';
+import { SmppProvider } from '../../src/messages/providers/smpp.provider';
+import { RedisKeys } from '../../src/redis/redis-keys';
+import { JobScheduler } from '../../src/workers/job-scheduler';
+import { randomMobile } from '../helpers/numbers';
+import { freePort, RedisServer } from '../helpers/redis-server';
+import { SmppStandIn } from '../helpers/smpp-standin';
+import { startTestApp, TestApp } from '../helpers/test-app';
+import { sleep, waitFor } from '../helpers/wait';
+
+describe('providers: smpp', () => {
+  let t: TestApp;
+  let smsc: SmppStandIn;
+  let provider: SmppProvider;
+
+  beforeAll(async () => {
+    smsc = await SmppStandIn.start();
+    t = await startTestApp(
+      {
+        SMS_PROVIDER: 'smpp',
+        SMPP_URL: smsc.url,
+        SMPP_SOURCE_ADDR: 'SMSBRG',
+        SMPP_WINDOW: '2',
+        SMPP_ENQUIRE_LINK_SECONDS: '5',
+        PROVIDER_TIMEOUT_MS: '1000',
+        MESSAGE_BACKOFF_MS: '20',
+        MESSAGE_MAX_ATTEMPTS: '10',
+        MESSAGE_RELAY_INTERVAL: '3600',
+      },
+      { role: 'all' },
+    );
+    await t.app.get(JobScheduler).idle();
+    provider = t.app.get<MessageProvider>(SMS_PROVIDER) as SmppProvider;
+    await waitFor(() => provider.isBound, 'the worker binds at start');
+  });
+  afterAll(async () => {
+    await t?.close();
+    await smsc?.stop();
+  });
+
+  const send = (payload: object) => t.request({ method: 'POST', url: '/api/v1/messages/send', payload });
+  const get = async (id: string) => (await t.request({ url: `/api/v1/messages/${id}` })).json();
+  const until = async (id: string, status: string): Promise<any> => {
+    let last: { status?: string; error?: string } = {};
+    return waitFor(
+      async () => {
+        last = await get(id);
+        return last.status === status && last;
+      },
+      `message ${id} ${status}`,
+      15000,
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}: it is ${last.status} (${last.error}) ${JSON.stringify(last)}`);
+    });
+  };
+  const sms = async (to: string, body: string) => {
+    const res = await send({ to, type: 'sms', body });
+    expect(res.statusCode).toBe(202);
+    return res.json().id as string;
+  };
+
+  it('holds one bind_transceiver from the start, with the credentials of SMPP_URL', () => {
+    expect(smsc.binds).toBe(1);
+    expect(smsc.sessionCount).toBe(1);
+  });
+
+  it('sends a GSM-7 text in short_message with a receipt requested; the receipt moves it to delivered', async () => {
+    const to = randomMobile();
+    const id = await sms(to, 'Your code is 123456 @ £5 {ok}');
+    const delivered = await until(id, 'delivered');
+    const [submit] = smsc.to(to);
+    expect(submit).toMatchObject({
+      source: 'SMSBRG',
+      sourceTon: 5,
+      dataCoding: 0,
+      registeredDelivery: 1,
+      field: 'short_message',
+      text: 'Your code is 123456 @ £5 {ok}',
+    });
+    expect(delivered).toMatchObject({ provider: 'smpp', provider_message_id: submit.messageId, error: null });
+    expect(delivered.events.map((e: { status: string }) => e.status)).toEqual([
+      'pending',
+      'sending',
+      'sent',
+      'delivered',
+    ]);
+  });
+
+  it('sends a text outside GSM 03.38 as UCS-2 (data_coding 8)', async () => {
+    const to = randomMobile();
+    const body = 'आपका कोड 123456 है 😀';
+    const id = await sms(to, body);
+    await until(id, 'delivered');
+    expect(smsc.to(to)[0]).toMatchObject({ dataCoding: 8, field: 'short_message', text: body });
+  });
+
+  it('sends a text longer than one segment whole in message_payload (GSM-7 and UCS-2)', async () => {
+    const [a, b] = [randomMobile(), randomMobile()];
+    const gsm = 'The quick brown fox jumps over the lazy dog. '.repeat(9).trim(); // 404 septets
+    const ucs = 'नमस्ते दुनिया, '.repeat(12).trim(); // 179 UTF-16 units
+    const [ida, idb] = await Promise.all([sms(a, gsm), sms(b, ucs)]);
+    await Promise.all([until(ida, 'delivered'), until(idb, 'delivered')]);
+    expect(smsc.to(a)).toEqual([
+      expect.objectContaining({ field: 'message_payload', dataCoding: 0, text: gsm }),
+    ]);
+    expect(smsc.to(b)).toEqual([
+      expect.objectContaining({ field: 'message_payload', dataCoding: 8, text: ucs }),
+    ]);
+    expect((await get(ida)).segments).toBe(3);
+  });
+
+  it('retries a submit_sm the SMSC refused for now (ESME_RTHROTTLED): sent once it takes it', async () => {
+    const to = randomMobile();
+    smsc.failNext(1, { status: smpp.errors.ESME_RTHROTTLED }, to);
+    const id = await sms(to, 'throttled first');
+    const delivered = await until(id, 'delivered');
+    expect(smsc.to(to)).toHaveLength(2);
+    expect(delivered.retry_count).toBe(1);
+  });
+
+  it('fails, without a retry, a submit_sm the SMSC rejected (ESME_RINVDSTADR)', async () => {
+    const to = randomMobile();
+    smsc.failNext(1, { status: smpp.errors.ESME_RINVDSTADR }, to);
+    const id = await sms(to, 'bad destination');
+    const failed = await until(id, 'failed');
+    expect(failed.error).toMatch(/ESME_RINVDSTADR/);
+    expect(failed.retry_count).toBe(0);
+    await sleep(300);
+    expect(smsc.to(to)).toHaveLength(1);
+  });
+
+  it('never sends again when the connection drops after the SMSC read submit_sm; the bind is made again', async () => {
+    const to = randomMobile();
+    const binds = smsc.binds;
+    smsc.failNext(1, { drop: true }, to);
+    const id = await sms(to, 'dropped after read');
+    const failed = await until(id, 'failed');
+    expect(failed.error).toMatch(/^DELIVERY_UNKNOWN: the connection to the SMSC closed after submit_sm/);
+    expect(failed.retry_count).toBe(0);
+    await waitFor(() => smsc.binds === binds + 1 && provider.isBound, 'bound again');
+    await sleep(300);
+    expect(smsc.to(to)).toHaveLength(1);
+    const next = randomMobile();
+    await until(await sms(next, 'after the drop'), 'delivered');
+    expect(smsc.to(next)).toHaveLength(1);
+  });
+
+  it('never sends again when submit_sm_resp is late; the late answer and the receipt still move it on', async () => {
+    const to = randomMobile();
+    smsc.failNext(1, { delayMs: 1500 }, to);
+    const id = await sms(to, 'slow smsc');
+    const failed = await until(id, 'failed');
+    expect(failed.error).toMatch(/^DELIVERY_UNKNOWN: the SMSC did not answer submit_sm within 1000 ms/);
+    const delivered = await until(id, 'delivered');
+    expect(delivered.provider_message_id).toBe(smsc.to(to)[0].messageId);
+    expect(smsc.to(to)).toHaveLength(1);
+  });
+
+  it('applies a receipt that arrives before submit_sm_resp', async () => {
+    const to = randomMobile();
+    smsc.failNext(1, { receiptFirst: true, delayMs: 100 }, to);
+    const id = await sms(to, 'receipt first');
+    const delivered = await until(id, 'delivered');
+    expect(delivered.provider_message_id).toBe(smsc.to(to)[0].messageId);
+    expect(smsc.receiptsRefused).toBe(0);
+  });
+
+  it('maps a failure receipt (UNDELIV) to undelivered with its error', async () => {
+    const to = randomMobile();
+    smsc.failNext(1, { stat: 'UNDELIV' }, to);
+    const id = await sms(to, 'unreachable handset');
+    const undelivered = await until(id, 'undelivered');
+    expect(undelivered.error).toBe('SMPP UNDELIV err:001');
+  });
+
+  it('acknowledges a receipt for a message id it does not know, and changes nothing', async () => {
+    const refused = smsc.receiptsRefused;
+    smsc.sendReceipt(
+      undefined,
+      { messageId: 'ffff0001', destination: '919000000001', source: 'SMSBRG' } as never,
+      'DELIVRD',
+    );
+    await sleep(300);
+    expect(smsc.receiptsRefused).toBe(refused);
+    // Kept for a while, in case a message records that id later (see the receipt-first case).
+    expect(await t.redis.exists(RedisKeys.earlyProviderReports('smpp', 'ffff0001'))).toBe(1);
+  });
+
+  it('keeps at most SMPP_WINDOW submit_sm unanswered', async () => {
+    const numbers = Array.from({ length: 6 }, () => randomMobile());
+    for (const n of numbers) smsc.failNext(1, { delayMs: 200 }, n);
+    smsc.maxOutstanding = 0;
+    const ids = await Promise.all(numbers.map((n) => sms(n, 'windowed')));
+    await Promise.all(ids.map((id) => until(id, 'delivered')));
+    expect(smsc.maxOutstanding).toBe(2);
+  });
+
+  it('sends enquire_link on the bind every SMPP_ENQUIRE_LINK_SECONDS', async () => {
+    await waitFor(() => smsc.enquireLinks >= 1, 'an enquire_link', 8000);
+  });
+
+  it("answers the SMSC's enquire_link, refuses what a transceiver does not take, and binds again after its unbind", async () => {
+    expect(await smsc.request('enquire_link')).toEqual({ command: 'enquire_link_resp', status: 0 });
+    expect(await smsc.request('query_sm', { message_id: '1', source_addr: 'x' })).toEqual({
+      command: 'query_sm_resp',
+      status: smpp.errors.ESME_RINVCMDID,
+    });
+    const binds = smsc.binds;
+    expect(await smsc.request('unbind')).toEqual({ command: 'unbind_resp', status: 0 });
+    await waitFor(() => smsc.binds === binds + 1 && provider.isBound, 'bound again after the unbind');
+    const to = randomMobile();
+    await until(await sms(to, 'after an unbind'), 'delivered');
+  });
+
+  it('binds again after the SMSC restarts; a send while it is down is retried (nothing was written)', async () => {
+    await smsc.stop();
+    await waitFor(() => !provider.isBound, 'the bind is seen lost');
+    const to = randomMobile();
+    const id = await sms(to, 'while the smsc is down');
+    await waitFor(async () => (await get(id)).retry_count >= 1, 'a first attempt refused and retried');
+    await smsc.listen();
+    const delivered = await until(id, 'delivered');
+    expect(delivered.retry_count).toBeGreaterThanOrEqual(1);
+    expect(smsc.to(to)).toHaveLength(1);
+    expect(provider.isBound).toBe(true);
+  });
+});
+
+describe('providers: smpp, a receipt that cannot be stored', () => {
+  // A redis-server of its own (in 6460-6469, never the shared one), cut while the bind stays up.
+  let redis: RedisServer;
+  let smsc: SmppStandIn;
+  let t: TestApp;
+
+  beforeAll(async () => {
+    const port = await firstFreePort(6460, 6469);
+    [redis, smsc] = await Promise.all([RedisServer.start({ port }), SmppStandIn.start()]);
+    t = await startTestApp(
+      {
+        REDIS_URL: redis.url,
+        SMS_PROVIDER: 'smpp',
+        SMPP_URL: smsc.url,
+        SMPP_SOURCE_ADDR: '+15005550006',
+        PROVIDER_TIMEOUT_MS: '1000',
+        MESSAGE_RELAY_INTERVAL: '3600',
+      },
+      { role: 'all' },
+    );
+    const provider = t.app.get<MessageProvider>(SMS_PROVIDER) as SmppProvider;
+    await waitFor(() => provider.isBound, 'bound');
+  });
+  afterAll(async () => {
+    await redis?.startProcess().catch(() => undefined);
+    await t?.close();
+    await Promise.all([smsc?.stop(), redis?.destroy()]);
+  });
+
+  it('answers deliver_sm with ESME_RX_T_APPN, so the SMSC sends it again, and takes it once it can be kept', async () => {
+    const receipt = { messageId: 'abcd0001', destination: '919000000002', source: '15005550006' } as never;
+    await redis.stop();
+    smsc.sendReceipt(undefined, receipt, 'DELIVRD');
+    await waitFor(() => smsc.receiptsRefused === 1, 'the receipt refused for now', 10000);
+    await redis.startProcess();
+    await waitFor(async () => (await t.redis.ping().catch(() => '')) === 'PONG', 'Redis back');
+    smsc.sendReceipt(undefined, receipt, 'DELIVRD');
+    await waitFor(
+      async () => (await t.redis.exists(RedisKeys.earlyProviderReports('smpp', 'abcd0001'))) === 1,
+      'the receipt kept',
+    );
+    expect(smsc.receiptsRefused).toBe(1);
+  });
+});
+
+/** The first port of the range nobody listens on. */
+async function firstFreePort(from: number, to: number): Promise<number> {
+  const { createServer } = await import('node:net');
+  for (let port = from; port <= to; port++) {
+    const free = await new Promise<boolean>((resolve) => {
+      const srv = createServer();
+      srv.once('error', () => resolve(false));
+      srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+  return freePort();
+}
