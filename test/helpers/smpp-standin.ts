@@ -17,6 +17,9 @@ export interface SmppSubmit {
   text: string;
   messageId?: string;
   validityPeriod?: unknown;
+  /** India DLT TLVs (0x1400 entity id, 0x1401 content-template id), when sent. */
+  dltEntityId?: string;
+  dltTemplateId?: string;
 }
 
 export interface SmppFault {
@@ -119,6 +122,8 @@ export class SmppStandIn {
       field: payload?.message ? 'message_payload' : 'short_message',
       text: String(payload?.message || short?.message || ''),
       validityPeriod: pdu.validity_period,
+      dltEntityId: pdu.dlt_pe_id as string | undefined,
+      dltTemplateId: pdu.dlt_template_id as string | undefined,
     };
     this.submits.push(submit);
     this.outstanding++;

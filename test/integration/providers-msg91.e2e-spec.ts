@@ -25,6 +25,7 @@ describe('providers: msg91', () => {
         MSG91_BASE_URL: msg91.baseUrl,
         MSG91_TEMPLATE_ID: Msg91StandIn.TEMPLATE_ID,
         MSG91_SENDER_ID: 'SMSBRG',
+        DLT_ENTITY_ID: '1101000000000000007',
         MSG91_WEBHOOK_TOKEN: TOKEN,
         PROVIDER_TIMEOUT_MS: '1000',
         MESSAGE_BACKOFF_MS: '20',
@@ -86,6 +87,7 @@ describe('providers: msg91', () => {
       template_id: Msg91StandIn.TEMPLATE_ID,
       short_url: '0',
       sender: 'SMSBRG',
+      PE_ID: '1101000000000000007',
       recipients: [{ mobiles: to.slice(1), content: 'Your code is 123456' }],
     });
     expect(sent).toMatchObject({ provider: 'msg91', provider_message_id: request.requestId });
@@ -94,6 +96,26 @@ describe('providers: msg91', () => {
     expect(res.statusCode).toBe(200);
     const delivered = await until(id, 'delivered');
     expect(delivered.error).toBeNull();
+  });
+
+  it("passes a template's DLT content-template id as DLT_TE_ID", async () => {
+    await t.request({
+      method: 'PUT',
+      url: '/admin/templates/dlt-msg91',
+      as: 'admin',
+      payload: { variables: [], locales: { en: { body: 'Hello', dlt_template_id: '1107000000000000088' } } },
+    });
+    const to = randomMobile();
+    const res = await t.request({
+      method: 'POST',
+      url: '/api/v1/messages/send',
+      payload: { to, type: 'sms', template: 'dlt-msg91' },
+    });
+    await until(res.json().id, 'sent');
+    expect(msg91.to(to)[0].body).toMatchObject({
+      PE_ID: '1101000000000000007',
+      DLT_TE_ID: '1107000000000000088',
+    });
   });
 
   it('marks a UCS-2 text unicode and passes a long text whole', async () => {

@@ -26,6 +26,7 @@ describe('providers: smpp', () => {
         SMS_PROVIDER: 'smpp',
         SMPP_URL: smsc.url,
         SMPP_SOURCE_ADDR: 'SMSBRG',
+        DLT_ENTITY_ID: '1101000000000000007',
         SMPP_WINDOW: '2',
         SMPP_ENQUIRE_LINK_SECONDS: '5',
         PROVIDER_TIMEOUT_MS: '1000',
@@ -90,6 +91,31 @@ describe('providers: smpp', () => {
       'sent',
       'delivered',
     ]);
+  });
+
+  it("sends India's DLT ids as TLVs: the entity id always, a template's content-template id with its text", async () => {
+    const put = await t.request({
+      method: 'PUT',
+      url: '/admin/templates/dlt-smpp',
+      as: 'admin',
+      payload: {
+        variables: ['n'],
+        locales: { en: { body: 'Order {{n}} shipped', dlt_template_id: '1107000000000000077' } },
+      },
+    });
+    expect(put.statusCode).toBeLessThan(300);
+    const to = randomMobile();
+    const res = await t.request({
+      method: 'POST',
+      url: '/api/v1/messages/send',
+      payload: { to, type: 'sms', template: 'dlt-smpp', variables: { n: 42 } },
+    });
+    await until(res.json().id, 'delivered');
+    expect(smsc.to(to)[0]).toMatchObject({
+      text: 'Order 42 shipped',
+      dltEntityId: '1101000000000000007',
+      dltTemplateId: '1107000000000000077',
+    });
   });
 
   it('sends a text outside GSM 03.38 as UCS-2 (data_coding 8)', async () => {

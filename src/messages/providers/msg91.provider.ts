@@ -9,6 +9,8 @@ export interface Msg91Options {
   baseUrl: string;
   templateId: string;
   senderId?: string;
+  /** India DLT: the principal entity id (DLT_ENTITY_ID), sent as PE_ID. */
+  dltEntityId?: string;
   timeoutMs: number;
 }
 
@@ -26,6 +28,9 @@ export class Msg91Provider implements MessageProvider {
       short_url: '0',
       ...(this.opts.senderId ? { sender: this.opts.senderId } : {}),
       ...(countSegments(m.body).encoding === 'UCS-2' ? { unicode: 1 } : {}),
+      // India DLT, per message (MSG91 otherwise uses what its panel maps to the sender and template).
+      ...(this.opts.dltEntityId ? { PE_ID: this.opts.dltEntityId } : {}),
+      ...(m.dlt_template_id ? { DLT_TE_ID: m.dlt_template_id } : {}),
       recipients: [{ mobiles: m.to.replace(/^\+/, ''), [MSG91_TEXT_VARIABLE]: m.body }],
     };
     const unknown = (why: string) =>

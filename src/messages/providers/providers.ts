@@ -23,8 +23,9 @@ export function smsProvider(config: AppConfig, reports: ProviderReports): Messag
       });
     case 'smpp':
       // The worker holds the bind (receipts come in on it); the API binds only if it sends (sync mode).
-      return new SmppProvider({ ...m.smpp!, timeoutMs: m.providerTimeoutMs, hold: config.runsWorker }, (r) =>
-        reports.record(r),
+      return new SmppProvider(
+        { ...m.smpp!, timeoutMs: m.providerTimeoutMs, hold: config.runsWorker, dltEntityId: m.dlt.entityId },
+        (r) => reports.record(r),
       );
     case 'msg91':
       return new Msg91Provider({
@@ -32,6 +33,7 @@ export function smsProvider(config: AppConfig, reports: ProviderReports): Messag
         baseUrl: m.msg91.baseUrl,
         templateId: m.msg91.templateId!,
         senderId: m.msg91.senderId,
+        dltEntityId: m.dlt.entityId,
         timeoutMs: m.providerTimeoutMs,
       });
     default:

@@ -40,6 +40,8 @@ declare module 'smpp' {
   }): Session;
   export function createServer(options: object, listener?: (session: Session) => void): Server;
 
+  export function addTLV(tag: string, options: { id: number; type: unknown }): void;
+  export const types: { tlv: Record<'int8' | 'int16' | 'int32' | 'cstring' | 'string' | 'buffer', unknown> };
   export const errors: Record<string, number>;
   export const consts: Record<string, Record<string, number>>;
 }

@@ -24,7 +24,14 @@ export interface SmppOptions {
   timeoutMs: number;
   /** Keep a bind at all times (the worker: receipts arrive on it); otherwise bind on the first send. */
   hold: boolean;
+  /** India DLT: the principal entity id (DLT_ENTITY_ID), sent with every submit_sm. */
+  dltEntityId?: string;
 }
+
+// India DLT over SMPP: the TLVs Indian operators' SMSCs read for the principal entity id and the content
+// template id (vendor-specific tags, the ones in common use).
+smpp.addTLV('dlt_pe_id', { id: 0x1400, type: smpp.types.tlv.cstring });
+smpp.addTLV('dlt_template_id', { id: 0x1401, type: smpp.types.tlv.cstring });
 
 /** Where receipts go (ProviderReports.record): resolves once the report is stored, throws when it is not. */
 export type ReportSink = (report: ProviderReport) => Promise<unknown>;
@@ -210,6 +217,8 @@ export class SmppProvider implements MessageProvider, OnApplicationBootstrap, On
       // One segment fits short_message; a longer text goes whole in message_payload, and the SMSC splits it.
       ...(segments > 1 ? { short_message: Buffer.alloc(0), message_payload: text } : { short_message: text }),
     };
+    if (this.opts.dltEntityId) fields.dlt_pe_id = this.opts.dltEntityId;
+    if (m.dlt_template_id) fields.dlt_template_id = m.dlt_template_id;
     if (m.valid_until) {
       const left = Math.ceil((new Date(m.valid_until).getTime() - Date.now()) / 1000);
       if (left > 0) fields.validity_period = relativeTime(left);
