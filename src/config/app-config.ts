@@ -1,7 +1,8 @@
 // The typed configuration every other module injects. Built once from the validated Env.
 import { setDefaultCountry } from '../common/phone';
 import { randomBytes } from 'node:crypto';
-import { keyEntries } from './env';
+import { keyEntries, smsRoutes } from './env';
+import type { Route } from '../messages/providers/router';
 import type { AppRole, Env, LogLevel } from './env';
 
 export type KeyEntry = ReturnType<typeof keyEntries>[number];
@@ -89,6 +90,9 @@ export class AppConfig {
     };
     /** An SMS longer than this many segments is refused (MAX_SEGMENTS). */
     maxSegments: number;
+    /** SMS_ROUTES, longest prefix first (a `*` route always last). */
+    routes: Route[];
+    circuit: { failures: number; openMs: number };
     /** India DLT: the entity id sent with SMS, and whether +91 SMS need a content-template id. */
     dlt: { entityId?: string; enforce: boolean };
     smtpUrl?: string;
@@ -229,6 +233,8 @@ export class AppConfig {
       allowPrivateCallbackUrls: env.WEBHOOK_ALLOW_PRIVATE_URLS ?? env.NODE_ENV !== 'production',
       providerTimeoutMs: env.PROVIDER_TIMEOUT_MS,
       maxSegments: env.MAX_SEGMENTS,
+      routes: smsRoutes(env),
+      circuit: { failures: env.CIRCUIT_FAILURES, openMs: env.CIRCUIT_OPEN_SECONDS * 1000 },
       dlt: { entityId: env.DLT_ENTITY_ID, enforce: env.DLT_ENFORCE },
     };
     this.defaultCountry = env.DEFAULT_COUNTRY;

@@ -1,6 +1,7 @@
 // The environment contract: every variable the service reads, its type, its default, and its limits.
 // Validated once at start; the rest of the code reads the typed AppConfig built from it.
 import { plainToInstance, Transform } from 'class-transformer';
+import { parseRoutes, Route } from '../messages/providers/router';
 import {
   IsBoolean,
   IsIn,
@@ -10,6 +11,7 @@ import {
   IsUrl,
   Matches,
   Max,
+  MaxLength,
   Min,
   validateSync,
   ValidationError,
@@ -122,6 +124,10 @@ export class Env {
   @Transform(toInt) @IsInt() @Min(1000) @Max(120000) PROVIDER_TIMEOUT_MS: number = 10000;
 
   @IsIn(SMS_PROVIDERS) SMS_PROVIDER: string = 'console';
+  /** Destination prefix → providers in failover order: `+91=msg91>smpp;*=twilio>smpp` (default `*=SMS_PROVIDER`). */
+  @Transform(emptyToUndefined) @IsOptional() @IsString() @MaxLength(2000) SMS_ROUTES?: string = undefined;
+  @Transform(toInt) @IsInt() @Min(1) @Max(1000) CIRCUIT_FAILURES: number = 5;
+  @Transform(toInt) @IsInt() @Min(1) @Max(3600) CIRCUIT_OPEN_SECONDS: number = 30;
   @IsIn(['console', 'smtp']) EMAIL_PROVIDER: string = 'console';
   @Transform(emptyToUndefined) @IsOptional() @IsString() TWILIO_ACCOUNT_SID?: string = undefined;
   @Transform(emptyToUndefined) @IsOptional() @IsString() TWILIO_AUTH_TOKEN?: string = undefined;
@@ -280,6 +286,20 @@ export function keyEntries(value?: string): { id?: string; secret: string }[] {
 }
 
 /** Validates raw variables (process.env merged with .env) and returns the typed Env, or throws one line per problem. */
+/** SMS_ROUTES read (a `*` route of SMS_PROVIDER added when none is given); throws naming what is wrong. */
+export function smsRoutes(env: Pick<Env, 'SMS_ROUTES' | 'SMS_PROVIDER'>): Route[] {
+  return parseRoutes(env.SMS_ROUTES ?? '', env.SMS_PROVIDER, SMS_PROVIDERS);
+}
+
+/** Every SMS provider a route names (each needs its settings). */
+function usedProviders(env: Env): Set<string> {
+  try {
+    return new Set(smsRoutes(env).flatMap((r) => r.providers));
+  } catch {
+    return new Set([env.SMS_PROVIDER]); // SMS_ROUTES's own problem is reported below
+  }
+}
+
 export function validateEnv(raw: Record<string, string | undefined>): Env {
   const known: Record<string, string> = {};
   for (const key of ENV_KEYS) {
@@ -288,6 +308,11 @@ export function validateEnv(raw: Record<string, string | undefined>): Env {
   }
   const env = plainToInstance(Env, known, { exposeDefaultValues: true });
   const problems = describe(validateSync(env, { skipMissingProperties: false }));
+  try {
+    smsRoutes(env);
+  } catch (err) {
+    problems.push(`SMS_ROUTES: ${(err as Error).message}`);
+  }
   if (env.REDIS_CLUSTER_NODES && !/\{[^}]+\}/.test(env.REDIS_KEY_PREFIX)) {
     problems.push(
       'REDIS_KEY_PREFIX: with REDIS_CLUSTER_NODES the prefix must hold a hash tag such as {smsb}: so that ' +
@@ -302,9 +327,9 @@ export function validateEnv(raw: Record<string, string | undefined>): Env {
           `${name}: must be at least 32 characters (not counting surrounding blanks) in production`,
         );
     }
-    if (env.SMS_PROVIDER === 'twilio' && !/^https:\/\//i.test(env.PUBLIC_BASE_URL ?? ''))
+    if (usedProviders(env).has('twilio') && !/^https:\/\//i.test(env.PUBLIC_BASE_URL ?? ''))
       problems.push(
-        'PUBLIC_BASE_URL: required, as an https:// URL, with SMS_PROVIDER=twilio in production (Twilio calls it back)',
+        'PUBLIC_BASE_URL: required, as an https:// URL, with twilio as an SMS provider in production (Twilio calls it back)',
       );
     const secrets = (v?: string) => keyEntries(v).map((k) => k.secret);
     const client = secrets(env.API_KEYS);
@@ -331,22 +356,27 @@ export function validateEnv(raw: Record<string, string | undefined>): Env {
       idOf.set(e.secret, e.id);
     }
   }
-  if (env.SMS_PROVIDER === 'twilio') {
+  const used = usedProviders(env);
+  if (used.has('twilio')) {
     for (const name of ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN'] as const) {
-      if (!env[name]) problems.push(`${name}: required when SMS_PROVIDER=twilio`);
+      if (!env[name])
+        problems.push(`${name}: required when twilio is an SMS provider (SMS_PROVIDER, SMS_ROUTES)`);
     }
     if (!env.TWILIO_FROM_NUMBER && !env.TWILIO_MESSAGING_SERVICE_SID)
       problems.push(
-        'TWILIO_FROM_NUMBER: required when SMS_PROVIDER=twilio, unless TWILIO_MESSAGING_SERVICE_SID is set',
+        'TWILIO_FROM_NUMBER: required when twilio is an SMS provider (SMS_PROVIDER, SMS_ROUTES), unless TWILIO_MESSAGING_SERVICE_SID is set',
       );
   }
-  if (env.SMS_PROVIDER === 'smpp') {
-    if (!env.SMPP_URL) problems.push('SMPP_URL: required when SMS_PROVIDER=smpp');
-    if (!env.SMPP_SOURCE_ADDR) problems.push('SMPP_SOURCE_ADDR: required when SMS_PROVIDER=smpp');
+  if (used.has('smpp')) {
+    if (!env.SMPP_URL)
+      problems.push('SMPP_URL: required when smpp is an SMS provider (SMS_PROVIDER, SMS_ROUTES)');
+    if (!env.SMPP_SOURCE_ADDR)
+      problems.push('SMPP_SOURCE_ADDR: required when smpp is an SMS provider (SMS_PROVIDER, SMS_ROUTES)');
   }
-  if (env.SMS_PROVIDER === 'msg91') {
+  if (used.has('msg91')) {
     for (const name of ['MSG91_AUTH_KEY', 'MSG91_TEMPLATE_ID', 'MSG91_WEBHOOK_TOKEN'] as const) {
-      if (!env[name]) problems.push(`${name}: required when SMS_PROVIDER=msg91`);
+      if (!env[name])
+        problems.push(`${name}: required when msg91 is an SMS provider (SMS_PROVIDER, SMS_ROUTES)`);
     }
   }
   if (env.EMAIL_PROVIDER === 'smtp') {

@@ -6,6 +6,7 @@ import { MetricsService } from '../metrics/metrics.service';
 import { REDIS, RedisClient } from '../redis/redis.constants';
 import { Heartbeats } from '../workers/heartbeats';
 import { scheduledJobs } from '../workers/job-catalogue';
+import { readCircuits } from '../messages/providers/provider-circuits';
 
 @Injectable()
 export class HealthMetrics {
@@ -33,6 +34,17 @@ export class HealthMetrics {
       ['job'],
       function () {
         for (const j of jobs) this.set({ job: j.name }, j.intervalSeconds);
+      },
+    );
+    const providers = [...new Set(config.messages.routes.flatMap((r) => r.providers))];
+    metrics.gauge(
+      'smsb_provider_circuit_open',
+      "Whether an SMS provider's circuit breaker is open (1) or not (0), as the workers last reported it",
+      ['provider'],
+      async function () {
+        const circuits = await readCircuits(redis, providers).catch(() => undefined);
+        for (const [provider, state] of Object.entries(circuits ?? {}))
+          this.set({ provider }, state === 'open' ? 1 : 0);
       },
     );
     const latency = metrics.gauge('smsb_redis_ping_seconds', 'Round trip of that PING (NaN when it failed)');

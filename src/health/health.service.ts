@@ -1,4 +1,6 @@
-import { Injectable, Optional } from '@nestjs/common';
+import { readCircuits } from '../messages/providers/provider-circuits';
+import { REDIS, RedisClient } from '../redis/redis.constants';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { RedisHealthIndicator } from '../redis/redis.health';
 import { SessionRepository } from '../session/session.repository';
@@ -24,6 +26,11 @@ export interface HealthReport {
       fallback_active: boolean;
       memory_sessions: number;
     };
+    /** degraded while a provider's circuit is open (its routes fail over); down when every one is open. */
+    sms_providers?: {
+      status: 'up' | 'degraded' | 'down';
+      circuits: Record<string, 'closed' | 'open' | 'half_open'>;
+    };
   };
 }
 
@@ -34,6 +41,7 @@ export class HealthService {
     private readonly redis: RedisHealthIndicator,
     private readonly database: DatabaseHealthIndicator,
     private readonly heartbeats: Heartbeats,
+    @Inject(REDIS) private readonly redisClient: RedisClient,
     @Optional() private readonly sessionStore?: SessionRepository,
   ) {}
 
@@ -41,6 +49,7 @@ export class HealthService {
     const [db, redis] = await Promise.all([this.database.probe(), this.redis.probe()]);
     const workers = await this.workers(redis.healthy);
     const sessions = this.sessions(redis.healthy);
+    const providers = redis.healthy ? await this.providers().catch(() => undefined) : undefined;
     const degraded =
       !db.healthy || !redis.healthy || workers.status === 'down' || (sessions && sessions.status !== 'up');
     return {
@@ -60,8 +69,17 @@ export class HealthService {
         },
         background_workers: workers,
         ...(sessions && { sessions }),
+        ...(providers && { sms_providers: providers }),
       },
     };
+  }
+
+  /** The SMS providers' circuit breakers, as the workers last reported them. */
+  private async providers(): Promise<HealthReport['components']['sms_providers']> {
+    const names = [...new Set(this.config.messages.routes.flatMap((r) => r.providers))];
+    const circuits = await readCircuits(this.redisClient, names);
+    const open = Object.values(circuits).filter((s) => s === 'open').length;
+    return { status: open === 0 ? 'up' : open === names.length ? 'down' : 'degraded', circuits };
   }
 
   private sessions(redisUp: boolean): HealthReport['components']['sessions'] {

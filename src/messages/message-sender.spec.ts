@@ -67,6 +67,7 @@ function message(overrides: Partial<MessageRow> = {}): MessageRow {
     whatsapp_content_sid: null,
     content_variables: null,
     dlt_template_id: null,
+    attempts: [],
     idempotency_key: null,
     request_hash: null,
     created_at: now,

@@ -80,32 +80,37 @@ export class MessageSender {
               'unknown',
               DELIVERY_UNKNOWN,
             );
-      this.latency.observe({ provider: provider.name, outcome: 'error' }, seconds());
+      const name = err.provider ?? provider.name;
+      this.latency.observe({ provider: name, outcome: 'error' }, seconds());
       const detail = { attempt: attempt.number, code: err.code ?? null, kind: err.kind };
       if (!err.retryable || attempt.final) {
         await this.status.move(messageId, ['sending'], 'failed', {
-          provider: provider.name,
+          provider: name,
           error: err.message,
           detail,
+          attempts: err.attempts,
         });
         return 'failed';
       }
       await this.status.move(messageId, ['sending'], 'pending', {
-        provider: provider.name,
+        provider: name,
         error: err.message,
         incrementRetry: true,
         detail,
+        attempts: err.attempts,
       });
       throw err; // BullMQ retries with backoff
     }
-    this.latency.observe({ provider: provider.name, outcome: 'ok' }, seconds());
+    const name = result.provider ?? provider.name;
+    this.latency.observe({ provider: name, outcome: 'ok' }, seconds());
     if (sending.segments)
-      this.segments.inc({ provider: provider.name, encoding: sending.encoding ?? 'GSM-7' }, sending.segments);
+      this.segments.inc({ provider: name, encoding: sending.encoding ?? 'GSM-7' }, sending.segments);
 
     const sent = await this.status.move(messageId, ['sending'], 'sent', {
-      provider: provider.name,
+      provider: name,
       providerMessageId: result.providerMessageId,
       error: null,
+      attempts: result.attempts,
     });
     if (sent && result.deliveredNow) await this.status.move(messageId, ['sent'], 'delivered');
     return 'sent';

@@ -55,6 +55,8 @@ export interface MessageRow {
   content_variables: Record<string, string> | null;
   /** India DLT: the content-template id of the text. */
   dlt_template_id: string | null;
+  /** Every provider tried, in order (SMS_ROUTES failover). */
+  attempts: { provider: string; outcome: 'sent' | 'failed' | 'skipped'; error?: string }[];
   idempotency_key: string | null;
   request_hash: string | null;
   created_at: Date;

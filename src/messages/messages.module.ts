@@ -1,5 +1,7 @@
 import { BullModule } from '@nestjs/bullmq';
-import { Module } from '@nestjs/common';
+import { Logger, Module } from '@nestjs/common';
+import { REDIS, RedisClient } from '../redis/redis.constants';
+import { recordCircuit } from './providers/provider-circuits';
 import { AppConfig } from '../config/app-config';
 import { OnboardingModule } from '../onboarding/onboarding.module';
 import { bullmqConnection, bullmqPrefix } from '../redis/redis-options';
@@ -42,7 +44,17 @@ import { TemplatesCoreModule } from '../templates/templates.module';
     MessageSender,
     MessagesService,
     ProviderReports,
-    { provide: SMS_PROVIDER, inject: [AppConfig, ProviderReports], useFactory: smsProvider },
+    {
+      provide: SMS_PROVIDER,
+      inject: [AppConfig, ProviderReports, REDIS],
+      useFactory: (config: AppConfig, reports: ProviderReports, redis: RedisClient) => {
+        const logger = new Logger('Providers');
+        return smsProvider(config, reports, (provider, state) => {
+          logger.warn(`${provider}: circuit ${state}`);
+          void recordCircuit(redis, provider, state).catch(() => undefined);
+        });
+      },
+    },
     { provide: EMAIL_PROVIDER, inject: [AppConfig], useFactory: emailProvider },
   ],
   exports: [

@@ -3,6 +3,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { isDataError } from '../database/pg-errors';
+import type { Attempt } from './providers/router';
 import { Batcher } from '../common/batcher';
 import { AppConfig } from '../config/app-config';
 import {
@@ -48,6 +49,8 @@ export interface TransitionFields {
   detail?: object;
   /** Also move a message settled as failed with DELIVERY_UNKNOWN (a provider's late word on it). */
   fromDeliveryUnknown?: boolean;
+  /** Providers tried by this send, appended to the message's attempts. */
+  attempts?: Attempt[];
 }
 
 /** A row as a transition left it, with the id of the event it recorded (message_events.id, as text). */
@@ -250,12 +253,13 @@ export class MessagesRepository {
           f.incrementRetry ?? false,
           f.detail ? JSON.stringify(f.detail) : null,
           f.fromDeliveryUnknown ?? false,
+          f.attempts?.length ? JSON.stringify(f.attempts) : null,
         );
-        const n = params.length - 10;
-        return `($${n + 1}::uuid, $${n + 2}::text[], $${n + 3}::text, $${n + 4}::text, $${n + 5}::text, $${n + 6}::boolean, $${n + 7}::text, $${n + 8}::boolean, $${n + 9}::jsonb, $${n + 10}::boolean)`;
+        const n = params.length - 11;
+        return `($${n + 1}::uuid, $${n + 2}::text[], $${n + 3}::text, $${n + 4}::text, $${n + 5}::text, $${n + 6}::boolean, $${n + 7}::text, $${n + 8}::boolean, $${n + 9}::jsonb, $${n + 10}::boolean, $${n + 11}::jsonb)`;
       });
       const rows: (TransitionedRow & { event_detail?: unknown })[] = await this.db.query(
-        `WITH i (id, from_statuses, to_status, provider, provider_message_id, set_error, error, inc, detail, from_unknown) AS (
+        `WITH i (id, from_statuses, to_status, provider, provider_message_id, set_error, error, inc, detail, from_unknown, attempts) AS (
            VALUES ${tuples.join(', ')}
          ), m AS (
            UPDATE messages SET
@@ -264,6 +268,7 @@ export class MessagesRepository {
              provider_message_id = COALESCE(i.provider_message_id, messages.provider_message_id),
              error = CASE WHEN i.set_error THEN i.error ELSE messages.error END,
              retry_count = messages.retry_count + CASE WHEN i.inc THEN 1 ELSE 0 END,
+             attempts = CASE WHEN i.attempts IS NULL THEN messages.attempts ELSE messages.attempts || i.attempts END,
              sent_at = CASE WHEN i.to_status = 'sent' THEN COALESCE(messages.sent_at, now()) ELSE messages.sent_at END,
              delivered_at = CASE WHEN i.to_status = 'delivered' THEN now() ELSE messages.delivered_at END,
              body = CASE WHEN messages.sensitive AND i.to_status IN ('sent', 'delivered', 'undelivered', 'failed')

@@ -74,6 +74,7 @@ export function presentMessage(m: MessageRow): MessageDto {
     valid_until: iso(m.valid_until),
     template: m.template,
     locale: m.locale,
+    attempts: m.attempts ?? [],
     created_at: iso(m.created_at)!,
     updated_at: iso(m.updated_at)!,
     sent_at: iso(m.sent_at),

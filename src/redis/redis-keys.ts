@@ -44,6 +44,8 @@ export const RedisKeys = {
   earlyProviderReports: (provider: string, providerMessageId: string) =>
     `provider_report:${provider}:${providerMessageId}`,
   workerHeartbeat: (name: string) => `worker:heartbeat:${name}`,
+  /** An SMS provider's circuit breaker state (closed, open, half_open), written by the workers. */
+  providerCircuit: (provider: string) => `circuit:${provider}`,
   lock: (job: string) => `lock:${job}`,
   /** Pub/sub channel on which replicas announce cache invalidations. */
   cacheInvalidationChannel: () => 'cache:invalidate',

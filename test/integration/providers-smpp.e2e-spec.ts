@@ -2,8 +2,8 @@
 // local SMSC (the smpp package's server side), moved to delivered by the SMSC's deliver_sm receipts through the
 // status service; GSM-7 and UCS-2, long texts, the window, enquire_link, and the at-most-once rule: a refusal
 // is retried, a drop or a timeout after submit_sm is never sent again, a refused connection is.
+import { SmsRouter } from '../../src/messages/providers/router';
 import * as smpp from 'smpp';
-import type { MessageProvider } from '../../src/messages/providers/provider';
 import { SMS_PROVIDER } from '../../src/messages/providers/provider';
 import { SmppProvider } from '../../src/messages/providers/smpp.provider';
 import { RedisKeys } from '../../src/redis/redis-keys';
@@ -37,7 +37,7 @@ describe('providers: smpp', () => {
       { role: 'all' },
     );
     await t.app.get(JobScheduler).idle();
-    provider = t.app.get<MessageProvider>(SMS_PROVIDER) as SmppProvider;
+    provider = t.app.get<SmsRouter>(SMS_PROVIDER).provider('smpp') as SmppProvider;
     await waitFor(() => provider.isBound, 'the worker binds at start');
   });
   afterAll(async () => {
@@ -278,7 +278,7 @@ describe('providers: smpp, a receipt that cannot be stored', () => {
       },
       { role: 'all' },
     );
-    const provider = t.app.get<MessageProvider>(SMS_PROVIDER) as SmppProvider;
+    const provider = t.app.get<SmsRouter>(SMS_PROVIDER).provider('smpp') as SmppProvider;
     await waitFor(() => provider.isBound, 'bound');
   });
   afterAll(async () => {

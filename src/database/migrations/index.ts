@@ -10,6 +10,7 @@ import { PartitionedHistory1764740000000 } from './1764740000000-partitioned-his
 import { MessageSegmentsValidity1764750000000 } from './1764750000000-message-segments-validity';
 import { Templates1764760000000 } from './1764760000000-templates';
 import { CallbackRetries1764770000000 } from './1764770000000-callback-retries';
+import { MessageAttempts1764780000000 } from './1764780000000-message-attempts';
 
 export const MIGRATIONS: (new () => object)[] = [
   Onboarding1763770000000,
@@ -23,4 +24,5 @@ export const MIGRATIONS: (new () => object)[] = [
   MessageSegmentsValidity1764750000000,
   Templates1764760000000,
   CallbackRetries1764770000000,
+  MessageAttempts1764780000000,
 ];

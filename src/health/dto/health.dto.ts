@@ -53,11 +53,24 @@ export class SessionsHealthDto {
   memory_sessions: number;
 }
 
+export class SmsProvidersHealthDto {
+  /** degraded: a provider's circuit is open (its routes fail over to the next); down: every one is open */
+  @ApiProperty({ enum: ['up', 'degraded', 'down'] })
+  status: 'up' | 'degraded' | 'down';
+  /** Each SMS provider's circuit breaker, as the workers last reported it */
+  @ApiProperty({
+    type: 'object',
+    additionalProperties: { type: 'string', enum: ['closed', 'open', 'half_open'] },
+  })
+  circuits: Record<string, 'closed' | 'open' | 'half_open'>;
+}
+
 export class HealthComponentsDto {
   database: ComponentHealthDto;
   redis: ComponentHealthDto;
   background_workers: WorkersHealthDto;
   sessions?: SessionsHealthDto;
+  sms_providers?: SmsProvidersHealthDto;
 }
 
 export class HealthReportDto {

@@ -171,6 +171,16 @@ export class MessageEventDto {
   created_at: string;
 }
 
+export class AttemptDto {
+  @ApiProperty({ example: 'twilio' })
+  provider: string;
+  /** sent; failed (the error says why; a failure that proves nothing left goes on to the next provider); skipped (its circuit was open) */
+  @ApiProperty({ enum: ['sent', 'failed', 'skipped'] })
+  outcome: 'sent' | 'failed' | 'skipped';
+  @ApiPropertyOptional({ example: 'HTTP_500' })
+  error?: string;
+}
+
 export class MessageDto {
   @ApiProperty({ format: 'uuid' })
   id: string;
@@ -204,6 +214,9 @@ export class MessageDto {
   segments: number | null;
   @ApiProperty({ type: String, nullable: true })
   valid_until: string | null;
+  /** Every provider tried, in order: one entry per provider per send attempt (SMS_ROUTES failover) */
+  @ApiProperty({ type: [AttemptDto] })
+  attempts: AttemptDto[];
   /** Rendered from this template, in this locale (null: free text) */
   @ApiProperty({ type: String, nullable: true })
   template: string | null;

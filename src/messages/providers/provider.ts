@@ -1,8 +1,12 @@
 // The provider boundary: every way a message leaves the service implements MessageProvider.
 import type { MessageRow } from '../message.types';
+import type { Attempt } from './router';
 
 export interface SendResult {
   providerMessageId: string;
+  /** Which provider sent it, and every provider tried (SmsRouter). */
+  provider?: string;
+  attempts?: Attempt[];
   /** The console provider has nothing to wait for: it reports delivery at once. */
   deliveredNow?: boolean;
 }
@@ -25,6 +29,10 @@ export type ProviderErrorKind = 'not_sent' | 'refused' | 'rejected' | 'unknown';
 
 /** A send that failed, with what it proves (see ProviderErrorKind). */
 export class ProviderError extends Error {
+  /** Which provider failed, and every provider tried (SmsRouter). */
+  provider?: string;
+  attempts?: Attempt[];
+
   constructor(
     message: string,
     readonly kind: ProviderErrorKind,

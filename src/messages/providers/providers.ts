@@ -2,15 +2,31 @@ import type { AppConfig } from '../../config/app-config';
 import { ConsoleProvider } from './console.provider';
 import { Msg91Provider } from './msg91.provider';
 import type { MessageProvider } from './provider';
+import { CircuitState, SmsRouter } from './router';
 import type { ProviderReports } from './provider-reports';
 import { SmppProvider } from './smpp.provider';
 import { SmtpProvider } from './smtp.provider';
 import { TwilioProvider } from './twilio.provider';
 
-/** The provider for SMS, MMS and WhatsApp (SMS_PROVIDER); `reports` takes the reports it receives itself. */
-export function smsProvider(config: AppConfig, reports: ProviderReports): MessageProvider {
+/**
+ * SMS, MMS and WhatsApp go through the router: every provider SMS_ROUTES names (SMS_PROVIDER alone by
+ * default), each made once; `reports` takes the reports they receive themselves; `onCircuit` hears their
+ * circuit breakers change.
+ */
+export function smsProvider(
+  config: AppConfig,
+  reports: ProviderReports,
+  onCircuit?: (provider: string, state: CircuitState) => void,
+): SmsRouter {
   const m = config.messages;
-  switch (m.smsProvider) {
+  const names = new Set(m.routes.flatMap((r) => r.providers));
+  const providers = new Map([...names].map((name) => [name, oneProvider(name, config, reports)]));
+  return new SmsRouter(m.routes, providers, m.circuit, onCircuit);
+}
+
+function oneProvider(name: string, config: AppConfig, reports: ProviderReports): MessageProvider {
+  const m = config.messages;
+  switch (name) {
     case 'twilio':
       return new TwilioProvider({
         accountSid: m.twilio.accountSid!,

@@ -1,0 +1,145 @@
+import type { MessageRow } from '../message.types';
+import { MessageProvider, ProviderError, SendResult } from './provider';
+import { Circuit, parseRoutes, routeFor, SmsRouter } from './router';
+
+const KNOWN = ['console', 'twilio', 'smpp', 'msg91'];
+
+class Fake implements MessageProvider {
+  calls = 0;
+  constructor(
+    readonly name: string,
+    private readonly answers: (() => Promise<SendResult>)[],
+  ) {}
+  send(): Promise<SendResult> {
+    const answer = this.answers[Math.min(this.calls, this.answers.length - 1)];
+    this.calls++;
+    return answer();
+  }
+}
+const ok = (id: string) => async () => ({ providerMessageId: id });
+const fail = (kind: ProviderError['kind'], code: string) => async (): Promise<SendResult> => {
+  throw new ProviderError(`${kind} ${code}`, kind, code);
+};
+const sms = { id: 'm1', type: 'sms', to: '+919876543210' } as MessageRow;
+
+describe('SMS_ROUTES', () => {
+  it('reads routes, longest prefix first, and adds * when missing', () => {
+    const routes = parseRoutes('+91=msg91>smpp; +9198=smpp ;*=twilio>smpp', 'console', KNOWN);
+    expect(routes.map((r) => r.prefix)).toEqual(['+9198', '+91', '']);
+    expect(routeFor(routes, '+919812345678')).toEqual(['smpp']);
+    expect(routeFor(routes, '+917012345678')).toEqual(['msg91', 'smpp']);
+    expect(routeFor(routes, '+14155550123')).toEqual(['twilio', 'smpp']);
+    expect(parseRoutes('', 'twilio', KNOWN)).toEqual([{ prefix: '', providers: ['twilio'] }]);
+  });
+
+  it.each([
+    ['+91=sinch', /not a provider/],
+    ['91=msg91', /not prefix=provider/],
+    ['+91=msg91>msg91', /twice/],
+    ['+91=msg91;+91=smpp', /two routes/],
+    ['*=', /not prefix=provider/],
+  ])('refuses %s', (text, why) => {
+    expect(() => parseRoutes(text, 'console', KNOWN)).toThrow(why);
+  });
+});
+
+describe('Circuit', () => {
+  it('opens after N failures, lets one probe through once the open time passed, closes on its success', () => {
+    let now = 0;
+    const states: string[] = [];
+    const c = new Circuit(
+      { failures: 3, openMs: 1000 },
+      (s) => states.push(s),
+      () => now,
+    );
+    c.failed();
+    c.failed();
+    expect(c.allow()).toBe(true);
+    c.failed();
+    expect(c.allow()).toBe(false);
+    now = 1000;
+    expect(c.allow()).toBe(true); // the probe
+    expect(c.allow()).toBe(false); // one at a time
+    c.failed(); // the probe failed: open again
+    expect(c.allow()).toBe(false);
+    now = 2000;
+    expect(c.allow()).toBe(true);
+    c.succeeded();
+    expect(c.allow()).toBe(true);
+    expect(states).toEqual(['open', 'half_open', 'open', 'half_open', 'closed']);
+  });
+
+  it('a success resets the count of consecutive failures', () => {
+    const c = new Circuit({ failures: 2, openMs: 1000 }, () => undefined);
+    c.failed();
+    c.succeeded();
+    c.failed();
+    expect(c.allow()).toBe(true);
+  });
+});
+
+describe('SmsRouter', () => {
+  const router = (providers: Fake[], text = '*=twilio>msg91>smpp', failures = 2) =>
+    new SmsRouter(parseRoutes(text, 'console', KNOWN), new Map(providers.map((p) => [p.name, p])), {
+      failures,
+      openMs: 60_000,
+    });
+
+  it('fails over on what proves nothing left (not sent, refused), recording each attempt', async () => {
+    const twilio = new Fake('twilio', [fail('refused', 'HTTP_500')]);
+    const msg91 = new Fake('msg91', [fail('not_sent', 'NETWORK')]);
+    const smpp = new Fake('smpp', [ok('s1')]);
+    const result = await router([twilio, msg91, smpp]).send(sms);
+    expect(result).toMatchObject({ providerMessageId: 's1', provider: 'smpp' });
+    expect(result.attempts).toEqual([
+      { provider: 'twilio', outcome: 'failed', error: 'HTTP_500' },
+      { provider: 'msg91', outcome: 'failed', error: 'NETWORK' },
+      { provider: 'smpp', outcome: 'sent' },
+    ]);
+  });
+
+  it.each(['unknown', 'rejected'] as const)(
+    'stops at a %s answer: another provider could duplicate it',
+    async (kind) => {
+      const twilio = new Fake('twilio', [fail(kind, 'X')]);
+      const msg91 = new Fake('msg91', [ok('m1')]);
+      const err: ProviderError = await router([twilio, msg91], '*=twilio>msg91')
+        .send(sms)
+        .catch((e) => e);
+      expect([err.kind, err.provider, msg91.calls]).toEqual([kind, 'twilio', 0]);
+      expect(err.attempts).toEqual([{ provider: 'twilio', outcome: 'failed', error: 'X' }]);
+    },
+  );
+
+  it('throws the last retryable error when every provider refused (the queue retries later)', async () => {
+    const r = router(
+      [new Fake('twilio', [fail('refused', 'A')]), new Fake('msg91', [fail('refused', 'B')])],
+      '*=twilio>msg91',
+    );
+    const err: ProviderError = await r.send(sms).catch((e) => e);
+    expect([err.retryable, err.code, err.attempts?.length]).toEqual([true, 'B', 2]);
+  });
+
+  it('skips a provider whose circuit is open', async () => {
+    const twilio = new Fake('twilio', [fail('refused', 'HTTP_503')]);
+    const msg91 = new Fake('msg91', [ok('m')]);
+    const r = router([twilio, msg91], '*=twilio>msg91', 2);
+    await r.send(sms);
+    await r.send(sms); // twilio's second consecutive failure opens its circuit
+    expect(r.circuit('twilio')).toBe('open');
+    const third = await r.send(sms);
+    expect(twilio.calls).toBe(2);
+    expect(third.attempts).toEqual([
+      { provider: 'twilio', outcome: 'skipped', error: 'CIRCUIT_OPEN' },
+      { provider: 'msg91', outcome: 'sent' },
+    ]);
+  });
+
+  it('sends WhatsApp and MMS only through providers that carry them', async () => {
+    const smpp = new Fake('smpp', [ok('s')]);
+    const twilio = new Fake('twilio', [ok('t')]);
+    const r = router([smpp, twilio], '*=smpp>twilio');
+    expect((await r.send({ ...sms, type: 'whatsapp' })).provider).toBe('twilio');
+    expect(smpp.calls).toBe(0);
+  });
+});

@@ -1,0 +1,186 @@
+// Routing and failover between SMS providers (SMS_ROUTES): the longest destination prefix picks an ordered
+// list of providers; a send that proves nothing left a provider (ProviderError.retryable: not sent, or refused)
+// goes on to the next, as does one whose provider's circuit is open. An answer whose outcome is unknown, or a
+// rejection, stops there: trying another provider could send the message twice, or would be refused the same.
+import type { MessageRow, MessageType } from '../message.types';
+import { MessageProvider, ProviderError, SendResult } from './provider';
+
+/** `+91=msg91>smpp;*=twilio` read: prefix ('' for `*`) → providers in order. */
+export interface Route {
+  prefix: string;
+  providers: string[];
+}
+
+/** One provider tried for a send, as the message answer's `attempts` lists it. */
+export interface Attempt {
+  provider: string;
+  outcome: 'sent' | 'failed' | 'skipped';
+  error?: string;
+}
+
+export type CircuitState = 'closed' | 'open' | 'half_open';
+
+export interface CircuitOptions {
+  /** Consecutive failures that open it. */
+  failures: number;
+  /** How long it stays open before one probe is let through (half open). */
+  openMs: number;
+}
+
+/** Parses SMS_ROUTES; throws an Error naming what is wrong. A `*` route is added when none is given. */
+export function parseRoutes(text: string, fallback: string, known: readonly string[]): Route[] {
+  const routes: Route[] = [];
+  for (const part of text
+    .split(';')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
+    const m = /^(\*|\+\d{1,15})=([a-z0-9]+(?:>[a-z0-9]+)*)$/.exec(part.replace(/\s+/g, ''));
+    if (!m) throw new Error(`"${part.slice(0, 40)}" is not prefix=provider>provider (e.g. +91=msg91>smpp)`);
+    const providers = m[2].split('>');
+    for (const p of providers)
+      if (!known.includes(p)) throw new Error(`${p} is not a provider (${known.join(', ')})`);
+    if (new Set(providers).size !== providers.length) throw new Error(`${part} lists a provider twice`);
+    const prefix = m[1] === '*' ? '' : m[1];
+    if (routes.some((r) => r.prefix === prefix)) throw new Error(`${m[1]} has two routes`);
+    routes.push({ prefix, providers });
+  }
+  if (!routes.some((r) => r.prefix === '')) routes.push({ prefix: '', providers: [fallback] });
+  return routes.sort((a, b) => b.prefix.length - a.prefix.length);
+}
+
+/** The providers for a destination: the route with the longest matching prefix. */
+export function routeFor(routes: Route[], to: string): string[] {
+  return routes.find((r) => to.startsWith(r.prefix))!.providers;
+}
+
+/** A circuit breaker per provider (per process): closed → open after N failures → half open → one probe. */
+export class Circuit {
+  private state: CircuitState = 'closed';
+  private failures = 0;
+  private openedAt = 0;
+  private probing = false;
+
+  constructor(
+    private readonly opts: CircuitOptions,
+    private readonly onChange: (state: CircuitState) => void,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  get current(): CircuitState {
+    if (this.state === 'open' && this.now() - this.openedAt >= this.opts.openMs) this.set('half_open');
+    return this.state;
+  }
+
+  /** Whether a send may go through now (half open: one probe at a time). */
+  allow(): boolean {
+    const s = this.current;
+    if (s === 'closed') return true;
+    if (s === 'half_open' && !this.probing) return (this.probing = true);
+    return false;
+  }
+
+  succeeded(): void {
+    this.failures = 0;
+    this.probing = false;
+    if (this.state !== 'closed') this.set('closed');
+  }
+
+  failed(): void {
+    this.probing = false;
+    this.failures++;
+    if (this.state === 'half_open' || this.failures >= this.opts.failures) {
+      this.openedAt = this.now();
+      this.failures = 0;
+      this.set('open');
+    }
+  }
+
+  private set(state: CircuitState): void {
+    this.state = state;
+    this.onChange(state);
+  }
+}
+
+/** Sends through the route's providers in order, failing over as the header says. */
+export class SmsRouter implements MessageProvider {
+  readonly name = 'router';
+  private readonly circuits = new Map<string, Circuit>();
+
+  constructor(
+    private readonly routes: Route[],
+    private readonly providers: Map<string, MessageProvider>,
+    circuit: CircuitOptions,
+    onCircuit: (provider: string, state: CircuitState) => void = () => undefined,
+  ) {
+    for (const name of providers.keys())
+      this.circuits.set(name, new Circuit(circuit, (s) => onCircuit(name, s)));
+  }
+
+  // Nest calls the lifecycle hooks of the router (the injected provider): it passes them on (the SMPP
+  // provider binds at start and unbinds at shutdown).
+  async onApplicationBootstrap(): Promise<void> {
+    for (const p of this.providers.values())
+      await (p as Partial<{ onApplicationBootstrap(): unknown }>).onApplicationBootstrap?.();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    for (const p of this.providers.values())
+      await (p as Partial<{ onApplicationShutdown(): unknown }>).onApplicationShutdown?.();
+  }
+
+  /** One of the providers, by name (tests, health). */
+  provider(name: string): MessageProvider | undefined {
+    return this.providers.get(name);
+  }
+
+  circuit(name: string): CircuitState | undefined {
+    return this.circuits.get(name)?.current;
+  }
+
+  /** MMS and WhatsApp go only through providers that carry them (Twilio, or the console in development). */
+  private carries(name: string, type: MessageType): boolean {
+    return type === 'sms' || name === 'twilio' || name === 'console';
+  }
+
+  async send(m: MessageRow): Promise<SendResult> {
+    const attempts: Attempt[] = [];
+    const names = routeFor(this.routes, m.to).filter((n) => this.carries(n, m.type));
+    let last: ProviderError | undefined;
+    for (const name of names) {
+      const circuit = this.circuits.get(name)!;
+      if (!circuit.allow()) {
+        attempts.push({ provider: name, outcome: 'skipped', error: 'CIRCUIT_OPEN' });
+        continue;
+      }
+      try {
+        const result = await this.providers.get(name)!.send(m);
+        circuit.succeeded();
+        attempts.push({ provider: name, outcome: 'sent' });
+        return { ...result, provider: name, attempts };
+      } catch (raw) {
+        const err =
+          raw instanceof ProviderError
+            ? raw
+            : new ProviderError((raw as Error).message, 'unknown', undefined);
+        // A rejection is the message's fault (an invalid number), not the provider's.
+        if (err.kind !== 'rejected') circuit.failed();
+        else circuit.succeeded();
+        attempts.push({ provider: name, outcome: 'failed', error: err.code ?? err.kind });
+        err.provider = name;
+        err.attempts = attempts;
+        if (!err.retryable) throw err;
+        last = err;
+      }
+    }
+    const err =
+      last ??
+      new ProviderError(
+        names.length ? 'every provider of the route has its circuit open' : `no provider carries ${m.type}`,
+        names.length ? 'not_sent' : 'rejected',
+        names.length ? 'CIRCUIT_OPEN' : 'NO_PROVIDER',
+      );
+    err.attempts = attempts;
+    err.provider ??= names[names.length - 1] ?? 'none';
+    throw err;
+  }
+}
