@@ -93,6 +93,8 @@ export class AppConfig {
     /** SMS_ROUTES, longest prefix first (a `*` route always last). */
     routes: Route[];
     circuit: { failures: number; openMs: number };
+    /** Sends per second per provider (SMS_PROVIDER_RATES); a provider not listed has no limit of its own. */
+    providerRates: Record<string, number>;
     /** India DLT: the entity id sent with SMS, and whether +91 SMS need a content-template id. */
     dlt: { entityId?: string; enforce: boolean };
     smtpUrl?: string;
@@ -235,6 +237,12 @@ export class AppConfig {
       maxSegments: env.MAX_SEGMENTS,
       routes: smsRoutes(env),
       circuit: { failures: env.CIRCUIT_FAILURES, openMs: env.CIRCUIT_OPEN_SECONDS * 1000 },
+      providerRates: Object.fromEntries(
+        list(env.SMS_PROVIDER_RATES).map((e) => {
+          const [name, n] = e.split(':');
+          return [name.trim(), Number(n)];
+        }),
+      ),
       dlt: { entityId: env.DLT_ENTITY_ID, enforce: env.DLT_ENFORCE },
     };
     this.defaultCountry = env.DEFAULT_COUNTRY;

@@ -126,6 +126,13 @@ export class Env {
   @IsIn(SMS_PROVIDERS) SMS_PROVIDER: string = 'console';
   /** Destination prefix → providers in failover order: `+91=msg91>smpp;*=twilio>smpp` (default `*=SMS_PROVIDER`). */
   @Transform(emptyToUndefined) @IsOptional() @IsString() @MaxLength(2000) SMS_ROUTES?: string = undefined;
+  /** Sends per second per provider, all workers together: `twilio:100,smpp:200` (unlisted: no limit of its own). */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @Matches(/^\s*[a-z0-9]+:\d{1,6}\s*(,\s*[a-z0-9]+:\d{1,6}\s*)*$/, {
+    message: 'SMS_PROVIDER_RATES must read provider:per_second,… such as twilio:100,smpp:200',
+  })
+  SMS_PROVIDER_RATES?: string = undefined;
   @Transform(toInt) @IsInt() @Min(1) @Max(1000) CIRCUIT_FAILURES: number = 5;
   @Transform(toInt) @IsInt() @Min(1) @Max(3600) CIRCUIT_OPEN_SECONDS: number = 30;
   @IsIn(['console', 'smtp']) EMAIL_PROVIDER: string = 'console';

@@ -2,6 +2,7 @@ import { BullModule } from '@nestjs/bullmq';
 import { Logger, Module } from '@nestjs/common';
 import { REDIS, RedisClient } from '../redis/redis.constants';
 import { recordCircuit } from './providers/provider-circuits';
+import { RateLimiters } from '../common/rate-limit/rate-limit';
 import { AppConfig } from '../config/app-config';
 import { OnboardingModule } from '../onboarding/onboarding.module';
 import { bullmqConnection, bullmqPrefix } from '../redis/redis-options';
@@ -46,13 +47,27 @@ import { TemplatesCoreModule } from '../templates/templates.module';
     ProviderReports,
     {
       provide: SMS_PROVIDER,
-      inject: [AppConfig, ProviderReports, REDIS],
-      useFactory: (config: AppConfig, reports: ProviderReports, redis: RedisClient) => {
+      inject: [AppConfig, ProviderReports, REDIS, RateLimiters],
+      useFactory: (config: AppConfig, reports: ProviderReports, redis: RedisClient, limits: RateLimiters) => {
         const logger = new Logger('Providers');
-        return smsProvider(config, reports, (provider, state) => {
-          logger.warn(`${provider}: circuit ${state}`);
-          void recordCircuit(redis, provider, state).catch(() => undefined);
-        });
+        const rates = config.messages.providerRates;
+        return smsProvider(
+          config,
+          reports,
+          (provider, state) => {
+            logger.warn(`${provider}: circuit ${state}`);
+            void recordCircuit(redis, provider, state).catch(() => undefined);
+          },
+          // One counter per provider and second, shared by every worker (each worker's own while Redis is away).
+          async (provider) =>
+            rates[provider] === undefined ||
+            limits
+              .consume({ action: 'provider_send', limit: rates[provider], windowSeconds: 1 }, provider)
+              .then(
+                () => true,
+                () => false,
+              ),
+        );
       },
     },
     { provide: EMAIL_PROVIDER, inject: [AppConfig], useFactory: emailProvider },

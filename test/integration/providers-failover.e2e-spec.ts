@@ -129,4 +129,60 @@ describe('providers: routes and failover', () => {
     const after = (await t.request({ url: '/health', as: 'none' })).json();
     expect(after.components.sms_providers.circuits.twilio).toBe('closed');
   });
+
+  describe('per-provider send rates', () => {
+    let limited: TestApp;
+    beforeAll(async () => {
+      limited = await startTestApp(
+        {
+          SMS_ROUTES: '*=twilio>msg91',
+          SMS_PROVIDER_RATES: 'twilio:1',
+          TWILIO_ACCOUNT_SID: TwilioStandIn.ACCOUNT_SID,
+          TWILIO_AUTH_TOKEN: TwilioStandIn.AUTH_TOKEN,
+          TWILIO_FROM_NUMBER: '+15005550006',
+          TWILIO_BASE_URL: twilio.baseUrl,
+          PUBLIC_BASE_URL: 'https://sms-bridge.example.com',
+          MSG91_AUTH_KEY: Msg91StandIn.AUTH_KEY,
+          MSG91_BASE_URL: msg91.baseUrl,
+          MSG91_TEMPLATE_ID: Msg91StandIn.TEMPLATE_ID,
+          MSG91_WEBHOOK_TOKEN: 'failover-webhook-token-0123456789',
+          MESSAGE_RELAY_INTERVAL: '3600',
+        },
+        { role: 'all' },
+      );
+      await limited.app.get(JobScheduler).idle();
+    });
+    afterAll(() => limited?.close());
+
+    it('sends past a provider’s rate through the next provider of the route', async () => {
+      const numbers = Array.from({ length: 6 }, () => randomMobile());
+      const ids = await Promise.all(
+        numbers.map(async (to) => {
+          const res = await limited.request({
+            method: 'POST',
+            url: '/api/v1/messages/send',
+            payload: { to, type: 'sms', body: 'burst' },
+          });
+          return res.json().id as string;
+        }),
+      );
+      const sent = await Promise.all(
+        ids.map((id) =>
+          waitFor(async () => {
+            const m = (await limited.request({ url: `/api/v1/messages/${id}` })).json();
+            return m.status === 'sent' && m;
+          }, `message ${id} sent`),
+        ),
+      );
+      const byTwilio = sent.filter((m) => m.provider === 'twilio').length;
+      expect(byTwilio).toBeGreaterThanOrEqual(1);
+      expect(byTwilio).toBeLessThanOrEqual(2); // one a second; the burst took at most two seconds' windows
+      for (const m of sent.filter((x) => x.provider === 'msg91'))
+        expect(m.attempts).toEqual([
+          { provider: 'twilio', outcome: 'skipped', error: 'RATE_LIMITED' },
+          { provider: 'msg91', outcome: 'sent' },
+        ]);
+      expect(numbers.reduce((n, to) => n + twilio.to(to).length + msg91.to(to).length, 0)).toBe(6); // once each
+    });
+  });
 });

@@ -17,11 +17,12 @@ export function smsProvider(
   config: AppConfig,
   reports: ProviderReports,
   onCircuit?: (provider: string, state: CircuitState) => void,
+  takeRate?: (provider: string) => Promise<boolean>,
 ): SmsRouter {
   const m = config.messages;
   const names = new Set(m.routes.flatMap((r) => r.providers));
   const providers = new Map([...names].map((name) => [name, oneProvider(name, config, reports)]));
-  return new SmsRouter(m.routes, providers, m.circuit, onCircuit);
+  return new SmsRouter(m.routes, providers, m.circuit, onCircuit, takeRate);
 }
 
 function oneProvider(name: string, config: AppConfig, reports: ProviderReports): MessageProvider {

@@ -142,4 +142,29 @@ describe('SmsRouter', () => {
     expect((await r.send({ ...sms, type: 'whatsapp' })).provider).toBe('twilio');
     expect(smpp.calls).toBe(0);
   });
+
+  it('skips a provider whose send rate is used up, to the next, or a retry when none is left', async () => {
+    const twilio = new Fake('twilio', [ok('t')]);
+    const msg91 = new Fake('msg91', [ok('m')]);
+    const left: Record<string, number> = { twilio: 1, msg91: 0 };
+    const r = new SmsRouter(
+      parseRoutes('*=twilio>msg91', 'console', KNOWN),
+      new Map([
+        ['twilio', twilio],
+        ['msg91', msg91],
+      ]),
+      { failures: 2, openMs: 1000 },
+      undefined,
+      async (name) => left[name]-- > 0,
+    );
+    expect((await r.send(sms)).provider).toBe('twilio');
+    left.msg91 = 1;
+    const second = await r.send(sms);
+    expect(second.attempts).toEqual([
+      { provider: 'twilio', outcome: 'skipped', error: 'RATE_LIMITED' },
+      { provider: 'msg91', outcome: 'sent' },
+    ]);
+    const err: ProviderError = await r.send(sms).catch((e) => e);
+    expect([err.kind, err.code, err.retryable]).toEqual(['not_sent', 'RATE_LIMITED', true]);
+  });
 });

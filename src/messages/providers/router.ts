@@ -79,6 +79,11 @@ export class Circuit {
     return false;
   }
 
+  /** A send let through that did not go out after all (its rate was used up): frees a half-open probe. */
+  release(): void {
+    this.probing = false;
+  }
+
   succeeded(): void {
     this.failures = 0;
     this.probing = false;
@@ -111,6 +116,8 @@ export class SmsRouter implements MessageProvider {
     private readonly providers: Map<string, MessageProvider>,
     circuit: CircuitOptions,
     onCircuit: (provider: string, state: CircuitState) => void = () => undefined,
+    /** Takes one send from a provider's rate (SMS_PROVIDER_RATES); false when it has none left this second. */
+    private readonly takeRate: (provider: string) => Promise<boolean> = async () => true,
   ) {
     for (const name of providers.keys())
       this.circuits.set(name, new Circuit(circuit, (s) => onCircuit(name, s)));
@@ -150,6 +157,13 @@ export class SmsRouter implements MessageProvider {
       const circuit = this.circuits.get(name)!;
       if (!circuit.allow()) {
         attempts.push({ provider: name, outcome: 'skipped', error: 'CIRCUIT_OPEN' });
+        continue;
+      }
+      if (!(await this.takeRate(name))) {
+        // Its rate is used up this second: the next provider, or (none left) a retry shortly.
+        circuit.release();
+        attempts.push({ provider: name, outcome: 'skipped', error: 'RATE_LIMITED' });
+        last = new ProviderError(`${name}'s send rate is used up for now`, 'not_sent', 'RATE_LIMITED');
         continue;
       }
       try {
