@@ -145,6 +145,34 @@ describe('validateEnv', () => {
     expect(problems({ ...base, SMS_PROVIDER: 'twilio' })).toHaveLength(3);
   });
 
+  it('requires SMPP_URL and SMPP_SOURCE_ADDR with smpp, and MSG91 key, template and webhook token with msg91', () => {
+    expect(problems({ ...base, SMS_PROVIDER: 'smpp' }).map((p) => p.split(':')[0])).toEqual([
+      'SMPP_URL',
+      'SMPP_SOURCE_ADDR',
+    ]);
+    expect(problems({ ...base, SMS_PROVIDER: 'msg91' }).map((p) => p.split(':')[0])).toEqual([
+      'MSG91_AUTH_KEY',
+      'MSG91_TEMPLATE_ID',
+      'MSG91_WEBHOOK_TOKEN',
+    ]);
+    expect(problems({ ...base, SMS_PROVIDER: 'sms-gateway' })[0]).toMatch(/^SMS_PROVIDER: /);
+  });
+
+  it('refuses an SMPP_URL without credentials, a bad sender, and a short webhook token, never echoing them', () => {
+    const found = problems({
+      ...base,
+      SMPP_URL: 'smpp://smsc.example.com:2775',
+      SMPP_SOURCE_ADDR: 'a sender far too long',
+      MSG91_WEBHOOK_TOKEN: 'short',
+    });
+    expect(found.map((p) => p.split(':')[0])).toEqual([
+      'SMPP_URL',
+      'SMPP_SOURCE_ADDR',
+      'MSG91_WEBHOOK_TOKEN',
+    ]);
+    expect(found.join('\n')).not.toMatch(/smsc\.example|short/);
+  });
+
   it('requires a hash-tagged prefix with Redis Cluster', () => {
     expect(problems({ ...base, REDIS_CLUSTER_NODES: 'a:7000,b:7001' })[0]).toMatch(/^REDIS_KEY_PREFIX/);
     expect(problems({ ...base, REDIS_CLUSTER_NODES: 'a:7000,b:7001', REDIS_KEY_PREFIX: '{smsb}:' })).toEqual(
@@ -168,6 +196,24 @@ describe('AppConfig', () => {
     expect(c.http.publicBaseUrl).toBe('http://localhost:4000');
     expect(c.otp.testNumbers.get('+15005550006')).toBe('123456');
     expect(c.runsApi && !c.runsWorker).toBe(true);
+  });
+
+  it('takes SMPP_URL apart: credentials decoded, the port defaulted by scheme', () => {
+    const smpp = (url: string) =>
+      new AppConfig(validateEnv({ ...base, SMPP_URL: url, SMPP_SOURCE_ADDR: '+15005550006' }), 'worker')
+        .messages.smpp;
+    expect(smpp('smpp://bridge:p%40ss@smsc.example.com')).toMatchObject({
+      host: 'smsc.example.com',
+      port: 2775,
+      tls: false,
+      systemId: 'bridge',
+      password: 'p@ss',
+      sourceAddr: '+15005550006',
+      window: 10,
+      enquireLinkSec: 30,
+    });
+    expect(smpp('ssmpp://bridge:x@smsc.example.com')).toMatchObject({ port: 3550, tls: true });
+    expect(smpp('smpp://bridge:x@10.0.0.5:2776/')).toMatchObject({ host: '10.0.0.5', port: 2776 });
   });
 
   it('ignores OTP test numbers in production unless allowed', () => {

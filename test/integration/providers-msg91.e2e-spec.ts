@@ -161,6 +161,15 @@ describe('providers: msg91', () => {
     expect(msg91.to(to)).toHaveLength(1);
   });
 
+  it('fails an MMS at once: MSG91 sends SMS only', async () => {
+    const to = randomMobile();
+    const res = await send({ to, type: 'mms', body: 'a picture', media_urls: ['https://example.com/a.jpg'] });
+    expect(res.statusCode).toBe(202);
+    const failed = await until(res.json().id, 'failed');
+    expect(failed.error).toBe('MSG91 sends SMS only, not mms');
+    expect(msg91.to(to)).toHaveLength(0);
+  });
+
   it('never sends again when the connection drops after MSG91 read the request', async () => {
     const to = randomMobile();
     msg91.failNext(1, { fault: 'drop' }, to);

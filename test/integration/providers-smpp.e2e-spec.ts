@@ -218,6 +218,15 @@ describe('providers: smpp', () => {
     expect(await t.redis.exists(RedisKeys.earlyProviderReports('smpp', 'ffff0001'))).toBe(1);
   });
 
+  it('fails an MMS at once: SMPP sends SMS only', async () => {
+    const to = randomMobile();
+    const res = await send({ to, type: 'mms', body: 'a picture', media_urls: ['https://example.com/a.jpg'] });
+    expect(res.statusCode).toBe(202);
+    const failed = await until(res.json().id, 'failed');
+    expect(failed.error).toBe('SMPP sends SMS only, not mms');
+    expect(smsc.to(to)).toHaveLength(0);
+  });
+
   it('keeps at most SMPP_WINDOW submit_sm unanswered', async () => {
     const numbers = Array.from({ length: 6 }, () => randomMobile());
     for (const n of numbers) smsc.failNext(1, { delayMs: 200 }, n);

@@ -1,8 +1,10 @@
 // SMS through MSG91's Flow API (POST {MSG91_BASE_URL}/api/v5/flow): the text rides in the template's
 // `content` variable, the answer's `message` is MSG91's request id, which its delivery reports carry back.
+import { Agent, fetch } from 'undici';
 import { DELIVERY_UNKNOWN, MessageRow } from '../message.types';
 import { countSegments } from '../segments';
 import { failedBeforeWrite, MessageProvider, ProviderError, SendResult } from './provider';
+import { connectTimeoutMs } from './twilio.provider';
 
 export interface Msg91Options {
   authKey: string;
@@ -20,9 +22,16 @@ export const MSG91_TEXT_VARIABLE = 'content';
 export class Msg91Provider implements MessageProvider {
   readonly name = 'msg91';
 
-  constructor(private readonly opts: Msg91Options) {}
+  /** A connect that never completes fails as a connect timeout (nothing written: retried), as with Twilio. */
+  private readonly dispatcher: Agent;
+
+  constructor(private readonly opts: Msg91Options) {
+    this.dispatcher = new Agent({ connect: { timeout: connectTimeoutMs(opts.timeoutMs) } });
+  }
 
   async send(m: MessageRow): Promise<SendResult> {
+    if (m.type !== 'sms')
+      throw new ProviderError(`MSG91 sends SMS only, not ${m.type}`, 'rejected', 'UNSUPPORTED_MESSAGE_TYPE');
     const body = {
       template_id: this.opts.templateId,
       short_url: '0',
@@ -39,7 +48,7 @@ export class Msg91Provider implements MessageProvider {
         'unknown',
         DELIVERY_UNKNOWN,
       );
-    let res: Response;
+    let res: Awaited<ReturnType<typeof fetch>>;
     try {
       res = await fetch(`${this.opts.baseUrl}/api/v5/flow`, {
         method: 'POST',
@@ -50,6 +59,7 @@ export class Msg91Provider implements MessageProvider {
         },
         body: JSON.stringify(body),
         signal: AbortSignal.timeout(this.opts.timeoutMs),
+        dispatcher: this.dispatcher,
       });
     } catch (err) {
       // Refused or unresolvable before a byte was written: MSG91 never saw it.
@@ -60,11 +70,19 @@ export class Msg91Provider implements MessageProvider {
         throw unknown(`MSG91 did not answer within ${this.opts.timeoutMs} ms`);
       throw unknown(`the connection to MSG91 failed after the request was sent (${describe(err)})`);
     }
+    let raw: string;
+    try {
+      raw = await res.text();
+    } catch (err) {
+      // The answer broke off (a reset mid-body): whatever its status, the part not read may hold a request id.
+      throw unknown(`MSG91's ${res.status} answer broke off (${describe(err)})`);
+    }
     let answer: { type?: string; message?: unknown };
     try {
-      answer = (await res.json()) as typeof answer;
+      answer = JSON.parse(raw) as typeof answer;
       if (!answer || typeof answer !== 'object') throw new Error('not a JSON object');
     } catch (err) {
+      // A whole 429 or 5xx that is not JSON (a load balancer's page) holds no request id: a refusal.
       if (res.status === 429 || res.status >= 500)
         throw new ProviderError(`MSG91 ${res.status}: ${res.statusText}`, 'refused', `HTTP_${res.status}`);
       throw unknown(`MSG91 answered ${res.status} unreadably (${describe(err)})`);

@@ -135,6 +135,8 @@ export class SmppProvider implements MessageProvider, OnApplicationBootstrap, On
   }
 
   async send(m: MessageRow): Promise<SendResult> {
+    if (m.type !== 'sms')
+      throw new ProviderError(`SMPP sends SMS only, not ${m.type}`, 'rejected', 'UNSUPPORTED_MESSAGE_TYPE');
     const deadline = Date.now() + this.opts.timeoutMs;
     const session = await this.boundSession(deadline);
     await this.windowSlot(deadline);
