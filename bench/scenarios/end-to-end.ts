@@ -1,4 +1,4 @@
-// Messages at a fixed rate through API → queue → worker → console provider, none lost.
+// Messages at a fixed rate through API → queue → worker → a route of two providers (console first), none lost.
 import type { Pool } from 'pg';
 import { E2E_SECONDS, env, log } from '../lib/context';
 import { drive, Req } from '../lib/load';

@@ -22,6 +22,11 @@ export const MSG91_TEXT_VARIABLE = 'content';
 export class Msg91Provider implements MessageProvider {
   readonly name = 'msg91';
 
+  /** SMS only: a route sends MMS and WhatsApp through another provider. */
+  carries(type: MessageRow['type']): boolean {
+    return type === 'sms';
+  }
+
   /** A connect that never completes fails as a connect timeout (nothing written: retried), as with Twilio. */
   private readonly dispatcher: Agent;
 

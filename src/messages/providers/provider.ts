@@ -13,6 +13,8 @@ export interface SendResult {
 
 export interface MessageProvider {
   readonly name: string;
+  /** Whether it carries this type at all (absent: every type); a route skips a provider that does not. */
+  carries?(type: MessageRow['type']): boolean;
   send(message: MessageRow): Promise<SendResult>;
 }
 

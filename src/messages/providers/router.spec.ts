@@ -9,7 +9,11 @@ class Fake implements MessageProvider {
   constructor(
     readonly name: string,
     private readonly answers: (() => Promise<SendResult>)[],
+    private readonly smsOnly = false,
   ) {}
+  carries(type: string): boolean {
+    return !this.smsOnly || type === 'sms';
+  }
   send(): Promise<SendResult> {
     const answer = this.answers[Math.min(this.calls, this.answers.length - 1)];
     this.calls++;
@@ -136,11 +140,15 @@ describe('SmsRouter', () => {
   });
 
   it('sends WhatsApp and MMS only through providers that carry them', async () => {
-    const smpp = new Fake('smpp', [ok('s')]);
+    const smpp = new Fake('smpp', [ok('s')], true);
     const twilio = new Fake('twilio', [ok('t')]);
     const r = router([smpp, twilio], '*=smpp>twilio');
     expect((await r.send({ ...sms, type: 'whatsapp' })).provider).toBe('twilio');
     expect(smpp.calls).toBe(0);
+    // A route where none carries it: its first provider says why.
+    const only = router([new Fake('smpp', [fail('rejected', 'UNSUPPORTED_MESSAGE_TYPE')], true)], '*=smpp');
+    const err: ProviderError = await only.send({ ...sms, type: 'mms' }).catch((e) => e);
+    expect([err.kind, err.code]).toEqual(['rejected', 'UNSUPPORTED_MESSAGE_TYPE']);
   });
 
   it('skips a provider whose send rate is used up, to the next, or a retry when none is left', async () => {

@@ -144,14 +144,17 @@ export class SmsRouter implements MessageProvider {
     return this.circuits.get(name)?.current;
   }
 
-  /** MMS and WhatsApp go only through providers that carry them (Twilio, or the console in development). */
-  private carries(name: string, type: MessageType): boolean {
-    return type === 'sms' || name === 'twilio' || name === 'console';
+  /** MMS and WhatsApp go only through the providers that carry them (SMPP and MSG91 send SMS only). */
+  private carriedBy(name: string, type: MessageType): boolean {
+    return this.providers.get(name)!.carries?.(type) ?? true;
   }
 
   async send(m: MessageRow): Promise<SendResult> {
     const attempts: Attempt[] = [];
-    const names = routeFor(this.routes, m.to).filter((n) => this.carries(n, m.type));
+    const route = routeFor(this.routes, m.to);
+    const carrying = route.filter((n) => this.carriedBy(n, m.type));
+    // None carries it: the first says why (and rejects it, so nothing is retried).
+    const names = carrying.length ? carrying : route.slice(0, 1);
     let last: ProviderError | undefined;
     for (const name of names) {
       const circuit = this.circuits.get(name)!;
@@ -188,13 +191,9 @@ export class SmsRouter implements MessageProvider {
     }
     const err =
       last ??
-      new ProviderError(
-        names.length ? 'every provider of the route has its circuit open' : `no provider carries ${m.type}`,
-        names.length ? 'not_sent' : 'rejected',
-        names.length ? 'CIRCUIT_OPEN' : 'NO_PROVIDER',
-      );
+      new ProviderError('every provider of the route has its circuit open', 'not_sent', 'CIRCUIT_OPEN');
     err.attempts = attempts;
-    err.provider ??= names[names.length - 1] ?? 'none';
+    err.provider ??= names[names.length - 1];
     throw err;
   }
 }

@@ -87,6 +87,11 @@ interface InFlight {
 
 export class SmppProvider implements MessageProvider, OnApplicationBootstrap, OnApplicationShutdown {
   readonly name = 'smpp';
+
+  /** SMS only: a route sends MMS and WhatsApp through another provider. */
+  carries(type: MessageRow['type']): boolean {
+    return type === 'sms';
+  }
   private readonly logger = new Logger('SmppProvider');
   private session?: smpp.Session;
   private bound = false;
