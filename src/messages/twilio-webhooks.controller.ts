@@ -8,6 +8,8 @@ import { ErrorDto } from '../http/error.dto';
 import { hasUnstorableText } from '../common/validators/storable-text.validator';
 import { AppConfig } from '../config/app-config';
 import { InboundSmsService } from '../onboarding/inbound-sms.service';
+import { render } from '../templates/template';
+import { TemplatesService } from '../templates/templates.service';
 import type { MessageStatus } from './message.types';
 import { MessageStatusService } from './message-status.service';
 import { validTwilioSignature } from './twilio-signature';
@@ -25,6 +27,11 @@ const TWILIO_STATUS: Record<string, MessageStatus | undefined> = {
 };
 
 const EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>';
+const escapeXml = (s: string) =>
+  s.replace(
+    /[<>&'"]/g,
+    (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c]!,
+  );
 
 type Form = Record<string, string | string[]>;
 
@@ -40,6 +47,7 @@ export class TwilioWebhooksController {
     private readonly config: AppConfig,
     private readonly statuses: MessageStatusService,
     private readonly inbound: InboundSmsService,
+    private readonly templates: TemplatesService,
   ) {}
 
   @Post('status')
@@ -73,24 +81,44 @@ export class TwilioWebhooksController {
   @ApiConsumes('application/x-www-form-urlencoded')
   @ApiOperation({
     summary: 'Twilio inbound SMS (paste {PUBLIC_BASE_URL}/webhooks/twilio/inbound into Twilio)',
-    description: 'Hands the SMS (From, Body, MessageSid) to the onboarding pipeline; answers empty TwiML.',
+    description:
+      'Hands the SMS (From, Body, MessageSid) to the onboarding pipeline; answers TwiML: empty, or one reply rendered from the onboarding_verified / onboarding_rejected template when it exists.',
   })
-  @ApiOkResponse({ description: 'empty TwiML <Response/>' })
+  @ApiOkResponse({ description: 'TwiML: <Response/>, or <Response><Message>…</Message></Response>' })
   async inboundSms(@Req() req: FastifyRequest, @Body(Validated) form: Form): Promise<string> {
     this.verify(req, form);
     try {
-      await this.inbound.handle({
+      const answer = await this.inbound.handle({
         mobile_number: normalizePhone(one(form.From), 'From'),
         message: one(form.Body) ?? '',
         sms_id: one(form.MessageSid),
         source: 'twilio',
       });
+      return await this.replyTo(answer);
     } catch (err) {
       // A sender that is not a valid number, or a duplicate in flight: nothing for Twilio to retry.
       if (!(err instanceof AppException) || err.getStatus() >= 500) throw err;
       this.logger.log(`inbound SMS not processed: ${err.code}`);
     }
     return EMPTY_TWIML;
+  }
+
+  /**
+   * The reply Twilio sends the person, when the `onboarding_verified` or `onboarding_rejected` template exists
+   * (in its first locale; `reason` is given to a template that declares it): TwiML with one message. No such
+   * template, or one that cannot be filled: no reply.
+   */
+  private async replyTo(answer: { status: string; reason?: string }): Promise<string> {
+    const t = await this.templates.find(`onboarding_${answer.status}`).catch(() => null);
+    if (!t) return EMPTY_TWIML;
+    try {
+      const given = t.variables.includes('reason') ? { reason: answer.reason ?? answer.status } : {};
+      const { body } = render(t, given);
+      return `<?xml version="1.0" encoding="UTF-8"?><Response><Message>${escapeXml(body)}</Message></Response>`;
+    } catch (err) {
+      this.logger.warn(`onboarding reply not sent: ${(err as Error).message}`);
+      return EMPTY_TWIML;
+    }
   }
 
   private verify(req: FastifyRequest, form: Form): void {

@@ -7,7 +7,7 @@ import { randomMobile } from '../helpers/numbers';
 import { OTP_TEXT } from '../helpers/templates';
 import { startTestApp, TestApp } from '../helpers/test-app';
 import { uniquePrefix } from '../helpers/test-env';
-import { TwilioStandIn } from '../helpers/twilio-standin';
+import { signedTwilioForm, TwilioStandIn } from '../helpers/twilio-standin';
 import { waitFor } from '../helpers/wait';
 
 const SID = 'HX' + 'ab'.repeat(16);
@@ -267,5 +267,39 @@ describe('templates', () => {
       3000,
       50,
     );
+  });
+
+  it('replies to an onboarding SMS from the onboarding templates, when they exist (TwiML, escaped)', async () => {
+    const PUBLIC = 'https://sms-bridge.example.com';
+    const inbound = async (from: string, body: string, sid: string) => {
+      const signed = signedTwilioForm(`${PUBLIC}/webhooks/twilio/inbound`, {
+        From: from,
+        Body: body,
+        MessageSid: sid,
+      });
+      return (await t.request({ method: 'POST', url: '/webhooks/twilio/inbound', as: 'none', ...signed }))
+        .body;
+    };
+    const mobile = randomMobile();
+    const { hash } = (await t.request({ url: `/onboard/register/${mobile}` })).json();
+    expect(await inbound(mobile, 'ONBOARD WRONGHASH1', `SMr${Date.now()}a`)).toBe(
+      '<?xml version="1.0" encoding="UTF-8"?><Response/>', // no template yet: no reply
+    );
+    await put('onboarding_rejected', {
+      variables: ['reason'],
+      locales: { en: { body: 'Not verified <{{reason}}> & try again' } },
+    });
+    await put('onboarding_verified', { variables: [], locales: { en: { body: 'Welcome aboard' } } });
+    try {
+      expect(await inbound(mobile, 'ONBOARD WRONGHASH2', `SMr${Date.now()}b`)).toBe(
+        '<?xml version="1.0" encoding="UTF-8"?><Response><Message>Not verified &lt;hash_mismatch&gt; &amp; try again</Message></Response>',
+      );
+      expect(await inbound(mobile, `ONBOARD ${hash}`, `SMr${Date.now()}c`)).toBe(
+        '<?xml version="1.0" encoding="UTF-8"?><Response><Message>Welcome aboard</Message></Response>',
+      );
+    } finally {
+      for (const name of ['onboarding_rejected', 'onboarding_verified'])
+        await t.request({ method: 'DELETE', url: `/admin/templates/${name}`, as: 'admin' });
+    }
   });
 });

@@ -139,6 +139,16 @@ describe('SmsRouter', () => {
     ]);
   });
 
+  it('tries a route whose every circuit is open anyway (skipping would only delay the message)', async () => {
+    const twilio = new Fake('twilio', [fail('refused', 'HTTP_503'), fail('refused', 'HTTP_503'), ok('t')]);
+    const r = router([twilio], '*=twilio', 2);
+    await r.send(sms).catch(() => undefined);
+    await r.send(sms).catch(() => undefined);
+    expect(r.circuit('twilio')).toBe('open');
+    expect((await r.send(sms)).attempts).toEqual([{ provider: 'twilio', outcome: 'sent' }]);
+    expect(r.circuit('twilio')).toBe('closed');
+  });
+
   it('sends WhatsApp and MMS only through providers that carry them', async () => {
     const smpp = new Fake('smpp', [ok('s')], true);
     const twilio = new Fake('twilio', [ok('t')]);

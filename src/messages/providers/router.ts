@@ -155,45 +155,53 @@ export class SmsRouter implements MessageProvider {
     const carrying = route.filter((n) => this.carriedBy(n, m.type));
     // None carries it: the first says why (and rejects it, so nothing is retried).
     const names = carrying.length ? carrying : route.slice(0, 1);
+    // An open circuit skips its provider while another of the route can take the message. When every one is
+    // open they are all tried anyway: skipping them all would only delay the message, and the queue's backoff
+    // already paces its retries.
+    const allowed = new Set(names.filter((n) => this.circuits.get(n)!.allow()));
+    const forced = allowed.size === 0;
+    const untried = new Set(allowed);
     let last: ProviderError | undefined;
-    for (const name of names) {
-      const circuit = this.circuits.get(name)!;
-      if (!circuit.allow()) {
-        attempts.push({ provider: name, outcome: 'skipped', error: 'CIRCUIT_OPEN' });
-        continue;
+    try {
+      for (const name of names) {
+        const circuit = this.circuits.get(name)!;
+        untried.delete(name);
+        if (!forced && !allowed.has(name)) {
+          attempts.push({ provider: name, outcome: 'skipped', error: 'CIRCUIT_OPEN' });
+          continue;
+        }
+        if (!(await this.takeRate(name))) {
+          // Its rate is used up this second: the next provider, or (none left) a retry shortly.
+          circuit.release();
+          attempts.push({ provider: name, outcome: 'skipped', error: 'RATE_LIMITED' });
+          last = new ProviderError(`${name}'s send rate is used up for now`, 'not_sent', 'RATE_LIMITED');
+          continue;
+        }
+        try {
+          const result = await this.providers.get(name)!.send(m);
+          circuit.succeeded();
+          attempts.push({ provider: name, outcome: 'sent' });
+          return { ...result, provider: name, attempts };
+        } catch (raw) {
+          const err =
+            raw instanceof ProviderError
+              ? raw
+              : new ProviderError((raw as Error).message, 'unknown', undefined);
+          // A rejection is the message's fault (an invalid number), not the provider's.
+          if (err.kind !== 'rejected') circuit.failed();
+          else circuit.succeeded();
+          attempts.push({ provider: name, outcome: 'failed', error: err.code ?? err.kind });
+          err.provider = name;
+          err.attempts = attempts;
+          if (!err.retryable) throw err;
+          last = err;
+        }
       }
-      if (!(await this.takeRate(name))) {
-        // Its rate is used up this second: the next provider, or (none left) a retry shortly.
-        circuit.release();
-        attempts.push({ provider: name, outcome: 'skipped', error: 'RATE_LIMITED' });
-        last = new ProviderError(`${name}'s send rate is used up for now`, 'not_sent', 'RATE_LIMITED');
-        continue;
-      }
-      try {
-        const result = await this.providers.get(name)!.send(m);
-        circuit.succeeded();
-        attempts.push({ provider: name, outcome: 'sent' });
-        return { ...result, provider: name, attempts };
-      } catch (raw) {
-        const err =
-          raw instanceof ProviderError
-            ? raw
-            : new ProviderError((raw as Error).message, 'unknown', undefined);
-        // A rejection is the message's fault (an invalid number), not the provider's.
-        if (err.kind !== 'rejected') circuit.failed();
-        else circuit.succeeded();
-        attempts.push({ provider: name, outcome: 'failed', error: err.code ?? err.kind });
-        err.provider = name;
-        err.attempts = attempts;
-        if (!err.retryable) throw err;
-        last = err;
-      }
+    } finally {
+      // A half-open probe let through but never used (an earlier provider sent it) is given back.
+      for (const name of untried) this.circuits.get(name)!.release();
     }
-    const err =
-      last ??
-      new ProviderError('every provider of the route has its circuit open', 'not_sent', 'CIRCUIT_OPEN');
-    err.attempts = attempts;
-    err.provider ??= names[names.length - 1];
-    throw err;
+    last!.attempts = attempts;
+    throw last!;
   }
 }
