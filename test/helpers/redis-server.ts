@@ -41,7 +41,9 @@ export class RedisServer {
     return `redis://127.0.0.1:${this.port}/0`;
   }
 
+  /** Starts the server process; a no-op while it runs (a second one could not bind, and the first would leak). */
   async startProcess(): Promise<void> {
+    if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) return;
     this.proc = spawn(
       'redis-server',
       [
