@@ -1,6 +1,6 @@
-import { Agent, fetch } from 'undici';
-import { DELIVERY_UNKNOWN, MessageRow } from '../message.types';
-import { failedBeforeWrite, MessageProvider, ProviderError, SendResult } from './provider';
+import type { MessageRow } from '../message.types';
+import { MessageProvider, ProviderError, SendResult } from './provider';
+import { ProviderHttp, unknownOutcome } from './provider-http';
 
 export interface TwilioOptions {
   accountSid: string;
@@ -26,15 +26,10 @@ const RETRYABLE_CODES = new Set([20429, 20500, 20503, 30001, 30002]);
 export class TwilioProvider implements MessageProvider {
   readonly name = 'twilio';
 
-  /**
-   * Connections with a connect timeout well inside the send's own: a connect that never completes (a firewall
-   * dropping SYNs, a dead route) then fails as a connect timeout, which proves nothing was written, and is
-   * retried; with only the overall timeout it would read as "no answer in time", whose outcome is unknown.
-   */
-  private readonly dispatcher: Agent;
+  private readonly http: ProviderHttp;
 
   constructor(private readonly opts: TwilioOptions) {
-    this.dispatcher = new Agent({ connect: { timeout: connectTimeoutMs(opts.timeoutMs) } });
+    this.http = new ProviderHttp('Twilio', opts.timeoutMs);
   }
 
   async send(m: MessageRow): Promise<SendResult> {
@@ -61,73 +56,23 @@ export class TwilioProvider implements MessageProvider {
     // record Twilio's sid.
     form.set('StatusCallback', `${this.opts.statusCallbackUrl}?message_id=${m.id}`);
 
-    const unknown = (why: string) =>
-      new ProviderError(
-        `${DELIVERY_UNKNOWN}: ${why}; not sent again to avoid a duplicate`,
-        'unknown',
-        DELIVERY_UNKNOWN,
-      );
-    let res: Awaited<ReturnType<typeof fetch>>;
-    try {
-      res = await fetch(
-        `${this.opts.baseUrl}/2010-04-01/Accounts/${encodeURIComponent(this.opts.accountSid)}/Messages.json`,
-        {
-          method: 'POST',
-          headers: {
-            authorization: `Basic ${Buffer.from(`${this.opts.accountSid}:${this.opts.authToken}`).toString('base64')}`,
-            'content-type': 'application/x-www-form-urlencoded',
-          },
-          body: form,
-          signal: AbortSignal.timeout(this.opts.timeoutMs),
-          dispatcher: this.dispatcher,
-        },
-      );
-    } catch (err) {
-      // Refused or unresolvable before a byte was written: Twilio never saw it, so it may be sent again.
-      if (failedBeforeWrite(err))
-        throw new ProviderError(`Twilio unreachable: ${describe(err)}`, 'not_sent', 'NETWORK');
-      // Anything else (a reset, a timeout) happened after the request may have reached Twilio, whose Messages
-      // API has no idempotency key: sending again could duplicate it. Twilio's status callback (it carries the
-      // message id) still tells what became of it.
-      if ((err as Error).name === 'TimeoutError')
-        throw unknown(`Twilio did not answer within ${this.opts.timeoutMs} ms`);
-      throw unknown(`the connection to Twilio failed after the request was sent (${describe(err)})`);
-    }
-    let text: string;
-    try {
-      text = await res.text();
-    } catch (err) {
-      // The answer broke off (a reset mid-body): whatever its status, the part not read may hold a sid.
-      throw unknown(`Twilio's ${res.status} answer broke off (${describe(err)})`);
-    }
-    let body: { sid?: string; code?: number; message?: string };
-    try {
-      body = JSON.parse(text) as typeof body;
-      if (!body || typeof body !== 'object') throw new Error('not a JSON object');
-    } catch (err) {
-      // A whole 429 or 5xx answer that is not JSON (a load balancer's page) holds no sid: Twilio's refusal. A
-      // success or other answer we cannot read may hold a created message.
-      if (res.status === 429 || res.status >= 500)
-        throw new ProviderError(`Twilio ${res.status}: ${res.statusText}`, 'refused', `HTTP_${res.status}`);
-      throw unknown(`Twilio answered ${res.status} unreadably (${describe(err)})`);
-    }
+    const res = await this.http.post<{ sid?: string; code?: number; message?: string }>(
+      `${this.opts.baseUrl}/2010-04-01/Accounts/${encodeURIComponent(this.opts.accountSid)}/Messages.json`,
+      {
+        authorization: `Basic ${Buffer.from(`${this.opts.accountSid}:${this.opts.authToken}`).toString('base64')}`,
+        'content-type': 'application/x-www-form-urlencoded',
+      },
+      form,
+    );
+    const body = res.body;
     if (res.ok && body.sid) return { providerMessageId: body.sid };
-    if (res.ok) throw unknown(`Twilio answered ${res.status} without a message sid`);
+    if (res.ok) throw unknownOutcome(`Twilio answered ${res.status} without a message sid`);
     const code = body.code;
     const detail = `Twilio ${res.status}${code ? ` error ${code}` : ''}: ${body.message ?? res.statusText}`;
     const errorCode = code ? String(code) : `HTTP_${res.status}`;
-    if (body.sid) throw unknown(`${detail}, with a message sid`);
+    if (body.sid) throw unknownOutcome(`${detail}, with a message sid`);
     const refused =
       res.status === 429 || res.status >= 500 || (code !== undefined && RETRYABLE_CODES.has(code));
     throw new ProviderError(detail, refused ? 'refused' : 'rejected', errorCode);
   }
-}
-
-/** Half the send's timeout, at most 5 s: a connect that takes longer is not coming. */
-export const connectTimeoutMs = (timeoutMs: number) => Math.min(5000, Math.floor(timeoutMs / 2));
-
-/** The error and its network cause (fetch reports "fetch failed" with the socket error as `cause`). */
-function describe(err: unknown): string {
-  const e = err as Error & { cause?: Error & { code?: string } };
-  return e.cause ? `${e.message}: ${e.cause.code ?? e.cause.message}` : e.message;
 }
