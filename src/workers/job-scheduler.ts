@@ -41,10 +41,10 @@ export const tickDeadlineMs = (intervalMs: number) => Math.min(5 * 60_000, Math.
 
 /**
  * Runs registered tasks on their intervals (@nestjs/schedule's registry), once per tick across replicas:
- * a tick first claims its time slot (lock:{job}:{slot}, SET NX, never released, expires after two intervals),
- * so replicas whose timers fire at different moments of one interval still run it once, then takes the run
- * lock (lock:{job}, a lease renewed while the tick runs, released by its owner only) so a slow tick never
- * overlaps the next and a dead worker's lock lapses soon. Each tick gets a signal that aborts at its deadline.
+ * a tick first takes the run lock (lock:{job}, a lease renewed while the tick runs, released by its owner
+ * only) so a slow tick never overlaps the next and a dead worker's lock lapses soon, then claims its time slot
+ * (lock:{job}:{slot}, SET NX, never released, expires after two intervals), so replicas whose timers fire at
+ * different moments of one interval still run it once. Each tick gets a signal that aborts at its deadline.
  * Every tick that ran writes the job's heartbeat; errors are logged and the schedule goes on.
  */
 @Injectable()
@@ -131,11 +131,13 @@ export class JobScheduler implements OnApplicationBootstrap, BeforeApplicationSh
     let runToken: string | null = null;
     let givenUpTick = false;
     try {
-      const slotToken = await this.lock.acquire(`${name}:${slot}`, intervalMs * 2);
-      if (!slotToken) return this.skipped(name, slot, 'slot_taken');
+      // The run lock first, then the slot: a replica that finds the job busy leaves the slot unclaimed, so
+      // a replica firing later in the same slot (after the slow tick ended) still runs it.
       const leaseMs = runLeaseMs(intervalMs);
       runToken = await this.lock.acquire(name, leaseMs);
       if (!runToken) return this.skipped(name, slot, 'busy');
+      const slotToken = await this.lock.acquire(`${name}:${slot}`, intervalMs * 2);
+      if (!slotToken) return this.skipped(name, slot, 'slot_taken');
       const owned = runToken;
       const ending = new AbortController();
       // At the deadline the tick is given up: its signal aborts, its lease is no longer renewed (so it lapses

@@ -32,11 +32,12 @@ describe('JobScheduler', () => {
   it('runs a tick once per slot however many replicas fire in it', async () => {
     let runs = 0;
     const task: ScheduledTask = {
-      spec: { name: 'once' as any, intervalSeconds: 60 },
+      spec: { name: `once-${process.pid}-${Date.now()}` as any, intervalSeconds: 60 },
       tick: async () => void runs++,
     };
     const replicas = [replica(), replica(), replica()];
-    const now = Date.now();
+    // Well inside one slot, so that now and now + 5 share it whatever the clock says.
+    const now = Math.floor(Date.now() / 60_000) * 60_000 + 1_000;
     const results = await Promise.all(
       replicas.flatMap((r) => [r.runTick(task, now), r.runTick(task, now + 5)]),
     );
@@ -52,7 +53,7 @@ describe('JobScheduler', () => {
     const gate = new Promise<void>((r) => (release = r));
     let runs = 0;
     const task: ScheduledTask = {
-      spec: { name: 'slow' as any, intervalSeconds: 1 },
+      spec: { name: `slow-${process.pid}-${Date.now()}` as any, intervalSeconds: 1 },
       tick: async () => {
         runs++;
         await gate;
@@ -65,6 +66,9 @@ describe('JobScheduler', () => {
     release();
     expect(await first).toBe(true);
     expect(runs).toBe(1);
+    // The replica that found the job busy left its slot unclaimed: one firing later in that slot runs it.
+    expect(await replica().runTick(task, 1_001_500)).toBe(true);
+    expect(runs).toBe(2);
   });
 
   it('writes a heartbeat after a tick and keeps going after an error', async () => {
