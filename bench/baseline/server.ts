@@ -18,7 +18,8 @@ import { runInboundChecks } from '../../src/onboarding/checks';
 import { registerScript } from '../../src/onboarding/onboarding.scripts';
 import { hashCode, newCode } from '../../src/otp/otp-code';
 import { sendScript, verifyScript } from '../../src/otp/otp.scripts';
-import { RedisKeys } from '../../src/redis/redis-keys';
+import { rateLimitScript, reserveScript } from '../../src/common/rate-limit/rate-limit';
+import { allNumberBuckets, numberOffset, RedisKeys, sessionBucket } from '../../src/redis/redis-keys';
 import { serializeSession, parseSession, newSessionId } from '../../src/session/session-record';
 import { touchScript } from '../../src/session/session.scripts';
 
@@ -30,7 +31,7 @@ const pool = new Pool({ connectionString: env.DATABASE_URL, max: 10 });
 const redisUrl = new URL(env.REDIS_URL!);
 const sms = new Queue('sms', {
   connection: { host: redisUrl.hostname, port: Number(redisUrl.port), maxRetriesPerRequest: null },
-  prefix: `${prefix}q`,
+  prefix: `${prefix}q:{sms}`, // the service's bullmqPrefix for the sms queue
 });
 const apiKey = Buffer.from(env.API_KEY ?? '');
 const jwtKey = createSecretKey(Buffer.from(env.JWT_SECRET!)); // a string would be tried as a PEM key on every sign
@@ -63,13 +64,13 @@ app.get<{ Params: { mobile: string } }>('/onboard/register/:mobile', async (req,
   const [outcome, hash] = await registerScript.run(
     redis,
     [
-      RedisKeys.onboardedNumbers(),
-      RedisKeys.blacklistedNumbers(),
+      RedisKeys.onboardedFlags(mobile),
+      RedisKeys.blacklistFlags(mobile),
       RedisKeys.onboardHash(mobile),
-      RedisKeys.auditQueue(),
+      RedisKeys.auditQueueOf(mobile),
       RedisKeys.autoBlacklisted(mobile),
     ],
-    [mobile, generateHash(SETTINGS.salt_length), DAY, e.event_id, e.created_at],
+    [mobile, generateHash(SETTINGS.salt_length), DAY, e.event_id, e.created_at, numberOffset(mobile)],
   );
   if (outcome === 'already_onboarded') return fail(reply, 409, 'ALREADY_ONBOARDED');
   if (outcome === 'blacklisted') return fail(reply, 403, 'BLACKLISTED');
@@ -93,11 +94,11 @@ app.post<{ Body: { mobile_number: string; message: string; sms_id?: string } }>(
     const counter = RedisKeys.abuseCounter(mobile);
     const res = (await redis
       .multi()
-      .sismember(RedisKeys.blacklistedNumbers(), mobile)
+      .getbit(RedisKeys.blacklistFlags(mobile), numberOffset(mobile))
       .incr(counter)
       .expire(counter, DAY, 'NX')
       .get(RedisKeys.onboardHash(mobile))
-      .sismember(RedisKeys.onboardedNumbers(), mobile)
+      .getbit(RedisKeys.onboardedFlags(mobile), numberOffset(mobile))
       .exec())!;
     const snapshot = {
       blacklisted: res[0][1] === 1,
@@ -106,7 +107,7 @@ app.post<{ Body: { mobile_number: string; message: string; sms_id?: string } }>(
       onboarded: res[4][1] === 1,
     };
     if (snapshot.inboundCount > SETTINGS.abuse_threshold)
-      await redis.sadd(RedisKeys.abuseCandidates(), mobile);
+      await redis.sadd(RedisKeys.abuseCandidatesOf(mobile), mobile);
     const reason = runInboundChecks({
       mobile,
       message: body.message,
@@ -116,7 +117,7 @@ app.post<{ Body: { mobile_number: string; message: string; sms_id?: string } }>(
     // The bench drives the rejected path only (fresh numbers, no hash), as the service scenario does.
     const answer = reason ? { status: 'rejected', reason } : { status: 'verified' };
     await redis.rpush(
-      RedisKeys.auditQueue(),
+      RedisKeys.auditQueueOf(mobile),
       JSON.stringify(auditEvent('inbound_sms', mobile, answer.status, { reason: reason ?? undefined })),
     );
     if (body.sms_id) await redis.set(RedisKeys.inboundSms(body.sms_id), JSON.stringify(answer), 'EX', DAY);
@@ -146,17 +147,18 @@ app.post<{ Body: { mobile_number: string; otp: string } }>('/otp/verify', async 
   } catch {
     return fail(reply, 400, 'INVALID_MOBILE_NUMBER');
   }
+  // The end-user IP's counter (its own slot), then the number's step, as the service does.
+  await rateLimitScript.run(redis, [RedisKeys.rateLimit('otp_ip', req.ip)], [1, 60]);
   const [outcome, , raw] = await verifyScript.run(
     redis,
     [
       RedisKeys.otp(mobile),
       RedisKeys.otpAttempts(mobile),
       RedisKeys.otpStatus(mobile),
-      RedisKeys.rateLimit('otp_ip', req.ip),
-      RedisKeys.blacklistedNumbers(),
-      RedisKeys.warmupMarker(),
+      RedisKeys.blacklistFlags(mobile),
+      RedisKeys.warmupMarkerOf(mobile),
     ],
-    [hashCode(env.OTP_SECRET!, mobile, body.otp), Date.now(), 5, 3600, 3600, 100_000_000, 60, mobile, ''],
+    [hashCode(env.OTP_SECRET!, mobile, body.otp), Date.now(), 5, 3600, 3600, numberOffset(mobile), ''],
   );
   if (outcome === 'locked') return fail(reply, 429, 'OTP_LOCKED');
   if (outcome !== 'ok') return fail(reply, 400, 'OTP_INVALID');
@@ -170,7 +172,7 @@ app.post<{ Body: { mobile_number: string; otp: string } }>('/otp/verify', async 
   if (!rowCount) return fail(reply, 400, 'OTP_INVALID');
   const userId = stored.user_id ?? mobile;
   const now = Date.now();
-  const sessionId = newSessionId();
+  const sessionId = newSessionId(userId);
   const at = new Date(now).toISOString();
   const ttlMs = 3600_000;
   const index = RedisKeys.userSessions(userId);
@@ -191,7 +193,7 @@ app.post<{ Body: { mobile_number: string; otp: string } }>('/otp/verify', async 
     )
     .sadd(index, sessionId)
     .pexpire(index, DAY * 1000)
-    .zadd(RedisKeys.sessionExpiries(), now + ttlMs, `${sessionId}:${userId}`)
+    .zadd(RedisKeys.sessionExpiries(sessionBucket(sessionId)), now + ttlMs, `${sessionId}:${userId}`)
     .exec();
   const access_token = sign({ sid: sessionId }, jwtKey, {
     algorithm: 'HS256',
@@ -273,20 +275,21 @@ app.post<{ Body: { mobile_number: string; channel: string } }>('/otp/send', asyn
     row_id: randomUUID(),
   };
   const hour = otp.created_at.slice(0, 13);
+  // The counters of other slots reserve a unit each (sent together), then the number's step, as the service does.
+  await Promise.all([
+    reserveScript.run(redis, [RedisKeys.rateLimit('otp_client', 'bench')], [100_000_000, 60]),
+    reserveScript.run(redis, [RedisKeys.otpHourlyBudget(hour)], [100_000_000, 7200]),
+  ]);
   const [outcome] = await sendScript.run(
     redis,
     [
       RedisKeys.otp(mobile),
       RedisKeys.otpStatus(mobile),
-      RedisKeys.blacklistedNumbers(),
-      RedisKeys.rateLimit('otp_send', mobile),
-      RedisKeys.rateLimit('otp_ip', ''),
-      RedisKeys.rateLimit('otp_client', 'bench'),
-      RedisKeys.otpHourlyBudget(hour),
-      RedisKeys.warmupMarker(),
+      RedisKeys.blacklistFlags(mobile),
+      RedisKeys.otpSendsPerNumber(mobile),
+      RedisKeys.warmupMarkerOf(mobile),
     ],
     [
-      mobile,
       JSON.stringify(otp),
       JSON.stringify({ status: 'pending', expires_ms: otp.expires_ms, message_id: otp.message_id }),
       now,
@@ -298,11 +301,8 @@ app.post<{ Body: { mobile_number: string; channel: string } }>('/otp/send', asyn
       3,
       300,
       '',
-      0,
-      100_000_000,
-      60,
-      100_000_000,
-      7200,
+      '',
+      numberOffset(mobile),
       '',
     ],
   );
@@ -329,7 +329,7 @@ app.post<{ Body: { mobile_number: string; channel: string } }>('/otp/send', asyn
 });
 
 // Redis is warm, as the service's warm-up leaves it (the OTP scripts ask Postgres for the blacklist otherwise).
-void redis.set(RedisKeys.warmupMarker(), 'baseline');
+for (const b of allNumberBuckets()) void redis.set(RedisKeys.warmupMarker(b), 'baseline');
 app.listen({ port: Number(env.PORT ?? 3100), host: '127.0.0.1' }).then(
   () => process.stdout.write('baseline listening\n'),
   (err) => {

@@ -2,7 +2,7 @@
 // deployed), the bare baseline and, for the last scenarios, a worker. `close()` stops what was started.
 import Redis from 'ioredis';
 import { Pool } from 'pg';
-import { RedisKeys } from '../../src/redis/redis-keys';
+import { allNumberBuckets, RedisKeys } from '../../src/redis/redis-keys';
 import { apiEnv, DATABASE_URL, KEY, log, PREFIX, SECRETS } from './context';
 import {
   freePort,
@@ -99,7 +99,8 @@ export class Stack {
       // Fast enough that the provider limit is not what the scenario measures (default: 100/s).
       SMS_RATE_LIMIT_PER_SECOND: '5000',
     };
-    await this.prefixed.del(RedisKeys.auditQueue()); // the register runs' backlog is not this scenario's subject
+    // The register runs' backlog is not this scenario's subject.
+    await Promise.all(allNumberBuckets().map((b) => this.prefixed.del(RedisKeys.auditQueue(b))));
     const worker = this.track(await startNode('worker', ['dist/worker.js'], workerEnv, 0, null));
     await waitUntil(
       async () => (await this.prefixed.exists(RedisKeys.workerHeartbeat('worker'))) === 1,

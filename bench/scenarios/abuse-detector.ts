@@ -17,7 +17,7 @@ export async function abuseTick(redis: Redis, worker: Service) {
   const before = [...worker.output().matchAll(/"job":"abuse-detector"[^\n]*?"ms":(\d+)/g)].length;
   const p = redis.pipeline();
   for (const m of offenders) p.set(RedisKeys.abuseCounter(m), 50, 'EX', 86400);
-  p.sadd(RedisKeys.abuseCandidates(), ...offenders);
+  for (const m of offenders) p.sadd(RedisKeys.abuseCandidatesOf(m), m);
   await p.exec();
   await waitUntil(
     async () => [...worker.output().matchAll(/"job":"abuse-detector"[^\n]*?"ms":(\d+)/g)].length > before,
@@ -27,7 +27,8 @@ export async function abuseTick(redis: Redis, worker: Service) {
   const ticks = [...worker.output().matchAll(/"job":"abuse-detector"[^\n]*?"ms":(\d+)/g)].map((m) =>
     Number(m[1]),
   );
-  const blacklisted = await redis.smismember(RedisKeys.blacklistedNumbers(), ...offenders);
+  // Automatic entries: an expiring key per number.
+  const blacklisted = await Promise.all(offenders.map((m) => redis.exists(RedisKeys.autoBlacklisted(m))));
   return {
     counters: COUNTERS,
     offenders: offenders.length,

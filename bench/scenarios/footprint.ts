@@ -2,7 +2,7 @@
 // Postgres (MEMORY USAGE of sampled keys, row counts): the figures docs/scaling.md sizes a deployment from.
 import type Redis from 'ioredis';
 import type { Pool } from 'pg';
-import { RedisKeys } from '../../src/redis/redis-keys';
+import { allSessionBuckets, RedisKeys } from '../../src/redis/redis-keys';
 import { log, PREFIX } from '../lib/context';
 
 const SAMPLE = 200;
@@ -38,41 +38,67 @@ async function bytesPerMember(redis: Redis, key: string, size: number): Promise<
 /** Sessions, queued messages and SQL rows: measured while the side-by-side scenarios' data is still there. */
 export async function footprintBeforeGrowth(redis: Redis, db: Pool) {
   log('footprint: sessions, queued messages, SQL rows per message');
-  const sessions = await sampleKeys(redis, 'session:*', (k) => /^session:[0-9a-f]{32}$/.test(k));
-  const indexes = await sampleKeys(redis, 'user_sessions:*', () => true);
+  const sessions = await sampleKeys(redis, '{s*}:session:*', (k) =>
+    /^\{s[0-9a-f]{2}\}:session:[0-9a-f]{32}$/.test(k),
+  );
+  const indexes = await sampleKeys(redis, '{s*}:user_sessions:*', () => true);
   let indexBytes = 0;
   let indexed = 0;
   for (const k of indexes) {
     indexBytes += Number(await redis.call('MEMORY', 'USAGE', k, 'SAMPLES', '0'));
     indexed += (await redis.type(k)) === 'zset' ? await redis.zcard(k) : await redis.scard(k);
   }
-  const expiries = await redis.zcard(`${PREFIX}${RedisKeys.sessionExpiries()}`);
-  const jobs = await sampleKeys(redis, 'q:sms:*', (k) => /^q:sms:[0-9a-f-]{36}$/.test(k));
-  const waiting = await redis.llen(`${PREFIX}q:sms:wait`);
+  // Every user bucket's expiry set: bytes of all of them per session indexed.
+  const buckets = allSessionBuckets().map((b) => `${PREFIX}${RedisKeys.sessionExpiries(b)}`);
+  const expiries = (await Promise.all(buckets.map((k) => redis.zcard(k)))).reduce((a, b) => a + b, 0);
+  const expiryBytes = (
+    await Promise.all(buckets.map((k) => redis.call('MEMORY', 'USAGE', k, 'SAMPLES', '0')))
+  ).reduce((a: number, b) => a + Number(b ?? 0), 0);
+  const jobs = await sampleKeys(redis, 'q:{sms}:sms:*', (k) => /^q:\{sms\}:sms:[0-9a-f-]{36}$/.test(k));
+  const waiting = await redis.llen(`${PREFIX}q:{sms}:sms:wait`);
   const { rows } = await db.query(
     `SELECT (SELECT count(*) FROM messages)::float8 AS messages, (SELECT count(*) FROM message_events)::float8 AS events`,
   );
   return {
     session_key_bytes: Math.round(await averageBytes(redis, sessions)),
     session_index_bytes_per_session: indexed ? Math.round(indexBytes / indexed) : null,
-    session_expiry_bytes_per_session: Math.round(
-      await bytesPerMember(redis, RedisKeys.sessionExpiries(), expiries),
-    ),
+    session_expiry_bytes_per_session: expiries ? Math.round(expiryBytes / expiries) : null,
     queued_message_job_bytes: Math.round(await averageBytes(redis, jobs)),
-    queued_message_wait_list_bytes_per_job: Math.round(await bytesPerMember(redis, 'q:sms:wait', waiting)),
+    queued_message_wait_list_bytes_per_job: Math.round(
+      await bytesPerMember(redis, 'q:{sms}:sms:wait', waiting),
+    ),
     sql_rows_per_accepted_message: rows[0].messages
       ? (rows[0].messages + rows[0].events) / rows[0].messages
       : null,
   };
 }
 
-/** The onboarded set, once the growth scenario has filled it. */
+/**
+ * The onboarded flags, once the growth scenario has filled them (one number in ten of each block: the density
+ * at which 100 M onboarded people sit among 1 G allocated numbers): every flag key's bytes per number.
+ */
 export async function footprintOnboarded(redis: Redis) {
-  const members = await redis.scard(`${PREFIX}${RedisKeys.onboardedNumbers()}`);
+  const keys = await allKeys(redis, '{n*}:onboarded:*');
+  let bytes = 0;
+  let numbers = 0;
+  for (const k of keys) {
+    bytes += Number(await redis.call('MEMORY', 'USAGE', k, 'SAMPLES', '0'));
+    numbers += await redis.bitcount(k);
+  }
   return {
-    onboarded_numbers: members,
-    onboarded_bytes_per_number: Math.round(
-      await bytesPerMember(redis, RedisKeys.onboardedNumbers(), members),
-    ),
+    onboarded_numbers: numbers,
+    onboarded_flag_keys: keys.length,
+    onboarded_bytes_per_number: numbers ? Math.round((bytes / numbers) * 10) / 10 : null,
   };
+}
+
+async function allKeys(redis: Redis, pattern: string): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = await redis.scan(cursor, 'MATCH', `${PREFIX}${pattern}`, 'COUNT', 5000);
+    cursor = next;
+    keys.push(...batch);
+  } while (cursor !== '0');
+  return keys;
 }

@@ -14,5 +14,5 @@ export const messageRequest = (): Req => ({
 
 export async function messageAccept(sbs: SideBySide, stack: Stack) {
   const row = await sbs.compare('message accept', messageRequest, messageRequest);
-  if (row) row.note = `${await stack.prefixed.llen('q:sms:wait')} jobs queued (no worker running)`;
+  if (row) row.note = `${await stack.prefixed.llen('q:{sms}:sms:wait')} jobs queued (no worker running)`;
 }

@@ -1,7 +1,7 @@
 // The monitor-logger draining a backlog of audit events into Postgres.
 import { randomUUID } from 'node:crypto';
 import type Redis from 'ioredis';
-import { RedisKeys } from '../../src/redis/redis-keys';
+import { allNumberBuckets, RedisKeys } from '../../src/redis/redis-keys';
 import { env, log } from '../lib/context';
 import { Service, waitUntil } from '../lib/services';
 
@@ -9,7 +9,6 @@ import { Service, waitUntil } from '../lib/services';
 export async function monitorDrain(redis: Redis, worker: Service) {
   const N = Number(env.BENCH_MONITOR_EVENTS ?? 50_000);
   log(`monitor-logger: drain ${N} events`);
-  const key = RedisKeys.auditQueue();
   for (let i = 0; i < N; i += 5000) {
     const events = Array.from({ length: Math.min(5000, N - i) }, (_, j) =>
       JSON.stringify({
@@ -20,12 +19,17 @@ export async function monitorDrain(redis: Redis, worker: Service) {
         created_at: new Date().toISOString(),
       }),
     );
-    await redis.rpush(key, ...events);
+    // Each event onto its number's bucket queue, as the service appends them.
+    const p = redis.pipeline();
+    for (const e of events) p.rpush(RedisKeys.auditQueueOf(JSON.parse(e).mobile_number), e);
+    await p.exec();
   }
   let first = 0;
   await waitUntil(
     async () => {
-      const left = await redis.llen(key);
+      const left = (
+        await Promise.all(allNumberBuckets().map((b) => redis.llen(RedisKeys.auditQueue(b))))
+      ).reduce((a, b) => a + b, 0);
       if (!first && left < N) first = Date.now();
       return left === 0;
     },

@@ -173,11 +173,11 @@ describe('validateEnv', () => {
     expect(found.join('\n')).not.toMatch(/smsc\.example|short/);
   });
 
-  it('requires a hash-tagged prefix with Redis Cluster', () => {
-    expect(problems({ ...base, REDIS_CLUSTER_NODES: 'a:7000,b:7001' })[0]).toMatch(/^REDIS_KEY_PREFIX/);
-    expect(problems({ ...base, REDIS_CLUSTER_NODES: 'a:7000,b:7001', REDIS_KEY_PREFIX: '{smsb}:' })).toEqual(
-      [],
-    );
+  it('takes a plain prefix with Redis Cluster and refuses a hash tag in it (the service chooses the tags)', () => {
+    expect(problems({ ...base, REDIS_CLUSTER_NODES: 'a:7000,b:7001' })).toEqual([]);
+    expect(
+      problems({ ...base, REDIS_CLUSTER_NODES: 'a:7000,b:7001', REDIS_KEY_PREFIX: '{smsb}:' })[0],
+    ).toMatch(/^REDIS_KEY_PREFIX/);
   });
 
   it('parses booleans and rejects nonsense', () => {

@@ -80,8 +80,11 @@ export class Env {
     message: 'REDIS_CLUSTER_NODES must be host:port,host:port',
   })
   REDIS_CLUSTER_NODES?: string = undefined;
-  @Matches(/^[A-Za-z0-9_{}:.-]{0,64}$/, {
-    message: 'REDIS_KEY_PREFIX may hold letters, digits, _ - . : { } (64 at most)',
+  // No braces: the service chooses every key's hash tag itself (see RedisKeys), and a tag in the prefix would
+  // put every key in one Redis Cluster slot.
+  @Matches(/^[A-Za-z0-9_:.-]{0,64}$/, {
+    message:
+      'REDIS_KEY_PREFIX may hold letters, digits, _ - . : (64 at most; no { }: the service chooses hash tags)',
   })
   REDIS_KEY_PREFIX: string = 'smsb:';
   @Transform(toInt) @IsInt() @Min(50) @Max(60000) REDIS_COMMAND_TIMEOUT_MS: number = 1000;
@@ -319,12 +322,6 @@ export function validateEnv(raw: Record<string, string | undefined>): Env {
     smsRoutes(env);
   } catch (err) {
     problems.push(`SMS_ROUTES: ${(err as Error).message}`);
-  }
-  if (env.REDIS_CLUSTER_NODES && !/\{[^}]+\}/.test(env.REDIS_KEY_PREFIX)) {
-    problems.push(
-      'REDIS_KEY_PREFIX: with REDIS_CLUSTER_NODES the prefix must hold a hash tag such as {smsb}: so that ' +
-        'multi-key scripts and BullMQ keys share one slot',
-    );
   }
   if (env.NODE_ENV === 'production') {
     for (const name of ['OTP_SECRET', 'JWT_SECRET', 'ONBOARDING_SECRET', 'WEBHOOK_SIGNING_SECRET'] as const) {

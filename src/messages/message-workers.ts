@@ -32,7 +32,6 @@ export class MessageWorkers implements OnApplicationBootstrap, BeforeApplication
     const m = this.config.messages;
     const common = {
       connection: bullmqConnection(this.config.redis, 'worker'),
-      prefix: bullmqPrefix(this.config.redis),
       concurrency: m.workerConcurrency,
       // A job whose worker died is picked up again after this long (stalled-job recovery).
       stalledInterval: 15_000,
@@ -43,6 +42,7 @@ export class MessageWorkers implements OnApplicationBootstrap, BeforeApplication
       this.start(
         new Worker<SendMessagePayload>(name, (job) => this.send(job), {
           ...common,
+          prefix: bullmqPrefix(this.config.redis, name),
           limiter: { max: perSecond, duration: 1000 },
         }),
       );
@@ -51,7 +51,7 @@ export class MessageWorkers implements OnApplicationBootstrap, BeforeApplication
       new Worker<StatusCallbackPayload>(
         QueueName.Webhooks,
         (job, token) => this.callbacks.deliver(job, token),
-        common,
+        { ...common, prefix: bullmqPrefix(this.config.redis, QueueName.Webhooks) },
       ),
     );
   }

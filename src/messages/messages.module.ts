@@ -31,10 +31,16 @@ import { TemplatesCoreModule } from '../templates/templates.module';
       // The API's producers fail fast when Redis is down (the relay re-queues later); workers retry forever.
       useFactory: (config: AppConfig) => ({
         connection: bullmqConnection(config.redis, config.runsWorker ? 'worker' : 'producer'),
-        prefix: bullmqPrefix(config.redis),
       }),
     }),
-    BullModule.registerQueue(...Object.values(QueueName).map((name) => ({ name }))),
+    // Each queue with its own hash tag (bullmqPrefix), so the queues spread over a cluster's masters.
+    BullModule.registerQueueAsync(
+      ...Object.values(QueueName).map((name) => ({
+        name,
+        inject: [AppConfig],
+        useFactory: (config: AppConfig) => ({ prefix: bullmqPrefix(config.redis, name) }),
+      })),
+    ),
     TemplatesCoreModule,
   ],
   providers: [

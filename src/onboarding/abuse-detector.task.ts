@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
+import { allNumberBuckets } from '../redis/redis-keys';
 import { ScheduledJobName } from '../workers/job-catalogue';
 import { ScheduledJob, ScheduledJobHandler } from '../workers/job-scheduler';
 import { auditEvent } from './audit-event';
@@ -8,6 +9,8 @@ import { OnboardingRepository } from './onboarding.repository';
 import { SettingsService } from './settings.service';
 
 const BATCH = 500;
+/** Buckets looked at together. */
+const PARALLEL = 16;
 
 /**
  * Blacklists numbers whose 24 h inbound count exceeds the threshold, for ABUSE_BLACKLIST_TTL, from onboarding. It reads only the candidates the hot
@@ -34,8 +37,25 @@ export class AbuseDetectorTask implements ScheduledJobHandler {
     const day = new Date().toISOString().slice(0, 10);
     let blacklisted = 0;
     let seen = 0;
+    // Every bucket's candidates, a few buckets at a time (one Redis Cluster slot each).
+    const buckets = allNumberBuckets();
+    for (let from = 0; from < buckets.length; from += PARALLEL) {
+      const counts = await Promise.all(
+        buckets.slice(from, from + PARALLEL).map((b) => this.bucket(b, threshold, day)),
+      );
+      for (const c of counts) {
+        seen += c.seen;
+        blacklisted += c.blacklisted;
+      }
+    }
+    if (seen) return `abuse-detector: ${seen} candidate(s), ${blacklisted} newly blacklisted`;
+  }
+
+  private async bucket(bucket: number, threshold: number, day: string) {
+    let blacklisted = 0;
+    let seen = 0;
     for (;;) {
-      const candidates = await this.repo.abuseCandidates(BATCH);
+      const candidates = await this.repo.abuseCandidates(bucket, BATCH);
       if (!candidates.length) break;
       const counts = await this.repo.abuseCounts(candidates);
       const offenders = candidates
@@ -64,11 +84,11 @@ export class AbuseDetectorTask implements ScheduledJobHandler {
           }),
         ),
       );
-      await this.repo.forgetCandidates(candidates);
+      await this.repo.forgetCandidates(bucket, candidates);
       this.metrics.blacklisted.inc({ source: 'auto' }, added.length);
       blacklisted += added.length;
       seen += candidates.length;
     }
-    if (seen) return `abuse-detector: ${seen} candidate(s), ${blacklisted} newly blacklisted`;
+    return { blacklisted, seen };
   }
 }

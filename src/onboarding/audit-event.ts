@@ -1,4 +1,4 @@
-// Audit events: written to the Redis list sms_monitor_queue on the hot path, moved to sms_monitor by the
+// Audit events: written to the number bucket's Redis list (audit_queue) on the hot path, moved to sms_monitor by the
 // monitor-logger. The event id makes the move idempotent.
 import { randomUUID } from 'node:crypto';
 

@@ -6,7 +6,7 @@ import { DataSource } from 'typeorm';
 import { REDIS, RedisClient } from '../redis/redis.constants';
 import { execAll } from '../redis/exec-all';
 import { isRedisUnavailable } from '../redis/redis-errors';
-import { RedisKeys } from '../redis/redis-keys';
+import { numberOffset, RedisKeys } from '../redis/redis-keys';
 
 @Injectable()
 export class BlacklistReader {
@@ -16,16 +16,16 @@ export class BlacklistReader {
   ) {}
 
   /**
-   * Redis's set, or Postgres while Redis is unreachable or not warm (it lost its data and the warm-up has not
-   * restored the set yet: the marker tells), so a manual entry blocks from the first moment Redis is back.
+   * Redis's flag, or Postgres while Redis is unreachable or not warm (it lost its data and the warm-up has not
+   * restored the flags yet: the marker tells), so a manual entry blocks from the first moment Redis is back.
    */
   async manuallyBlacklisted(mobile: string): Promise<boolean> {
     try {
       const [member, warm] = await execAll(
         this.redis
           .pipeline()
-          .sismember(RedisKeys.blacklistedNumbers(), mobile)
-          .exists(RedisKeys.warmupMarker()),
+          .getbit(RedisKeys.blacklistFlags(mobile), numberOffset(mobile))
+          .exists(RedisKeys.warmupMarkerOf(mobile)),
       );
       if (member === 1) return true;
       return warm === 1 ? false : this.inPostgres(mobile);

@@ -3,8 +3,9 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { execAll } from '../redis/exec-all';
+import { moveLegacyAuditQueue } from '../redis/layout-migration';
 import { REDIS, RedisClient } from '../redis/redis.constants';
-import { RedisKeys } from '../redis/redis-keys';
+import { allNumberBuckets, numberOffset, RedisKeys } from '../redis/redis-keys';
 import type { AuditEvent } from './audit-event';
 import { registerScript, trimAuditScript, warmBlacklistEntryScript } from './onboarding.scripts';
 
@@ -48,13 +49,13 @@ export class OnboardingRepository {
     const [outcome, hash] = await registerScript.run(
       this.redis,
       [
-        RedisKeys.onboardedNumbers(),
-        RedisKeys.blacklistedNumbers(),
+        RedisKeys.onboardedFlags(mobile),
+        RedisKeys.blacklistFlags(mobile),
         RedisKeys.onboardHash(mobile),
-        RedisKeys.auditQueue(),
+        RedisKeys.auditQueueOf(mobile),
         RedisKeys.autoBlacklisted(mobile),
       ],
-      [mobile, candidateHash, DAY_SECONDS, event.event_id, event.created_at],
+      [mobile, candidateHash, DAY_SECONDS, event.event_id, event.created_at, numberOffset(mobile)],
     );
     return { outcome: outcome as RegisterOutcome, hash: hash || null };
   }
@@ -62,13 +63,14 @@ export class OnboardingRepository {
   /** One round trip: everything the inbound checks read, and the abuse counter's increment (24 h window). */
   async inboundSnapshot(mobile: string): Promise<InboundSnapshot> {
     const counter = RedisKeys.abuseCounter(mobile);
+    const bit = numberOffset(mobile);
     const res = await this.redis
       .multi()
-      .sismember(RedisKeys.blacklistedNumbers(), mobile)
+      .getbit(RedisKeys.blacklistFlags(mobile), bit)
       .incr(counter)
       .expire(counter, DAY_SECONDS, 'NX')
       .get(RedisKeys.onboardHash(mobile))
-      .sismember(RedisKeys.onboardedNumbers(), mobile)
+      .getbit(RedisKeys.onboardedFlags(mobile), bit)
       .exists(RedisKeys.autoBlacklisted(mobile))
       .exec();
     if (!res) throw new Error('inbound snapshot transaction was aborted');
@@ -83,22 +85,30 @@ export class OnboardingRepository {
 
   /** The number crossed the abuse threshold: the detector looks at candidates only, never at every counter. */
   async markAbuseCandidate(mobile: string): Promise<void> {
-    await this.redis.sadd(RedisKeys.abuseCandidates(), mobile);
+    await this.redis.sadd(RedisKeys.abuseCandidatesOf(mobile), mobile);
   }
 
   /** Success: onboarded at once in Redis, hash consumed, audit event; one transaction. */
   async completeOnboarding(mobile: string, event: AuditEvent): Promise<void> {
-    await this.redis
-      .multi()
-      .sadd(RedisKeys.onboardedNumbers(), mobile)
-      .del(RedisKeys.onboardHash(mobile))
-      .rpush(RedisKeys.auditQueue(), JSON.stringify(event))
-      .exec();
+    await execAll(
+      this.redis
+        .multi()
+        .setbit(RedisKeys.onboardedFlags(mobile), numberOffset(mobile), 1)
+        .del(RedisKeys.onboardHash(mobile))
+        .rpush(RedisKeys.auditQueueOf(mobile), JSON.stringify(event)),
+    );
   }
 
+  /** Appends events to their numbers' audit queues (one command per bucket; events of a bucket in order). */
   async pushAudit(...events: AuditEvent[]): Promise<void> {
-    if (events.length)
-      await this.redis.rpush(RedisKeys.auditQueue(), ...events.map((e) => JSON.stringify(e)));
+    const byQueue = new Map<string, string[]>();
+    for (const e of events) {
+      const queue = RedisKeys.auditQueueOf(e.mobile_number ?? null);
+      const list = byQueue.get(queue) ?? [];
+      list.push(JSON.stringify(e));
+      byQueue.set(queue, list);
+    }
+    await Promise.all([...byQueue].map(([queue, items]) => this.redis.rpush(queue, ...items)));
   }
 
   /** Claims an inbound sms_id for processing; false when it was seen before (answer stored, or in flight). */
@@ -122,38 +132,43 @@ export class OnboardingRepository {
   async statusSnapshot(
     mobile: string,
   ): Promise<{ blacklisted: boolean; onboarded: boolean; pending: boolean }> {
+    const bit = numberOffset(mobile);
     const [[, b], [, o], [, p], [, a]] = (await this.redis
       .pipeline()
-      .sismember(RedisKeys.blacklistedNumbers(), mobile)
-      .sismember(RedisKeys.onboardedNumbers(), mobile)
+      .getbit(RedisKeys.blacklistFlags(mobile), bit)
+      .getbit(RedisKeys.onboardedFlags(mobile), bit)
       .exists(RedisKeys.onboardHash(mobile))
       .exists(RedisKeys.autoBlacklisted(mobile))
       .exec()) as [Error | null, number][];
     return { blacklisted: b === 1 || a === 1, onboarded: o === 1, pending: p === 1 };
   }
 
-  /** An admin's manual entry: into the set, marked as the admin's change (see blacklistChangedByAdmin). */
+  /** An admin's manual entry: the number's bit set, marked as the admin's change (see blacklistChangedByAdmin). */
   async addToBlacklistSet(mobile: string): Promise<void> {
     await execAll(
       this.redis
         .multi()
-        .sadd(RedisKeys.blacklistedNumbers(), mobile)
+        .setbit(RedisKeys.blacklistFlags(mobile), numberOffset(mobile), 1)
         .set(RedisKeys.blacklistChangedByAdmin(mobile), '1', 'EX', ADMIN_CHANGE_SECONDS),
     );
   }
 
   /** The abuse detector's automatic entries: each its own key, gone by itself when its time is up. */
   async addAutoBlacklist(entries: { mobile: string; ttlMs: number }[]): Promise<void> {
-    if (!entries.length) return;
-    const p = this.redis.pipeline();
-    for (const e of entries) {
-      if (e.ttlMs <= 0) continue;
-      p.set(RedisKeys.autoBlacklisted(e.mobile), '1', 'PX', e.ttlMs);
-      // The inbound counter that listed the number ends with the entry, or its 24 h window would keep
-      // rejecting the person's genuine SMS after the entry expired.
-      p.pexpire(RedisKeys.abuseCounter(e.mobile), e.ttlMs, 'LT');
-    }
-    await execAll(p);
+    await Promise.all(
+      entries
+        .filter((e) => e.ttlMs > 0)
+        .map((e) =>
+          execAll(
+            this.redis
+              .multi()
+              .set(RedisKeys.autoBlacklisted(e.mobile), '1', 'PX', e.ttlMs)
+              // The inbound counter that listed the number ends with the entry, or its 24 h window would keep
+              // rejecting the person's genuine SMS after the entry expired.
+              .pexpire(RedisKeys.abuseCounter(e.mobile), e.ttlMs, 'LT'),
+          ),
+        ),
+    );
   }
 
   /**
@@ -167,80 +182,92 @@ export class OnboardingRepository {
         warmBlacklistEntryScript.run(
           this.redis,
           [
-            RedisKeys.blacklistedNumbers(),
+            RedisKeys.blacklistFlags(e.mobile),
             RedisKeys.blacklistChangedByAdmin(e.mobile),
             RedisKeys.autoBlacklisted(e.mobile),
             RedisKeys.abuseCounter(e.mobile),
           ],
-          [e.mobile, e.ttlMs === null ? '' : Math.floor(e.ttlMs)],
+          [numberOffset(e.mobile), e.ttlMs === null ? '' : Math.floor(e.ttlMs)],
         ),
       ),
     );
   }
 
   /**
-   * An admin's removal: out of the set, its automatic entry and abuse count forgotten (so it is not re-listed
-   * at once), marked as the admin's change.
+   * An admin's removal: the number's bit cleared, its automatic entry and abuse count forgotten (so it is not
+   * re-listed at once), marked as the admin's change.
    */
   async removeFromBlacklistSet(mobile: string): Promise<void> {
     await execAll(
       this.redis
         .multi()
-        .srem(RedisKeys.blacklistedNumbers(), mobile)
+        .setbit(RedisKeys.blacklistFlags(mobile), numberOffset(mobile), 0)
         .del(RedisKeys.autoBlacklisted(mobile))
         .del(RedisKeys.abuseCounter(mobile))
-        .srem(RedisKeys.abuseCandidates(), mobile)
+        .srem(RedisKeys.abuseCandidatesOf(mobile), mobile)
         .set(RedisKeys.blacklistChangedByAdmin(mobile), '1', 'EX', ADMIN_CHANGE_SECONDS),
     );
   }
 
   // --- Redis: background jobs ---
 
-  /** The oldest events, left in place until they are safely in Postgres (at-least-once). */
-  async peekAudit(count: number): Promise<string[]> {
-    return this.redis.lrange(RedisKeys.auditQueue(), 0, count - 1);
+  /** Moves events an earlier version appended to its single audit list into the buckets (standalone only). */
+  async moveLegacyAudit(): Promise<number> {
+    return 'nodes' in this.redis ? 0 : moveLegacyAuditQueue(this.redis);
   }
 
-  /** Drops the batch just written (new events are appended at the other end meanwhile). */
-  async trimAudit(batch: string[]): Promise<boolean> {
+  /** A bucket's oldest events, left in place until they are safely in Postgres (at-least-once). */
+  async peekAudit(bucket: number, count: number): Promise<string[]> {
+    return this.redis.lrange(RedisKeys.auditQueue(bucket), 0, count - 1);
+  }
+
+  /** Drops the batch just written from its bucket (new events are appended at the other end meanwhile). */
+  async trimAudit(bucket: number, batch: string[]): Promise<boolean> {
     if (!batch.length) return true;
-    return (await trimAuditScript.run(this.redis, [RedisKeys.auditQueue()], [batch[0], batch.length])) === 1;
+    const queue = RedisKeys.auditQueue(bucket);
+    return (await trimAuditScript.run(this.redis, [queue], [batch[0], batch.length])) === 1;
   }
 
+  /** Events waiting in every bucket's queue. */
   async auditBacklog(): Promise<number> {
-    return this.redis.llen(RedisKeys.auditQueue());
+    const lengths = await Promise.all(
+      allNumberBuckets().map((b) => this.redis.llen(RedisKeys.auditQueue(b))),
+    );
+    return lengths.reduce((a, b) => a + b, 0);
   }
 
-  async abuseCandidates(count: number): Promise<string[]> {
-    return this.redis.srandmember(RedisKeys.abuseCandidates(), count);
+  async abuseCandidates(bucket: number, count: number): Promise<string[]> {
+    return this.redis.srandmember(RedisKeys.abuseCandidates(bucket), count);
   }
 
+  /** The numbers' inbound counts (one GET each: they may sit on different shards). */
   async abuseCounts(mobiles: string[]): Promise<number[]> {
-    if (!mobiles.length) return [];
-    const values = await this.redis.mget(...mobiles.map((m) => RedisKeys.abuseCounter(m)));
+    const values = await Promise.all(mobiles.map((m) => this.redis.get(RedisKeys.abuseCounter(m))));
     return values.map((v) => Number(v ?? 0));
   }
 
-  async forgetCandidates(mobiles: string[]): Promise<void> {
-    if (mobiles.length) await this.redis.srem(RedisKeys.abuseCandidates(), ...mobiles);
+  async forgetCandidates(bucket: number, mobiles: string[]): Promise<void> {
+    if (mobiles.length) await this.redis.srem(RedisKeys.abuseCandidates(bucket), ...mobiles);
   }
 
   // --- Redis: warm-up ---
 
+  /** Whether every bucket still holds the flags loaded from Postgres (a flushed shard loses its markers). */
   async isWarm(): Promise<boolean> {
-    return (await this.redis.exists(RedisKeys.warmupMarker())) === 1;
+    const marks = await Promise.all(
+      allNumberBuckets().map((b) => this.redis.exists(RedisKeys.warmupMarker(b))),
+    );
+    return marks.every((m) => m === 1);
   }
 
-  async addToSets(onboarded: string[], blacklisted: string[]): Promise<void> {
-    const p = this.redis.pipeline();
-    if (onboarded.length) p.sadd(RedisKeys.onboardedNumbers(), ...onboarded);
-    if (blacklisted.length) p.sadd(RedisKeys.blacklistedNumbers(), ...blacklisted);
-    const res = await p.exec();
-    for (const [err] of res ?? []) if (err) throw err;
+  /** Sets the onboarded bit of each number (one command each, sent together). */
+  async markOnboarded(mobiles: string[]): Promise<void> {
+    await Promise.all(mobiles.map((m) => this.redis.setbit(RedisKeys.onboardedFlags(m), numberOffset(m), 1)));
   }
 
   async markWarm(): Promise<void> {
-    await this.redis.set(RedisKeys.warmupMarker(), new Date().toISOString());
+    const at = new Date().toISOString();
+    await Promise.all(allNumberBuckets().map((b) => this.redis.set(RedisKeys.warmupMarker(b), at)));
   }
 
   // --- Postgres ---

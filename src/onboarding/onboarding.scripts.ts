@@ -2,8 +2,9 @@
 import { defineScript } from '../redis/redis-script';
 
 /**
- * Register. KEYS: onboarded set, blacklist set, onboard_hash:{mobile}, audit queue, blacklist_auto:{mobile}.
- * ARGV: mobile, candidate hash, ttl seconds, event id, created_at (ISO).
+ * Register. KEYS: the number's onboarded flags, its blacklist flags, onboard_hash:{mobile}, its bucket's audit
+ * queue, blacklist_auto:{mobile} (one bucket: one slot). ARGV: mobile, candidate hash, ttl seconds, event id,
+ * created_at (ISO), the number's bit in its block's flags.
  * Returns {outcome, hash}: onboarded | blacklisted | existing <hash> | created <hash>. Every outcome appends
  * one audit event (without the hash, which is the person's proof).
  */
@@ -14,9 +15,10 @@ export const registerScript = defineScript<[string, string | null]>(
 local mobile = ARGV[1]
 local outcome
 local hash = false
-if redis.call('SISMEMBER', KEYS[1], mobile) == 1 then
+local bit = tonumber(ARGV[6])
+if redis.call('GETBIT', KEYS[1], bit) == 1 then
   outcome = 'already_onboarded'
-elseif redis.call('SISMEMBER', KEYS[2], mobile) == 1 or redis.call('EXISTS', KEYS[5]) == 1 then
+elseif redis.call('GETBIT', KEYS[2], bit) == 1 or redis.call('EXISTS', KEYS[5]) == 1 then
   outcome = 'blacklisted'
 else
   hash = redis.call('GET', KEYS[3])
@@ -54,11 +56,11 @@ return 0
 
 /**
  * Warm-up of one blacklist entry read from Postgres, unless an admin changed the number's entry since (the
- * warm-up's read may predate the change, which wrote Redis itself). A manual entry goes into the set; an
- * automatic one becomes an expiring key (with the inbound counter that made it ending with it) and leaves the
- * set, where an earlier version kept it.
- * KEYS: blacklist set, blacklist_admin_change:{m}, blacklist_auto:{m}, abuse_counter:{m}.
- * ARGV: mobile, ms left ('' for a manual entry). Returns 1 when applied, 0 when left alone.
+ * warm-up's read may predate the change, which wrote Redis itself). A manual entry sets the number's blacklist
+ * bit; an automatic one becomes an expiring key (with the inbound counter that made it ending with it) and
+ * clears the bit, where an earlier version set it.
+ * KEYS: the number's blacklist flags, blacklist_admin_change:{m}, blacklist_auto:{m}, abuse_counter:{m}.
+ * ARGV: the number's bit, ms left ('' for a manual entry). Returns 1 when applied, 0 when left alone.
  */
 export const warmBlacklistEntryScript = defineScript<number>(
   'warm_blacklist_entry',
@@ -66,10 +68,10 @@ export const warmBlacklistEntryScript = defineScript<number>(
   `
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 if ARGV[2] == '' then
-  redis.call('SADD', KEYS[1], ARGV[1])
+  redis.call('SETBIT', KEYS[1], tonumber(ARGV[1]), 1)
   return 1
 end
-redis.call('SREM', KEYS[1], ARGV[1])
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('SETBIT', KEYS[1], tonumber(ARGV[1]), 0) end
 local ttl = tonumber(ARGV[2])
 if ttl > 0 then
   redis.call('SET', KEYS[3], '1', 'PX', ttl)

@@ -1,19 +1,21 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { AppConfig } from '../config/app-config';
 import { ReadinessService } from '../health/readiness.service';
+import { LayoutMigration } from '../redis/layout-migration';
 import { REDIS, RedisClient } from '../redis/redis.constants';
 import { OnboardingRepository } from './onboarding.repository';
 import { SettingsService } from './settings.service';
 
 const BATCH = 5000;
-/** How often a replica checks that Redis still holds the sets (a flush or a restart without AOF loses them). */
+/** How often a replica checks that Redis still holds the flags (a flush or a restart without AOF loses them). */
 const CHECK_MS = 30_000;
 
 /**
- * Loads out_sms and blacklist_sms into the Redis sets (keyset pages, one SADD per page) and the settings into
- * memory. Readiness is false until the first warm-up succeeds; it is retried with backoff while Postgres or
- * Redis is away. A marker key records that Redis is warm, so a replica notices when Redis lost its data
- * (FLUSHDB, restart without persistence) and warms it again; several replicas warming at once is harmless
- * (SADD is idempotent).
+ * Loads out_sms and blacklist_sms into the numbers' flags in Redis (keyset pages; one SETBIT per number, sent
+ * together) and the settings into memory. Readiness is false until the first warm-up succeeds; it is retried
+ * with backoff while Postgres or Redis is away. A marker key in every number bucket records that Redis is warm,
+ * so a replica notices when Redis, or one shard of it, lost its data (FLUSHDB, restart without persistence) and
+ * warms it again; several replicas warming at once is harmless (setting a bit is idempotent).
  */
 @Injectable()
 export class WarmupService implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -27,6 +29,7 @@ export class WarmupService implements OnApplicationBootstrap, OnApplicationShutd
     private readonly settings: SettingsService,
     private readonly readiness: ReadinessService,
     @Inject(REDIS) private readonly redis: RedisClient,
+    private readonly config: AppConfig,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -45,6 +48,9 @@ export class WarmupService implements OnApplicationBootstrap, OnApplicationShutd
   private async untilWarm(): Promise<void> {
     for (let attempt = 0; !this.stopped; attempt++) {
       try {
+        // Standalone Redis may still hold an earlier version's key layout: moved first (docs/scaling.md).
+        if (!('nodes' in this.redis))
+          await new LayoutMigration(this.redis, this.config.redis.keyPrefix).run();
         await this.settings.refresh();
         await this.ensureWarm();
         return;
@@ -69,7 +75,7 @@ export class WarmupService implements OnApplicationBootstrap, OnApplicationShutd
     const blacklisted = await this.loadBlacklist();
     await this.repo.markWarm();
     this.logger.log(
-      `Redis sets warmed from Postgres: ${onboarded} onboarded, ${blacklisted} blacklisted (${Date.now() - started} ms)`,
+      `Redis number flags warmed from Postgres: ${onboarded} onboarded, ${blacklisted} blacklisted (${Date.now() - started} ms)`,
     );
   }
 
@@ -79,7 +85,7 @@ export class WarmupService implements OnApplicationBootstrap, OnApplicationShutd
     for (;;) {
       const page = await this.repo.numbersAfter('out_sms', after, BATCH);
       if (!page.length) return total;
-      await this.repo.addToSets(page, []);
+      await this.repo.markOnboarded(page);
       total += page.length;
       after = page[page.length - 1];
     }

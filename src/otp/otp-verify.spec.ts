@@ -28,7 +28,12 @@ class FakeRepo {
   postgresVerify: FallbackVerify = { outcome: 'wrong', failures: 1 };
 
   onRedisReady() {}
-  async verify(_m: string, _h: string, _max: number, _ip?: unknown, notBlacklisted = false) {
+  ipCounts: [number, number][] = [];
+  async countVerifyIp() {
+    this.calls.push('countVerifyIp');
+    return this.ipCounts.shift() ?? [1, 60_000];
+  }
+  async verify(_m: string, _h: string, _max: number, notBlacklisted = false) {
     this.calls.push(notBlacklisted ? 'verify(not blacklisted)' : 'verify');
     const next = this.verifyAnswers.shift();
     if (!next) throw new Error('no scripted answer');
@@ -111,7 +116,7 @@ async function refusal(p: Promise<unknown>): Promise<[number, string, unknown]> 
 describe('OtpService.verify', () => {
   it('approves a right code once Postgres marks it used: a session and a token', async () => {
     const { otp, repo } = setup();
-    repo.verifyAnswers = [['ok', 0, stored(), 0, 0]];
+    repo.verifyAnswers = [['ok', 0, stored()]];
     expect(await otp.verify(MOBILE, '123456')).toEqual({
       verified: true,
       access_token: 't1',
@@ -123,14 +128,14 @@ describe('OtpService.verify', () => {
 
   it('refuses a right code Postgres already saw used (a second use across stores)', async () => {
     const { otp, repo } = setup();
-    repo.verifyAnswers = [['ok', 0, stored(), 0, 0]];
+    repo.verifyAnswers = [['ok', 0, stored()]];
     repo.consumed = false;
     expect(await refusal(otp.verify(MOBILE, '123456'))).toEqual([400, 'OTP_INVALID', 5]);
   });
 
   it('refuses a right code when Postgres has locked the number (429, not a session)', async () => {
     const { otp, repo } = setup();
-    repo.verifyAnswers = [['ok', 0, stored(), 0, 0]];
+    repo.verifyAnswers = [['ok', 0, stored()]];
     repo.consumed = false;
     repo.postgresCount = { failures: 5, ttl: 1200 };
     expect(await refusal(otp.verify(MOBILE, '123456'))).toEqual([429, 'OTP_LOCKED', 0]);
@@ -138,7 +143,7 @@ describe('OtpService.verify', () => {
 
   it('counts a wrong code in Postgres too, and answers with the tries left', async () => {
     const { otp, repo } = setup();
-    repo.verifyAnswers = [['wrong', 2, 'row-1', 0, 0]];
+    repo.verifyAnswers = [['wrong', 2, 'row-1']];
     repo.failuresAfterWrong = { failures: 2, ttl: 3600 };
     expect(await refusal(otp.verify(MOBILE, '000000'))).toEqual([400, 'OTP_INVALID', 3]);
     expect(repo.calls).toEqual(['verify', 'recordFailure']);
@@ -146,7 +151,7 @@ describe('OtpService.verify', () => {
 
   it('raises Redis to Postgres when Postgres counted more, and locks past the five', async () => {
     const { otp, repo } = setup();
-    repo.verifyAnswers = [['wrong', 2, 'row-1', 0, 0]];
+    repo.verifyAnswers = [['wrong', 2, 'row-1']];
     repo.failuresAfterWrong = { failures: 6, ttl: 900 };
     expect(await refusal(otp.verify(MOBILE, '000000'))).toEqual([429, 'OTP_LOCKED', 0]);
     expect(repo.calls).toEqual(['verify', 'recordFailure', 'syncAttempts']);
@@ -154,7 +159,7 @@ describe('OtpService.verify', () => {
 
   it('lets Postgres decide when Redis judged a stale code (replaced during an outage)', async () => {
     const { otp, repo } = setup();
-    repo.verifyAnswers = [['wrong', 1, 'old-row', 0, 0]];
+    repo.verifyAnswers = [['wrong', 1, 'old-row']];
     repo.failuresAfterWrong = null;
     repo.postgresVerify = { outcome: 'ok', userId: 'u1' };
     expect((await otp.verify(MOBILE, '123456')).verified).toBe(true);
@@ -163,7 +168,7 @@ describe('OtpService.verify', () => {
 
   it('asks Postgres when Redis has no code (one sent during an outage), spending nothing in Redis', async () => {
     const { otp, repo } = setup();
-    repo.verifyAnswers = [['miss', 0, null, 0, 0]];
+    repo.verifyAnswers = [['miss', 0, null]];
     repo.postgresVerify = { outcome: 'ok', userId: null };
     expect((await otp.verify(MOBILE, '123456')).verified).toBe(true);
     expect(repo.calls).toEqual(['verify', 'verifyInPostgres']);
@@ -174,19 +179,28 @@ describe('OtpService.verify', () => {
     ['none', 400, 'OTP_INVALID'],
     ['locked', 429, 'OTP_LOCKED'],
     ['blacklisted', 403, 'BLACKLISTED'],
-    ['rate_limited', 429, 'RATE_LIMITED'],
   ] as const)('answers a %s code with %d %s and asks Postgres nothing', async (outcome, status, code) => {
     const { otp, repo } = setup();
-    repo.verifyAnswers = [[outcome, 1, null, 0, 0]];
+    repo.verifyAnswers = [[outcome, 1, null]];
     expect((await refusal(otp.verify(MOBILE, '123456'))).slice(0, 2)).toEqual([status, code]);
     expect(repo.calls).toEqual(['verify']);
+  });
+
+  it('refuses an end-user IP past its limit before the code is looked at (429 RATE_LIMITED, nothing consumed)', async () => {
+    const { otp, repo } = setup();
+    repo.ipCounts = [[1_000_000, 30_000]];
+    expect((await refusal(otp.verify(MOBILE, '123456', { ip: '203.0.113.9' }))).slice(0, 2)).toEqual([
+      429,
+      'RATE_LIMITED',
+    ]);
+    expect(repo.calls).toEqual(['countVerifyIp']);
   });
 
   it('asks Postgres for the blacklist while Redis is not warm again, then runs the check once more', async () => {
     const clean = setup(false);
     clean.repo.verifyAnswers = [
-      ['cold', 0, null, 0, 0],
-      ['ok', 0, stored(), 0, 0],
+      ['cold', 0, null],
+      ['ok', 0, stored()],
     ];
     expect((await clean.otp.verify(MOBILE, '123456')).verified).toBe(true);
     expect(clean.repo.calls).toEqual([
@@ -196,13 +210,13 @@ describe('OtpService.verify', () => {
       'markConsumed',
     ]);
     const listed = setup(true);
-    listed.repo.verifyAnswers = [['cold', 0, null, 0, 0]];
+    listed.repo.verifyAnswers = [['cold', 0, null]];
     expect((await refusal(listed.otp.verify(MOBILE, '123456'))).slice(0, 2)).toEqual([403, 'BLACKLISTED']);
   });
 
   it('falls back to Postgres when Redis is unreachable, and brings Redis up to date before it judges again', async () => {
     const { otp, repo } = setup();
-    repo.verifyAnswers = [redisDown(), ['wrong', 1, 'row-1', 0, 0]];
+    repo.verifyAnswers = [redisDown(), ['wrong', 1, 'row-1']];
     expect(await refusal(otp.verify(MOBILE, '000000'))).toEqual([400, 'OTP_INVALID', 4]);
     expect(repo.calls).toEqual(['verify', 'blacklist in Postgres', 'verifyInPostgres']);
     repo.calls.length = 0;

@@ -5,7 +5,8 @@ import { Batcher } from '../common/batcher';
 import { isDataError } from '../database/pg-errors';
 import { sameHash } from './otp-code';
 import { REDIS, RedisClient } from '../redis/redis.constants';
-import { RedisKeys } from '../redis/redis-keys';
+import { rateLimitScript, refundScript, reserveScript } from '../common/rate-limit/rate-limit';
+import { numberOffset, RedisKeys } from '../redis/redis-keys';
 import {
   dropOrphanScript,
   dropStaleCodeScript,
@@ -53,7 +54,10 @@ export const STATUS_TTL_SECONDS = 3600;
  */
 export const ORPHAN_GRACE_MS = 30_000;
 
-/** A counter the send script checks and counts: its key, limit ('' = not applied) and window. */
+/** The send counters' names, in SendRequest.counters order (a refusal names the one that refused). */
+const COUNTER_NAMES = ['number', 'ip', 'client', 'budget'];
+
+/** A counter a send checks and counts: its key, limit ('' = not applied) and window. */
 export interface SendCounter {
   key: string;
   limit: number | '';
@@ -158,22 +162,21 @@ export class OtpRepository {
     return raw ? (JSON.parse(raw) as StoredOtp) : null;
   }
 
-  private sendKeys(r: { otp: StoredOtp; counters: SendRequest['counters'] }): string[] {
+  private sendKeys(r: SendRequest): string[] {
     const m = r.otp.mobile_number;
     return [
       RedisKeys.otp(m),
       RedisKeys.otpStatus(m),
-      RedisKeys.blacklistedNumbers(),
-      ...r.counters.map((c) => c.key),
-      RedisKeys.warmupMarker(),
+      RedisKeys.blacklistFlags(m),
+      r.counters[0].key,
+      RedisKeys.warmupMarkerOf(m),
     ];
   }
 
-  /** The send script: checks, limits and the store of the code, in one step (see otp.scripts.ts). */
-  async send(r: SendRequest): Promise<SendResult> {
+  private runSend(r: SendRequest, checkOnly: boolean): Promise<SendResult> {
     const status = { status: 'pending', expires_ms: r.otp.expires_ms, message_id: r.otp.message_id };
+    const [own] = r.counters;
     return sendScript.run(this.redis, this.sendKeys(r), [
-      r.otp.mobile_number,
       JSON.stringify(r.otp),
       JSON.stringify(status),
       r.otp.created_ms,
@@ -182,27 +185,77 @@ export class OtpRepository {
       r.resend ? '1' : '',
       r.cooldownSec,
       r.unlimited ? '1' : '',
-      ...r.counters.flatMap((c) => [c.limit, c.windowSeconds]),
+      own.limit,
+      own.windowSeconds,
       r.notBlacklisted ? '1' : '',
       r.replacing ?? '',
+      numberOffset(r.otp.mobile_number),
+      checkOnly ? '1' : '',
     ]);
+  }
+
+  /** The counters of other slots than the number's that this send counts (end-user IP, API key, budget). */
+  private sharedCounters(r: SendRequest): { counter: SendCounter; which: string }[] {
+    if (r.unlimited) return [];
+    return r.counters
+      .map((counter, i) => ({ counter, which: COUNTER_NAMES[i] }))
+      .slice(1)
+      .filter((c) => c.counter.limit !== '');
+  }
+
+  /**
+   * Send, in two steps (the counters live on other shards than the number): the shared counters reserve a unit
+   * each (sent together, one round trip), then the number's script decides and stores the code. What the
+   * number's step refuses gives the units back; what a shared counter refuses is answered as a single step
+   * would have: the number's own verdict first (blacklisted, active, …), then the first limit in order.
+   */
+  async send(r: SendRequest): Promise<SendResult> {
+    const shared = this.sharedCounters(r);
+    const taken = await Promise.all(
+      shared.map((c) =>
+        reserveScript.run(this.redis, [c.counter.key], [c.counter.limit, c.counter.windowSeconds]),
+      ),
+    );
+    const refused = taken.findIndex(([ok]) => ok === 0);
+    const giveBack = () =>
+      Promise.all(
+        shared
+          .filter((_, i) => taken[i][0] === 1)
+          .map((c) => refundScript.run(this.redis, [c.counter.key], [])),
+      );
+    if (refused >= 0) {
+      await giveBack();
+      const own = await this.runSend(r, true);
+      return own[0] !== 'ok' ? own : ['limited', taken[refused][1], shared[refused].which, null];
+    }
+    const res = await this.runSend(r, false);
+    if (res[0] !== 'ok') await giveBack();
+    return res;
   }
 
   /** Takes back a send whose code Postgres could not record: the code, and what it counted. */
   async undoSend(r: SendRequest): Promise<void> {
-    await undoSendScript.run(this.redis, this.sendKeys(r), [
-      r.otp.row_id,
-      r.unlimited ? '1' : '',
-      ...r.counters.map((c) => c.limit),
+    const m = r.otp.mobile_number;
+    await Promise.all([
+      undoSendScript.run(
+        this.redis,
+        [RedisKeys.otp(m), RedisKeys.otpStatus(m), r.counters[0].key],
+        [r.otp.row_id, !r.unlimited && r.counters[0].limit !== '' ? '1' : ''],
+      ),
+      ...this.sharedCounters(r).map((c) => refundScript.run(this.redis, [c.counter.key], [])),
     ]);
   }
 
-  /** Check and consume, counting the end-user IP's request in the same step when `ip` is given. */
+  /** Counts one verify request of an end-user IP: [requests in the window, ms before it resets]. */
+  async countVerifyIp(ip: string, windowSeconds: number): Promise<[number, number]> {
+    return rateLimitScript.run(this.redis, [RedisKeys.rateLimit(OTP_IP_LIMIT, ip)], [1, windowSeconds]);
+  }
+
+  /** Check and consume (the number's step; see verifyScript). */
   async verify(
     mobile: string,
     candidateHash: string,
     maxAttempts: number,
-    ip?: { id: string; limit: number; windowSeconds: number },
     notBlacklisted = false,
   ): Promise<VerifyResult> {
     return verifyScript.run(
@@ -211,9 +264,8 @@ export class OtpRepository {
         RedisKeys.otp(mobile),
         RedisKeys.otpAttempts(mobile),
         RedisKeys.otpStatus(mobile),
-        RedisKeys.rateLimit(OTP_IP_LIMIT, ip?.id ?? ''),
-        RedisKeys.blacklistedNumbers(),
-        RedisKeys.warmupMarker(),
+        RedisKeys.blacklistFlags(mobile),
+        RedisKeys.warmupMarkerOf(mobile),
       ],
       [
         candidateHash,
@@ -221,9 +273,7 @@ export class OtpRepository {
         maxAttempts,
         ATTEMPTS_TTL_SECONDS,
         STATUS_TTL_SECONDS,
-        ip ? ip.limit : '',
-        ip ? ip.windowSeconds : 0,
-        mobile,
+        numberOffset(mobile),
         notBlacklisted ? '1' : '',
       ],
     );

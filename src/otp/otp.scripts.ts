@@ -6,92 +6,83 @@ import { defineScript } from '../redis/redis-script';
 export type SendResult = [string, number, string | null, string | null];
 
 /**
- * Send: the checks, the limits and the store of the new code in one step, so concurrent sends for one number
- * issue one code (the others find it active: 409) and a send that is refused consumes nothing.
- * KEYS: otp:{m}, otp:status:{m}, blacklist set, then the four counters: per number, per end-user IP, per API
- * key, the hourly budget; then the warm-up marker. ARGV: mobile, stored JSON, status JSON, now (ms), validity
- * (s), status TTL (s), resend ('1'), cooldown (s), no limits ('1' for test numbers), then limit and window (s)
- * for each counter in KEYS order ('' limit = not applied), then '1' when Postgres already said the number is
- * not on the manual blacklist, then the row id of the only code this send may replace ('' = any: the
- * WhatsApp fallback's compare-and-swap, answered `replaced` when another code is live).
+ * Send, the number's part: its checks, its own limit and the store of the new code in one step (the number's
+ * keys share one slot), so concurrent sends for one number issue one code (the others find it active: 409) and
+ * a send that is refused consumes nothing here. The counters of other slots (end-user IP, API key, hourly
+ * budget) are reserved before this runs and given back when it refuses (see OtpRepository.send).
+ * KEYS: otp:{m}, otp:status:{m}, the number's blacklist flags, its send counter, its bucket's warm-up marker.
+ * ARGV: stored JSON, status JSON, now (ms), validity (s), status TTL (s), resend ('1'), cooldown (s), no limits
+ * ('1' for test numbers and the fallback), the number's limit ('' = not applied) and window (s), '1' when
+ * Postgres already said the number is not on the manual blacklist, the row id of the only code this send may
+ * replace ('' = any: the WhatsApp fallback's compare-and-swap, answered `replaced` when another code is live),
+ * the number's bit in its block's flags, '1' to check only (nothing written).
  * Returns {result, n, limit, live}: blacklisted | cold (Redis lost its blacklist and is not warm again: ask
- * Postgres, then run again) | active <s left> | cooldown <s to wait> | limited <ms left> <which> | ok; `live` is
- * the stored JSON of the code that made it active or cooldown. Limits are checked first and counted only when
- * the code is stored.
+ * Postgres, then run again) | replaced | active <s left> | cooldown <s to wait> | limited <ms left> number | ok;
+ * `live` is the stored JSON of the code that made it active or cooldown.
  */
 export const sendScript = defineScript<SendResult>(
   'otp_send',
-  8,
+  5,
   `${FIXED_WINDOW_LUA}
-if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 1 then return {'blacklisted', 0, false} end
-if ARGV[18] ~= '1' and redis.call('EXISTS', KEYS[8]) == 0 then return {'cold', 0, false} end
-local now = tonumber(ARGV[4])
+if redis.call('GETBIT', KEYS[3], tonumber(ARGV[13])) == 1 then return {'blacklisted', 0, false} end
+if ARGV[11] ~= '1' and redis.call('EXISTS', KEYS[5]) == 0 then return {'cold', 0, false} end
+local now = tonumber(ARGV[3])
 local raw = redis.call('GET', KEYS[1])
 -- The WhatsApp fallback replaces only the code whose message failed: one replaced meanwhile stays.
-if ARGV[19] and ARGV[19] ~= '' and raw and cjson.decode(raw).row_id ~= ARGV[19] then return {'replaced', 0, false} end
+if ARGV[12] ~= '' and raw and cjson.decode(raw).row_id ~= ARGV[12] then return {'replaced', 0, false} end
 if raw then
   local current = cjson.decode(raw)
   local left = tonumber(current.expires_ms) - now
   if left > 0 then
-    if ARGV[7] ~= '1' then return {'active', math.ceil(left / 1000), false, raw} end
+    if ARGV[6] ~= '1' then return {'active', math.ceil(left / 1000), false, raw} end
     -- (Clocks of different replicas may disagree by a little: with no cooldown there is nothing to wait for.)
-    local wait = tonumber(ARGV[8]) * 1000 - (now - tonumber(current.created_ms))
-    if tonumber(ARGV[8]) > 0 and wait > 0 then return {'cooldown', math.ceil(wait / 1000), false, raw} end
+    local wait = tonumber(ARGV[7]) * 1000 - (now - tonumber(current.created_ms))
+    if tonumber(ARGV[7]) > 0 and wait > 0 then return {'cooldown', math.ceil(wait / 1000), false, raw} end
   end
 end
-if ARGV[9] ~= '1' then
-  local names = {'number', 'ip', 'client', 'budget'}
-  for i = 1, 4 do
-    local limit = ARGV[8 + 2 * i]
-    if limit ~= '' then
-      local n, left = count(KEYS[3 + i], 0, tonumber(ARGV[9 + 2 * i]))
-      if n >= tonumber(limit) then return {'limited', left, names[i]} end
-    end
-  end
-  for i = 1, 4 do
-    if ARGV[8 + 2 * i] ~= '' then count(KEYS[3 + i], 1, tonumber(ARGV[9 + 2 * i])) end
-  end
+local limited = ARGV[8] ~= '1' and ARGV[9] ~= ''
+if limited then
+  local n, left = count(KEYS[4], 0, tonumber(ARGV[10]))
+  if n >= tonumber(ARGV[9]) then return {'limited', left, 'number'} end
 end
-redis.call('SET', KEYS[1], ARGV[2], 'EX', tonumber(ARGV[5]))
-redis.call('SET', KEYS[2], ARGV[3], 'EX', tonumber(ARGV[5]) + tonumber(ARGV[6]))
+if ARGV[14] == '1' then return {'ok', 0, false} end
+if limited then count(KEYS[4], 1, tonumber(ARGV[10])) end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[4]))
+redis.call('SET', KEYS[2], ARGV[2], 'EX', tonumber(ARGV[4]) + tonumber(ARGV[5]))
 return {'ok', 0, false}
 `,
 );
 
 /**
- * Undoes a send whose code could not be recorded in Postgres: removes the code if it is still this one, and
- * gives back what the send counted. KEYS as sendScript. ARGV: the code's row id, no limits ('1'), then the
- * counters' limits as in sendScript ('' = was not counted).
+ * Undoes the number's part of a send whose code could not be recorded in Postgres: removes the code if it is
+ * still this one, and gives back the number's count. KEYS: otp:{m}, otp:status:{m}, the number's send counter.
+ * ARGV: the code's row id, '1' when the send counted the number.
  */
 export const undoSendScript = defineScript<number>(
   'otp_send_undo',
-  8,
+  3,
   `
 local raw = redis.call('GET', KEYS[1])
 if raw and cjson.decode(raw).row_id == ARGV[1] then redis.call('DEL', KEYS[1], KEYS[2]) end
-if ARGV[2] ~= '1' then
-  for i = 1, 4 do
-    if ARGV[2 + i] ~= '' and redis.call('EXISTS', KEYS[3 + i]) == 1 then redis.call('DECR', KEYS[3 + i]) end
-  end
-end
+if ARGV[2] == '1' and tonumber(redis.call('GET', KEYS[3]) or '0') > 0 then redis.call('DECR', KEYS[3]) end
 return 1
 `,
 );
 
-/** [result, n, stored JSON or null, requests counted for the end-user IP, ms before that counter resets]. */
-export type VerifyResult = [string, number, string | null, number, number];
+/** [result, n, stored JSON or null]. */
+export type VerifyResult = [string, number, string | null];
 
 /**
  * Check and consume in one atomic step, so concurrent verifies of one right code give one success in Redis
- * (Postgres's used-mark then decides across stores).
- * KEYS: otp:{m}, otp:attempts:{m}, otp:status:{m}, the end-user IP's counter, the (manual) blacklist set, the
- * warm-up marker. ARGV: candidate HMAC, now (ms), max attempts, attempts TTL (s), status TTL (s), the IP's limit
- * ('' = no per-IP limit), its window (s), the number, '1' when Postgres already said the number is not on the
- * manual blacklist. A number an admin blacklisted answers `blacklisted`, even for a code issued before.
- * Returns {result, n, extra, ip used, ip ms left}: cold (as in sendScript; nothing counted) | rate_limited <ms
- * left> | blacklisted | locked <ttl s> | miss <attempts>
- * (Redis has no code: Postgres may) | expired <attempts> | none <attempts> | wrong <attempts> <the code's row id>
- * | ok 0 <stored>.
+ * (Postgres's used-mark then decides across stores). The end-user IP's counter (another slot) is counted
+ * before this runs (see OtpService.verify).
+ * KEYS: otp:{m}, otp:attempts:{m}, otp:status:{m}, the number's blacklist flags, its bucket's warm-up marker.
+ * ARGV: candidate HMAC, now (ms), max attempts, attempts TTL (s), status TTL (s), the number's bit in its block's
+ * flags, '1' when Postgres already said the number is not on the manual blacklist. A number an admin
+ * blacklisted answers `blacklisted`, even for a code issued before.
+ * Returns {result, n, extra}: cold (as in sendScript; nothing counted) | blacklisted | locked <ttl s> | miss
+ * <attempts> (Redis has no code: Postgres may) | expired <attempts> | none <attempts> | wrong <attempts> <the
+ * code's row id> | ok 0 <stored>.
  * Only a wrong code counts a failure. The attempts counter belongs to the number, not the code: a new code
  * never resets it.
  *
@@ -100,34 +91,28 @@ export type VerifyResult = [string, number, string | null, number, number];
  */
 export const verifyScript = defineScript<VerifyResult>(
   'otp_verify',
-  6,
-  `${FIXED_WINDOW_LUA}
-if ARGV[9] ~= '1' and redis.call('EXISTS', KEYS[6]) == 0 and redis.call('SISMEMBER', KEYS[5], ARGV[8]) == 0 then
-  return {'cold', 0, false, 0, 0}
-end
-local ip_used, ip_left = 0, 0
-if ARGV[6] ~= '' then
-  ip_used, ip_left = count(KEYS[4], 1, tonumber(ARGV[7]))
-  if ip_used > tonumber(ARGV[6]) then return {'rate_limited', ip_left, false, ip_used, ip_left} end
-end
-if redis.call('SISMEMBER', KEYS[5], ARGV[8]) == 1 then return {'blacklisted', 0, false, ip_used, ip_left} end
+  5,
+  `
+local blacklisted = redis.call('GETBIT', KEYS[4], tonumber(ARGV[6])) == 1
+if ARGV[7] ~= '1' and not blacklisted and redis.call('EXISTS', KEYS[5]) == 0 then return {'cold', 0, false} end
+if blacklisted then return {'blacklisted', 0, false} end
 local max = tonumber(ARGV[3])
 local attempts = tonumber(redis.call('GET', KEYS[2]) or '0')
 if attempts >= max then
-  return {'locked', redis.call('TTL', KEYS[2]), false, ip_used, ip_left}
+  return {'locked', redis.call('TTL', KEYS[2]), false}
 end
 local raw = redis.call('GET', KEYS[1])
 if not raw then
   local st = redis.call('GET', KEYS[3])
-  if not st then return {'miss', attempts, false, ip_used, ip_left} end
+  if not st then return {'miss', attempts, false} end
   local status = cjson.decode(st)
   if status.status == 'pending' and tonumber(status.expires_ms) > tonumber(ARGV[2]) then
-    return {'miss', attempts, false, ip_used, ip_left}
+    return {'miss', attempts, false}
   end
-  return {status.status == 'pending' and 'expired' or 'none', attempts, false, ip_used, ip_left}
+  return {status.status == 'pending' and 'expired' or 'none', attempts, false}
 end
 local data = cjson.decode(raw)
-if tonumber(data.expires_ms) < tonumber(ARGV[2]) then return {'expired', attempts, false, ip_used, ip_left} end
+if tonumber(data.expires_ms) < tonumber(ARGV[2]) then return {'expired', attempts, false} end
 if data.otp_hash ~= ARGV[1] then
   attempts = redis.call('INCR', KEYS[2])
   redis.call('EXPIRE', KEYS[2], tonumber(ARGV[4]), 'NX')
@@ -135,11 +120,11 @@ if data.otp_hash ~= ARGV[1] then
     redis.call('DEL', KEYS[1])
     redis.call('SET', KEYS[3], cjson.encode({status = 'max_attempts_reached'}), 'EX', tonumber(ARGV[5]))
   end
-  return {'wrong', attempts, data.row_id, ip_used, ip_left}
+  return {'wrong', attempts, data.row_id}
 end
 redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('SET', KEYS[3], cjson.encode({status = 'approved', message_id = data.message_id}), 'EX', tonumber(ARGV[5]))
-return {'ok', 0, raw, ip_used, ip_left}
+return {'ok', 0, raw}
 `,
 );
 

@@ -212,7 +212,7 @@ export class OtpService implements OnModuleInit {
       unlimited: !!testCode || !!caller.fallback,
       replacing: caller.replacing,
       counters: [
-        { key: RedisKeys.rateLimit('otp_send', mobile), ...o.sendsPerNumber },
+        { key: RedisKeys.otpSendsPerNumber(mobile), ...o.sendsPerNumber },
         caller.ip
           ? { key: RedisKeys.rateLimit(OTP_IP_LIMIT, caller.ip), ...o.requestsPerIp }
           : { key: RedisKeys.rateLimit(OTP_IP_LIMIT, ''), limit: '', windowSeconds: 0 },
@@ -380,12 +380,17 @@ export class OtpService implements OnModuleInit {
     try {
       // Failures this replica counted in Postgres while Redis was away reach Redis before Redis judges again.
       if (this.unsynced.has(mobile)) await this.syncAfterOutage(mobile);
-      const ip = caller.ip ? { id: caller.ip, ...ipRule } : undefined;
-      result = await this.repo.verify(mobile, candidate, MAX_ATTEMPTS, ip);
+      // The end-user IP's counter first (its own slot): past its limit the code is not even looked at.
+      if (caller.ip) {
+        const [used, left] = await this.repo.countVerifyIp(caller.ip, ipRule.windowSeconds);
+        caller.setHeaders?.(RateLimiters.headers(ipRule.limit, used, left));
+        if (used > ipRule.limit) throw this.limits.rejection(OTP_IP_LIMIT, left);
+      }
+      result = await this.repo.verify(mobile, candidate, MAX_ATTEMPTS);
       if (result[0] === 'cold') {
         // As in send: the blacklist is not in Redis again yet, so Postgres answers for it.
         if (await this.blacklist.inPostgres(mobile)) throw this.refusal('blacklisted', 0, null);
-        result = await this.repo.verify(mobile, candidate, MAX_ATTEMPTS, ip, true);
+        result = await this.repo.verify(mobile, candidate, MAX_ATTEMPTS, true);
       }
     } catch (err) {
       if (!isRedisUnavailable(err)) throw err;
@@ -398,9 +403,7 @@ export class OtpService implements OnModuleInit {
       }
       return this.verifyInPostgres(mobile, candidate, false);
     }
-    const [outcome, n, raw, ipUsed, ipMsLeft] = result;
-    if (caller.ip) caller.setHeaders?.(RateLimiters.headers(ipRule.limit, ipUsed, ipMsLeft));
-    if (outcome === 'rate_limited') throw this.limits.rejection(OTP_IP_LIMIT, ipMsLeft);
+    const [outcome, n, raw] = result;
     if (outcome === 'blacklisted') throw this.refusal('blacklisted', 0, null);
     if (outcome === 'locked') throw this.locked(n);
     if (outcome === 'miss') return this.verifyInPostgres(mobile, candidate, true);

@@ -101,14 +101,14 @@ describe('MemorySessionStore', () => {
     const store = new MemorySessionStore(10, clock);
     await store.create('a', 'u', record('u'), 60_000);
     await store.create('b', 'u', record('u'), 60_000);
-    store.deny('j', 30_000);
+    store.deny('j', 30_000, 'ab');
     now += 10_000;
     const snap = store.snapshot();
     expect(snap.sessions.map((s) => [s.id, s.userId, s.ttlMs])).toEqual([
       ['a', 'u', 50_000],
       ['b', 'u', 50_000],
     ]);
-    expect(snap.denied).toEqual([{ jti: 'j', ttlMs: 20_000 }]);
+    expect(snap.denied).toEqual([{ jti: 'j', sessionId: 'ab', ttlMs: 20_000 }]);
     await store.touch('b', at(now), 60_000); // changed after the snapshot
     for (const s of snap.sessions) store.forget(s.id, s.raw);
     expect(store.has('a')).toBe(false);

@@ -17,7 +17,8 @@ export class MemorySessionStore implements SessionStore {
   /** Insertion order is recency order: a touched session moves to the end, the oldest is evicted first. */
   private readonly sessions = new Map<string, Entry>();
   private readonly byUser = new Map<string, Set<string>>();
-  private readonly denied = new Map<string, number>();
+  /** Revoked tokens by jti: until when, and their session (whose bucket their Redis key carries). */
+  private readonly denied = new Map<string, { until: number; sessionId: string }>();
   /** Sessions pushed out because the store was full (for the metric). */
   evicted = 0;
 
@@ -117,7 +118,7 @@ export class MemorySessionStore implements SessionStore {
   }
 
   async revokeToken(jti: string, denyTtlMs: number, sessionId: string, userId: string): Promise<void> {
-    this.deny(jti, denyTtlMs);
+    this.deny(jti, denyTtlMs, sessionId);
     this.drop(sessionId, userId);
   }
 
@@ -130,15 +131,15 @@ export class MemorySessionStore implements SessionStore {
     return { denied: this.isDenied(jti), session: await this.touch(sessionId, nowIso, provisionalTtlMs) };
   }
 
-  deny(jti: string, ttlMs: number): void {
+  deny(jti: string, ttlMs: number, sessionId: string): void {
     if (this.denied.size >= this.maxEntries) this.sweepDenied();
     // A full deny-list drops its oldest entries; their sessions are deleted anyway, so the tokens stay refused.
     while (this.denied.size >= this.maxEntries) this.denied.delete(this.denied.keys().next().value!);
-    this.denied.set(jti, this.clock() + ttlMs);
+    this.denied.set(jti, { until: this.clock() + ttlMs, sessionId });
   }
 
   isDenied(jti: string): boolean {
-    const until = this.denied.get(jti);
+    const until = this.denied.get(jti)?.until;
     if (until === undefined) return false;
     if (until > this.clock()) return true;
     this.denied.delete(jti);
@@ -146,7 +147,7 @@ export class MemorySessionStore implements SessionStore {
   }
 
   /** Everything held, with the TTL left, for moving into Redis once it is back. */
-  snapshot(): { sessions: MemoryEntry[]; denied: { jti: string; ttlMs: number }[] } {
+  snapshot(): { sessions: MemoryEntry[]; denied: { jti: string; sessionId: string; ttlMs: number }[] } {
     this.sweep();
     this.sweepDenied();
     const now = this.clock();
@@ -157,7 +158,7 @@ export class MemorySessionStore implements SessionStore {
         userId: e.userId,
         ttlMs: e.expiresAt - now,
       })),
-      denied: [...this.denied].map(([jti, until]) => ({ jti, ttlMs: until - now })),
+      denied: [...this.denied].map(([jti, d]) => ({ jti, sessionId: d.sessionId, ttlMs: d.until - now })),
     };
   }
 
@@ -204,6 +205,6 @@ export class MemorySessionStore implements SessionStore {
 
   private sweepDenied(): void {
     const now = this.clock();
-    for (const [jti, until] of this.denied) if (until <= now) this.denied.delete(jti);
+    for (const [jti, d] of this.denied) if (d.until <= now) this.denied.delete(jti);
   }
 }

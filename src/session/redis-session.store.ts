@@ -1,9 +1,11 @@
 // Sessions in Redis: session:{id} (JSON, adaptive TTL), user_sessions:{user_id} (a set of ids, the per-user index)
-// and session_expiry (a sorted set of "{id}:{user_id}" by expected expiry, which the clean-up job walks so it
-// never scans the keyspace). Every write that touches several keys is one MULTI.
+// and one session_expiry per user bucket (a sorted set of "{id}:{user_id}" by expected expiry, which the clean-up
+// job walks so it never scans the keyspace). A session id starts with its user's bucket, so all of a user's keys
+// share one Redis Cluster slot and every write that touches several keys is one MULTI.
+// (A session created before ids carried the bucket keeps its expiry entry in its id's bucket.)
 import { execAll } from '../redis/exec-all';
 import type { RedisClient } from '../redis/redis.constants';
-import { RedisKeys } from '../redis/redis-keys';
+import { allSessionBuckets, RedisKeys, sessionBucket } from '../redis/redis-keys';
 import { parseSession } from './session-record';
 import type { SessionStore, StoredSession, TouchResult } from './session-store';
 import { authenticateScript, replaceScript, SESSION_SCRIPTS, touchScript } from './session.scripts';
@@ -33,7 +35,7 @@ export class RedisSessionStore implements SessionStore {
         .set(RedisKeys.session(id), raw, 'PX', ttlMs)
         .sadd(index, id)
         .pexpire(index, this.indexTtlMs)
-        .zadd(RedisKeys.sessionExpiries(), Date.now() + ttlMs, expiryMember(id, userId)),
+        .zadd(expiriesOf(id), Date.now() + ttlMs, expiryMember(id, userId)),
     );
   }
 
@@ -76,7 +78,7 @@ export class RedisSessionStore implements SessionStore {
         .multi()
         .del(key)
         .srem(RedisKeys.userSessions(userId), id)
-        .zrem(RedisKeys.sessionExpiries(), expiryMember(id, userId)),
+        .zrem(expiriesOf(id), expiryMember(id, userId)),
     )) as [number];
     return deleted === 1;
   }
@@ -105,24 +107,20 @@ export class RedisSessionStore implements SessionStore {
     const ids = (await this.redis.smembers(index)).filter((id) => id !== exceptId);
     if (!ids.length) return 0;
     // SREM of the ids read, not DEL of the index: a session created meanwhile stays listed.
-    const [deleted] = (await execAll(
-      this.redis
-        .multi()
-        .del(...ids.map((id) => RedisKeys.session(id)))
-        .srem(index, ...ids)
-        .zrem(RedisKeys.sessionExpiries(), ...ids.map((id) => expiryMember(id, userId))),
-    )) as [number];
-    return deleted;
+    const m = this.redis.multi();
+    for (const id of ids) m.del(RedisKeys.session(id)).zrem(expiriesOf(id), expiryMember(id, userId));
+    const res = (await execAll(m.srem(index, ...ids))) as number[];
+    return ids.reduce((deleted, _, i) => deleted + res[2 * i], 0);
   }
 
   async revokeToken(jti: string, denyTtlMs: number, sessionId: string, userId: string): Promise<void> {
     await execAll(
       this.redis
         .multi()
-        .set(RedisKeys.tokenDenylist(jti), '1', 'PX', denyTtlMs)
+        .set(RedisKeys.tokenDenylist(sessionId, jti), '1', 'PX', denyTtlMs)
         .del(RedisKeys.session(sessionId))
         .srem(RedisKeys.userSessions(userId), sessionId)
-        .zrem(RedisKeys.sessionExpiries(), expiryMember(sessionId, userId)),
+        .zrem(expiriesOf(sessionId), expiryMember(sessionId, userId)),
     );
   }
 
@@ -134,7 +132,7 @@ export class RedisSessionStore implements SessionStore {
   ): Promise<{ denied: boolean; session: TouchResult | null }> {
     const [denied, raw, px] = await authenticateScript.run(
       this.redis,
-      [RedisKeys.tokenDenylist(jti), RedisKeys.session(sessionId)],
+      [RedisKeys.tokenDenylist(sessionId, jti), RedisKeys.session(sessionId)],
       [nowIso, provisionalTtlMs],
     );
     return {
@@ -146,7 +144,7 @@ export class RedisSessionStore implements SessionStore {
   /** Writes sessions and deny-list entries kept in memory during an outage (plain SET: the memory copy is newer). */
   async restore(
     sessions: { id: string; userId: string; raw: string; ttlMs: number }[],
-    denied: { jti: string; ttlMs: number }[],
+    denied: { jti: string; sessionId: string; ttlMs: number }[],
   ): Promise<void> {
     const p = this.redis.pipeline();
     for (const s of sessions) {
@@ -154,9 +152,9 @@ export class RedisSessionStore implements SessionStore {
       p.set(RedisKeys.session(s.id), s.raw, 'PX', s.ttlMs)
         .sadd(index, s.id)
         .pexpire(index, this.indexTtlMs)
-        .zadd(RedisKeys.sessionExpiries(), Date.now() + s.ttlMs, expiryMember(s.id, s.userId));
+        .zadd(expiriesOf(s.id), Date.now() + s.ttlMs, expiryMember(s.id, s.userId));
     }
-    for (const d of denied) p.set(RedisKeys.tokenDenylist(d.jti), '1', 'PX', d.ttlMs, 'NX');
+    for (const d of denied) p.set(RedisKeys.tokenDenylist(d.sessionId, d.jti), '1', 'PX', d.ttlMs, 'NX');
     await execAll(p);
   }
 
@@ -165,8 +163,12 @@ export class RedisSessionStore implements SessionStore {
    * index and the expiry set; those still alive (touched since) are rescheduled at their real expiry. Two
    * pipelines whatever the batch size. Returns how many were looked at and how many were gone.
    */
-  async cleanupBatch(now: number, limit: number): Promise<{ checked: number; removed: number }> {
-    const expiries = RedisKeys.sessionExpiries();
+  async cleanupBatch(
+    now: number,
+    limit: number,
+    bucket: string,
+  ): Promise<{ checked: number; removed: number }> {
+    const expiries = RedisKeys.sessionExpiries(bucket);
     const members = await this.redis.zrangebyscore(expiries, '-inf', now, 'LIMIT', 0, limit);
     if (!members.length) return { checked: 0, removed: 0 };
     const sessions = members.map(parseExpiryMember);
@@ -188,12 +190,20 @@ export class RedisSessionStore implements SessionStore {
     return { checked: members.length, removed };
   }
 
-  private async dropFromIndex(userId: string, ids: string[]): Promise<void> {
-    await execAll(
-      this.redis
-        .multi()
-        .srem(RedisKeys.userSessions(userId), ...ids)
-        .zrem(RedisKeys.sessionExpiries(), ...ids.map((id) => expiryMember(id, userId))),
+  /** Sessions indexed, across every bucket's expiry set (for the gauge). */
+  async count(): Promise<number> {
+    const counts = await Promise.all(
+      allSessionBuckets().map((b) => this.redis.zcard(RedisKeys.sessionExpiries(b))),
     );
+    return counts.reduce((a, b) => a + b, 0);
+  }
+
+  private async dropFromIndex(userId: string, ids: string[]): Promise<void> {
+    const m = this.redis.multi().srem(RedisKeys.userSessions(userId), ...ids);
+    for (const id of ids) m.zrem(expiriesOf(id), expiryMember(id, userId));
+    await execAll(m);
   }
 }
+
+/** The expiry set a session's entry lives in: its id's bucket (its user's, for every session made since). */
+const expiriesOf = (id: string) => RedisKeys.sessionExpiries(sessionBucket(id));

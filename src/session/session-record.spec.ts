@@ -9,6 +9,7 @@ import {
   SessionRecord,
   serializeSession,
 } from './session-record';
+import { userBucket } from '../redis/redis-keys';
 
 const record: SessionRecord = {
   last_activity: '2026-01-01T00:10:00.000Z',
@@ -20,10 +21,13 @@ const record: SessionRecord = {
 };
 
 describe('session records', () => {
-  it('makes 128-bit ids, different each time', () => {
-    const ids = new Set(Array.from({ length: 1000 }, newSessionId));
+  it('makes ids of 120 random bits after the user bucket, different each time', () => {
+    const ids = new Set(Array.from({ length: 1000 }, () => newSessionId('user-1')));
     expect(ids.size).toBe(1000);
     for (const id of ids) expect(id).toMatch(SESSION_ID_PATTERN);
+    // Every session of one user starts with that user's bucket (one Redis Cluster slot for all of them).
+    expect(new Set([...ids].map((id) => id.slice(0, 2)))).toEqual(new Set([userBucket('user-1')]));
+    expect(new Set([...ids].map((id) => id.slice(2, 4))).size).toBeGreaterThan(200);
   });
 
   it('always writes last_activity first and a pinned ttl second, where the touch script expects them', () => {

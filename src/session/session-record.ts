@@ -1,5 +1,6 @@
 // What a session:{id} key holds, and how it is written and read back.
 import { randomBytes } from 'node:crypto';
+import { userBucket } from '../redis/redis-keys';
 
 export interface SessionRecord {
   /** ISO 8601, UTC, always 24 characters (the touch script relies on it: see session.scripts.ts). */
@@ -17,9 +18,12 @@ export interface SessionRecord {
 /** The largest context a session holds, serialised (a merge that would grow past it is refused). */
 export const MAX_CONTEXT_BYTES = 8192;
 
-/** 128 random bits, as 32 lowercase hex characters. */
-export function newSessionId(): string {
-  return randomBytes(16).toString('hex');
+/**
+ * 32 lowercase hex characters: the user's bucket (two, see RedisKeys: a user's sessions share one Redis Cluster
+ * slot), then 120 random bits.
+ */
+export function newSessionId(userId: string): string {
+  return userBucket(userId) + randomBytes(16).toString('hex').slice(2);
 }
 
 export const SESSION_ID_PATTERN = /^[0-9a-f]{32}$/;

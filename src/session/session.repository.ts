@@ -7,7 +7,6 @@ import { DependencyUnavailableException } from '../common/app.exception';
 import { AppConfig } from '../config/app-config';
 import { REDIS, RedisClient } from '../redis/redis.constants';
 import { isRedisUnavailable } from '../redis/redis-errors';
-import { RedisKeys } from '../redis/redis-keys';
 import { MemorySessionStore } from './memory-session.store';
 import { RedisSessionStore } from './redis-session.store';
 import type { StoredSession, TouchResult } from './session-store';
@@ -40,7 +39,7 @@ export class SessionRepository implements OnModuleInit {
     this.redisStore = new RedisSessionStore(redis, config.sessions.absoluteLifetimeSec * 1000);
     if (config.sessionFallback === 'memory') this.memory = new MemorySessionStore(config.sessions.memoryMax);
     metrics.activeGauge(async () => ({
-      redis: await this.redis.zcard(RedisKeys.sessionExpiries()).catch(() => -1),
+      redis: await this.redisStore.count().catch(() => -1),
       memory: this.memory?.size ?? 0,
     }));
   }
@@ -212,8 +211,8 @@ export class SessionRepository implements OnModuleInit {
   }
 
   /** The clean-up job's batch; Redis only (while Redis is down there is nothing to clean there). */
-  cleanupBatch(now: number, limit: number): Promise<{ checked: number; removed: number }> {
-    return this.redisStore.cleanupBatch(now, limit);
+  cleanupBatch(now: number, limit: number, bucket: string): Promise<{ checked: number; removed: number }> {
+    return this.redisStore.cleanupBatch(now, limit, bucket);
   }
 
   /** For tests: resolves when a move from memory to Redis that is under way has finished. */

@@ -95,7 +95,7 @@ export class SessionService {
     const pinned =
       input.ttlSeconds === undefined ? undefined : Math.min(input.ttlSeconds, this.policy.maxPerWriteSec);
     const { ttlMs } = chooseTtl(this.policy, { now, createdAt: now, touch: true, pinnedSec: pinned });
-    const id = newSessionId();
+    const id = newSessionId(input.userId);
     const record: SessionRecord = {
       last_activity: iso(now),
       ttl: pinned,

@@ -13,6 +13,7 @@ import { OwnDatabase } from '../helpers/own-database';
 import { RedisServer } from '../helpers/redis-server';
 import { TcpProxy } from '../helpers/tcp-proxy';
 import { waitFor } from '../helpers/wait';
+import { numberKeys } from '../helpers/number-keys';
 
 describe('Postgres unavailable', () => {
   let ownDb: OwnDatabase;
@@ -101,7 +102,7 @@ describe('Postgres unavailable', () => {
       expect(send.ms).toBeLessThan(5000); // bounded by DB_CONNECT_TIMEOUT_MS, not a hang
       const queue = new Queue(QueueName.Sms, {
         connection: { host: '127.0.0.1', port: redis.port },
-        prefix: `${fleet.prefix}q`,
+        prefix: `${fleet.prefix}q:{sms}`, // bullmqPrefix: the sms queue's own hash tag
       });
       try {
         const counts = await queue.getJobCounts(
@@ -131,9 +132,7 @@ describe('Postgres unavailable', () => {
         30_000,
         200,
       );
-      expect(await r.llen(`${fleet.prefix}${RedisKeys.auditQueue()}`)).toBeGreaterThanOrEqual(
-        numbers.length + 1,
-      );
+      expect(await numberKeys(r, fleet.prefix).auditBacklog()).toBeGreaterThanOrEqual(numbers.length + 1);
 
       await proxy.restore();
 
@@ -144,7 +143,7 @@ describe('Postgres unavailable', () => {
         250,
       );
       await waitFor(
-        async () => (await r.llen(`${fleet.prefix}${RedisKeys.auditQueue()}`)) === 0,
+        async () => (await numberKeys(r, fleet.prefix).auditBacklog()) === 0,
         'the Redis backlog drained',
         15_000,
         200,

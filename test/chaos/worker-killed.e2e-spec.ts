@@ -63,7 +63,7 @@ describe('worker killed mid-send', () => {
     });
     queue = new Queue(QueueName.Sms, {
       connection: { host: '127.0.0.1', port: redis.port },
-      prefix: `${fleet.prefix}q`,
+      prefix: `${fleet.prefix}q:{sms}`, // bullmqPrefix: the sms queue's own hash tag
     });
   });
   afterAll(async () => {

@@ -66,14 +66,14 @@ describe('messages: at most once, one owner of status', () => {
     beforeAll(async () => (direct = await TwilioStandIn.start()));
     afterAll(() => direct.stop());
     const row = { id: '00000000-0000-4000-8000-000000000001', type: 'sms', to: '+15005550009' } as MessageRow;
-    const provider = (baseUrl: string) =>
+    const provider = (baseUrl: string, timeoutMs = 1000) =>
       new TwilioProvider({
         accountSid: TwilioStandIn.ACCOUNT_SID,
         authToken: TwilioStandIn.AUTH_TOKEN,
         fromNumber: '+15005550006',
         baseUrl,
         statusCallbackUrl: `${PUBLIC}/webhooks/twilio/status`,
-        timeoutMs: 1000,
+        timeoutMs,
       });
     const kindOf = (p: Promise<unknown>) =>
       p.then(
@@ -105,7 +105,9 @@ time.sleep(600)`,
       ]);
       try {
         await new Promise((r) => blackhole.stdout.once('data', r));
-        const err: ProviderError = await provider(`http://127.0.0.1:${port}`)
+        // A send timeout of 4 s (connect timeout 2 s): undici checks its connect timeouts on a coarse timer,
+        // so with 1 s against 0.5 s the two raced on a loaded machine.
+        const err: ProviderError = await provider(`http://127.0.0.1:${port}`, 4000)
           .send(row)
           .then(
             () => {

@@ -12,6 +12,7 @@ import { ScheduledJobName } from '../../src/workers/job-catalogue';
 import { JobScheduler } from '../../src/workers/job-scheduler';
 import { randomMobile } from '../helpers/numbers';
 import { startTestApp, TestApp } from '../helpers/test-app';
+import { numberKeys } from '../helpers/number-keys';
 
 describe('onboarding background jobs', () => {
   let t: TestApp;
@@ -34,7 +35,7 @@ describe('onboarding background jobs', () => {
     repo = t.app.get(OnboardingRepository);
     // The worker side ran its first ticks at start; the tests drive ticks themselves from here on.
     await t.app.get(JobScheduler).idle();
-    await t.redis.del(RedisKeys.auditQueue());
+    await numberKeys(t.redis).clearAudit();
   });
   afterAll(() => t.close());
 
@@ -51,12 +52,12 @@ describe('onboarding background jobs', () => {
       expect(summary).toMatch(/1 newly blacklisted/);
 
       // An automatic entry: an expiring key of its own, not the manual set that also blocks OTP and messages.
-      expect(await t.redis.sismember(RedisKeys.blacklistedNumbers(), mobile)).toBe(0);
+      expect(await numberKeys(t.redis).blacklisted(mobile)).toBe(0);
       const ttl = await t.redis.pttl(RedisKeys.autoBlacklisted(mobile));
       expect(ttl).toBeGreaterThan(86_000_000);
       expect(ttl).toBeLessThanOrEqual(86_400_000);
       expect(await t.redis.exists(RedisKeys.autoBlacklisted(quiet))).toBe(0);
-      expect(await t.redis.scard(RedisKeys.abuseCandidates())).toBe(0);
+      expect(await numberKeys(t.redis).candidates()).toBe(0);
       const [row] = await db.query(
         `SELECT source, reason, extract(epoch FROM expires_at - created_at)::int AS lasts FROM blacklist_sms
          WHERE mobile_number = $1`,
@@ -191,7 +192,7 @@ describe('onboarding background jobs', () => {
       expect(await db.query('SELECT 1 FROM blacklist_sms WHERE mobile_number = $1', [mobile])).toHaveLength(
         1,
       );
-      const events = (await t.redis.lrange(RedisKeys.auditQueue(), 0, -1))
+      const events = (await numberKeys(t.redis).auditEvents())
         .map((e) => JSON.parse(e))
         .filter((e) => e.mobile_number === mobile && e.event_type === 'blacklist');
       expect(events).toHaveLength(1);
@@ -222,7 +223,7 @@ describe('onboarding background jobs', () => {
       for (let i = 0; i < events.length; i += 1000) await repo.pushAudit(...events.slice(i, i + 1000));
       const summary = String(await logger().tick());
       expect(Number(/moved (\d+) event/.exec(summary)?.[1])).toBeGreaterThanOrEqual(10_000); // plus earlier tests' events
-      expect(await t.redis.llen(RedisKeys.auditQueue())).toBe(0);
+      expect(await numberKeys(t.redis).auditBacklog()).toBe(0);
       expect(await rowsFor(events.map((e) => e.event_id))).toBe(10_000);
     });
 
@@ -242,22 +243,22 @@ describe('onboarding background jobs', () => {
       await expect(logger().tick()).rejects.toThrow();
       await blocker.rollbackTransaction();
       await blocker.release();
-      expect(await t.redis.llen(RedisKeys.auditQueue())).toBe(250);
+      expect(await numberKeys(t.redis).auditBacklog()).toBe(250);
 
       await logger().tick();
-      expect(await t.redis.llen(RedisKeys.auditQueue())).toBe(0);
+      expect(await numberKeys(t.redis).auditBacklog()).toBe(0);
       expect(await rowsFor(events.map((e) => e.event_id))).toBe(250);
     });
 
     it('records verified numbers in out_sms from their events, and skips unreadable events', async () => {
       const mobile = randomMobile();
       await repo.pushAudit(auditEvent('inbound_sms', mobile, 'verified', { details: { sms_id: 'x1' } }));
-      await t.redis.rpush(RedisKeys.auditQueue(), 'not json', '{"event_id":"nope"}');
+      await numberKeys(t.redis).pushAudit(['not json', '{"event_id":"nope"}']);
       await logger().tick();
       expect(await db.query('SELECT sms_id FROM out_sms WHERE mobile_number = $1', [mobile])).toEqual([
         { sms_id: 'x1' },
       ]);
-      expect(await t.redis.llen(RedisKeys.auditQueue())).toBe(0);
+      expect(await numberKeys(t.redis).auditBacklog()).toBe(0);
     });
   });
 
@@ -288,7 +289,7 @@ describe('onboarding background jobs', () => {
 
       const del = await t.request({ method: 'DELETE', url: `/admin/blacklist/${mobiles[0]}`, as: 'admin' });
       expect(del.statusCode).toBe(204);
-      expect(await t.redis.sismember(RedisKeys.blacklistedNumbers(), mobiles[0])).toBe(0);
+      expect(await numberKeys(t.redis).blacklisted(mobiles[0])).toBe(0);
       expect(
         await db.query('SELECT 1 FROM blacklist_sms WHERE mobile_number = $1', [mobiles[0]]),
       ).toHaveLength(0);

@@ -8,6 +8,7 @@ import { randomMobile } from '../helpers/numbers';
 import { RedisServer } from '../helpers/redis-server';
 import { startTestApp, TestApp } from '../helpers/test-app';
 import { waitFor } from '../helpers/wait';
+import { numberKeys } from '../helpers/number-keys';
 
 describe('onboarding warm-up', () => {
   let redis: RedisServer;
@@ -38,10 +39,10 @@ describe('onboarding warm-up', () => {
 
   it('restores the sets after FLUSHDB', async () => {
     await t.redis.flushdb();
-    expect(await t.redis.sismember(RedisKeys.onboardedNumbers(), onboarded[0])).toBe(0);
+    expect(await numberKeys(t.redis).onboarded(onboarded[0])).toBe(0);
     await t.app.get(WarmupService).ensureWarm();
-    expect(await t.redis.smismember(RedisKeys.onboardedNumbers(), ...onboarded)).toEqual([1, 1]);
-    expect(await t.redis.sismember(RedisKeys.blacklistedNumbers(), blacklisted[0])).toBe(1);
+    expect(await Promise.all(onboarded.map((m) => numberKeys(t.redis).onboarded(m)))).toEqual([1, 1]);
+    expect(await numberKeys(t.redis).blacklisted(blacklisted[0])).toBe(1);
     expect((await t.request({ url: `/onboard/register/${onboarded[0]}` })).statusCode).toBe(409);
     expect((await t.request({ url: `/onboard/register/${blacklisted[0]}` })).statusCode).toBe(403);
   });
@@ -67,10 +68,10 @@ describe('onboarding warm-up', () => {
     });
     expect(sent.statusCode).toBe(200);
     // The warm-up did not run in between (or the test would prove nothing).
-    expect(await t.redis.exists(RedisKeys.warmupMarker())).toBe(0);
-    expect(await t.redis.sismember(RedisKeys.blacklistedNumbers(), m)).toBe(0);
+    expect(await numberKeys(t.redis).warm()).toBe(false);
+    expect(await numberKeys(t.redis).blacklisted(m)).toBe(0);
     await t.app.get(WarmupService).ensureWarm();
-    expect(await t.redis.sismember(RedisKeys.blacklistedNumbers(), m)).toBe(1);
+    expect(await numberKeys(t.redis).blacklisted(m)).toBe(1);
   });
 
   it("keeps an admin's change made while a warm-up was loading an older read of Postgres", async () => {
@@ -98,7 +99,7 @@ describe('onboarding warm-up', () => {
     ).toBe(204);
     // ... and the warm-up then writes what it read.
     await repo.warmBlacklist(page.map((r) => ({ mobile: r.mobile_number, ttlMs: r.ttl_ms })));
-    expect(await t.redis.smismember(RedisKeys.blacklistedNumbers(), auto, manual)).toEqual([1, 0]);
+    expect(await Promise.all([auto, manual].map((m) => numberKeys(t.redis).blacklisted(m)))).toEqual([1, 0]);
     const otp = (mobile: string) =>
       t.request({ method: 'POST', url: '/otp/send', payload: { mobile_number: mobile, channel: 'sms' } });
     expect((await otp(auto)).statusCode).toBe(403);
@@ -115,10 +116,10 @@ describe('onboarding warm-up', () => {
          ($2, 'auto', now() - interval '1 hour', now() + interval '23 hours')`,
       [expired, live],
     );
-    await t.redis.sadd(RedisKeys.blacklistedNumbers(), expired, live); // as the earlier version left them
-    await t.redis.del(RedisKeys.warmupMarker());
+    await Promise.all([expired, live].map((m) => numberKeys(t.redis).setBlacklisted(m))); // as the earlier version left them
+    await numberKeys(t.redis).dropWarmMarkers();
     await t.app.get(WarmupService).ensureWarm();
-    expect(await t.redis.smismember(RedisKeys.blacklistedNumbers(), expired, live)).toEqual([0, 0]);
+    expect(await Promise.all([expired, live].map((m) => numberKeys(t.redis).blacklisted(m)))).toEqual([0, 0]);
     expect(await t.redis.exists(RedisKeys.autoBlacklisted(expired))).toBe(0);
     expect(await t.redis.pttl(RedisKeys.autoBlacklisted(live))).toBeGreaterThan(22 * 3600_000);
     expect(
@@ -130,14 +131,17 @@ describe('onboarding warm-up', () => {
         })
       ).statusCode,
     ).toBe(200);
-    expect(await t.redis.sismember(RedisKeys.blacklistedNumbers(), blacklisted[0])).toBe(1); // manual stays
+    expect(await numberKeys(t.redis).blacklisted(blacklisted[0])).toBe(1); // manual stays
   });
 
   it('warms again by itself when Redis comes back empty after a restart', async () => {
     await redis.stop();
     await redis.startProcess(); // no persistence: the sets are gone
     await waitFor(
-      async () => (await t.redis.sismember(RedisKeys.onboardedNumbers(), onboarded[1]).catch(() => 0)) === 1,
+      async () =>
+        (await numberKeys(t.redis)
+          .onboarded(onboarded[1])
+          .catch(() => 0)) === 1,
       're-warmed after reconnect',
       10000,
     );

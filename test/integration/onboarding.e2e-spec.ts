@@ -5,6 +5,7 @@ import { QueryCounter } from '../../src/database/query-counter';
 import { RedisKeys } from '../../src/redis/redis-keys';
 import { randomMobile } from '../helpers/numbers';
 import { startTestApp, TestApp } from '../helpers/test-app';
+import { numberKeys } from '../helpers/number-keys';
 
 describe('onboarding', () => {
   let t: TestApp;
@@ -37,7 +38,7 @@ describe('onboarding', () => {
     expect(inbound.statusCode).toBe(200);
     expect(inbound.json()).toEqual({ status: 'verified' });
 
-    expect(await t.redis.sismember(RedisKeys.onboardedNumbers(), mobile)).toBe(1);
+    expect(await numberKeys(t.redis).onboarded(mobile)).toBe(1);
     expect(await t.redis.exists(RedisKeys.onboardHash(mobile))).toBe(0);
     const rows = await db.query('SELECT sms_id FROM out_sms WHERE mobile_number = $1', [mobile]);
     expect(rows).toEqual([{ sms_id: `sm-${mobile}` }]);
@@ -147,7 +148,7 @@ describe('onboarding', () => {
     it('already_onboarded when the number is onboarded but a hash still stands', async () => {
       const mobile = randomMobile();
       const { hash } = (await register(mobile)).json();
-      await t.redis.sadd(RedisKeys.onboardedNumbers(), mobile); // e.g. restored by the warm-up meanwhile
+      await numberKeys(t.redis).setOnboarded(mobile); // e.g. restored by the warm-up meanwhile
       expect((await sms(mobile, `ONBOARD ${hash}`)).json()).toEqual(rejected('already_onboarded'));
     });
 
@@ -156,7 +157,7 @@ describe('onboarding', () => {
       for (let i = 0; i < 5; i++)
         expect((await sms(mobile, 'ONBOARD NOPE')).json().reason).not.toBe('abuse_threshold_exceeded');
       expect((await sms(mobile, 'ONBOARD NOPE')).json()).toEqual(rejected('abuse_threshold_exceeded'));
-      expect(await t.redis.sismember(RedisKeys.abuseCandidates(), mobile)).toBe(1);
+      expect(await numberKeys(t.redis).isCandidate(mobile)).toBe(1);
       const ttl = await t.redis.ttl(RedisKeys.abuseCounter(mobile));
       expect(ttl).toBeGreaterThan(86400 - 10);
     });
@@ -181,7 +182,7 @@ describe('onboarding', () => {
       const { hash } = (await register(mobile)).json();
       await sms(mobile, 'ONBOARD BAD');
       await sms(mobile, `ONBOARD ${hash}`);
-      const events = (await t.redis.lrange(RedisKeys.auditQueue(), 0, -1))
+      const events = (await numberKeys(t.redis).auditEvents())
         .map((e) => JSON.parse(e))
         .filter((e) => e.mobile_number === mobile);
       expect(events.map((e) => [e.event_type, e.outcome, e.reason ?? null])).toEqual([

@@ -271,13 +271,13 @@ describe('OTP invariants under Redis faults and races', () => {
     const budgetBefore = Number((await t.redis.get(RedisKeys.otpHourlyBudget(hour))) ?? 0);
     expect((await send(mobile, { ip: '198.51.100.3' })).statusCode).toBe(200);
     for (let i = 0; i < 5; i++) expect((await send(mobile, { ip: '198.51.100.3' })).statusCode).toBe(409);
-    expect(await t.redis.get(RedisKeys.rateLimit('otp_send', mobile))).toBe('1');
+    expect(await t.redis.get(RedisKeys.otpSendsPerNumber(mobile))).toBe('1');
     expect(await t.redis.get(RedisKeys.rateLimit('otp_ip', '198.51.100.3'))).toBe('1');
     expect(Number(await t.redis.get(RedisKeys.otpHourlyBudget(hour)))).toBe(budgetBefore + 1);
     const blocked = randomMobile();
     await t.request({ method: 'PUT', url: `/admin/blacklist/${blocked}`, payload: {}, as: 'admin' });
     expect((await send(blocked)).statusCode).toBe(403);
-    expect(await t.redis.exists(RedisKeys.rateLimit('otp_send', blocked))).toBe(0);
+    expect(await t.redis.exists(RedisKeys.otpSendsPerNumber(blocked))).toBe(0);
   });
 
   it('keeps the per-IP limit on send and verify while Redis is down, per replica', async () => {

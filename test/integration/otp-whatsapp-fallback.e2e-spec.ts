@@ -9,6 +9,7 @@ import { randomMobile } from '../helpers/numbers';
 import { startTestApp, TestApp } from '../helpers/test-app';
 import { signedTwilioForm, TwilioStandIn } from '../helpers/twilio-standin';
 import { sleep, waitFor } from '../helpers/wait';
+import { numberKeys } from '../helpers/number-keys';
 
 const PUBLIC = 'https://sms-bridge.example.com';
 
@@ -98,7 +99,7 @@ describe('OTP WhatsApp→SMS fallback', () => {
   it('does not fall back to a number blacklisted since', async () => {
     const mobile = randomMobile();
     const { messageId, sid } = await whatsappCode(mobile);
-    await t.redis.sadd(RedisKeys.blacklistedNumbers(), mobile);
+    await Promise.all([mobile].map((m) => numberKeys(t.redis).setBlacklisted(m)));
     try {
       expect((await reportUndelivered(messageId, sid)).statusCode).toBe(200);
       await waitFor(
@@ -110,7 +111,7 @@ describe('OTP WhatsApp→SMS fallback', () => {
       await sleep(1000);
       expect(smsTo(mobile)).toHaveLength(0);
     } finally {
-      await t.redis.srem(RedisKeys.blacklistedNumbers(), mobile);
+      await numberKeys(t.redis).setBlacklisted(mobile, false);
     }
   });
 

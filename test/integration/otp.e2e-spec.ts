@@ -105,7 +105,7 @@ describe('OTP', () => {
     expect(Number(locked.headers['retry-after'])).toBeGreaterThan(3500);
     expect((await call('GET', `/otp/status/${mobile}`)).json().status).toBe('max_attempts_reached');
     // A new code does not reset the count.
-    await t.redis.del(RedisKeys.rateLimit('otp_send', mobile));
+    await t.redis.del(RedisKeys.otpSendsPerNumber(mobile));
     await send(mobile);
     expect((await verify(mobile, code)).statusCode).toBe(429);
   });
@@ -334,7 +334,7 @@ describe('OTP', () => {
     }
   });
 
-  it('verifies in two Redis round trips, counting the caller IP in the same step as the check', async () => {
+  it('verifies in three Redis round trips: the caller IP, the check-and-consume, the session', async () => {
     const mobile = randomMobile();
     const code = await codeOf(db, (await send(mobile)).json().message_id);
     await verify(randomMobile(), '123456'); // loads the script, so the count below sees EVALSHA
@@ -352,10 +352,11 @@ describe('OTP', () => {
     monitor.disconnect();
     expect(res.statusCode).toBe(200);
     expect(res.headers['x-ratelimit-remaining']).toBe('9');
-    // Everything the app's client sent (the shared Redis may carry other suites' traffic): the
-    // check-and-consume script (which also counts the IP), then the session's MULTI.
+    // Everything the app's client sent (the shared Redis may carry other suites' traffic): the caller IP's
+    // counter (its own slot on a cluster), the number's check-and-consume script, then the session's MULTI.
     const app = seen.find((s) => s.ours && s.cmd === 'evalsha')!.source;
     expect(seen.filter((s) => s.source === app).map((s) => s.cmd)).toEqual([
+      'evalsha',
       'evalsha',
       'multi',
       'set',

@@ -1,5 +1,6 @@
-// REDIS_CLUSTER_NODES: the whole service on a three-node Redis Cluster of the test's own (the key prefix
-// carries a hash tag, so multi-key scripts and BullMQ keys share one slot).
+// REDIS_CLUSTER_NODES: the whole service on a three-node Redis Cluster of the test's own, with a plain prefix:
+// the service's own hash tags spread the keys over the masters while each multi-key step stays in one slot.
+import Redis from 'ioredis';
 import { randomMobile } from '../helpers/numbers';
 import { RedisCluster } from '../helpers/redis-cluster';
 import { startTestApp, TestApp } from '../helpers/test-app';
@@ -12,7 +13,7 @@ describe('Redis Cluster', () => {
   beforeAll(async () => {
     cluster = await RedisCluster.start();
     t = await startTestApp(
-      { REDIS_URL: '', REDIS_CLUSTER_NODES: cluster.nodes, REDIS_KEY_PREFIX: '{smsb-test}:' },
+      { REDIS_URL: '', REDIS_CLUSTER_NODES: cluster.nodes, REDIS_KEY_PREFIX: 'smsb-test:' },
       { role: 'all' },
     );
   });
@@ -62,5 +63,29 @@ describe('Redis Cluster', () => {
       payload: { mobile_number: randomMobile(), channel: 'sms' },
     });
     expect(otp.statusCode).toBe(200);
+  });
+
+  it('spreads keys and commands over the three masters (each at least 20 %)', async () => {
+    const nodes = cluster.ports.map((port) => new Redis({ port, host: '127.0.0.1' }));
+    try {
+      const processed = async () =>
+        Promise.all(
+          nodes.map(async (n) => Number(/total_commands_processed:(\d+)/.exec(await n.info('stats'))![1])),
+        );
+      const before = await processed();
+      for (let i = 0; i < 150; i++) {
+        expect((await t.request({ url: `/onboard/register/${randomMobile()}` })).statusCode).toBe(200);
+        const s = await t.request({ method: 'POST', url: '/sessions', payload: { user_id: `spread-${i}` } });
+        expect(s.statusCode).toBe(201);
+      }
+      const after = await processed();
+      const keys = await Promise.all(nodes.map((n) => n.dbsize()));
+      const commands = after.map((a, i) => a - before[i]);
+      const share = (xs: number[]) => xs.map((x) => x / xs.reduce((a, b) => a + b, 0));
+      for (const k of share(keys)) expect(k).toBeGreaterThanOrEqual(0.2);
+      for (const c of share(commands)) expect(c).toBeGreaterThanOrEqual(0.2);
+    } finally {
+      for (const n of nodes) n.disconnect();
+    }
   });
 });

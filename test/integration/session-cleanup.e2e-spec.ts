@@ -1,6 +1,6 @@
 // The session-cleanup job on the real Redis: expired sessions leave their users' indexes; live ones and sessions
 // not yet due are left alone; it runs on the worker's schedule with its lock and heartbeat.
-import { RedisKeys } from '../../src/redis/redis-keys';
+import { allSessionBuckets, RedisKeys, sessionBucket } from '../../src/redis/redis-keys';
 import { expiryMember } from '../../src/session/redis-session.store';
 import { SessionCleanupTask } from '../../src/session/session-cleanup.task';
 import { SessionService } from '../../src/session/session.service';
@@ -59,10 +59,14 @@ describe('session clean-up job', () => {
       [a2, 'alice'],
       [b1, 'bob'],
     ]) {
-      expect(await t.redis.zscore(RedisKeys.sessionExpiries(), expiryMember(id, user))).toBeNull();
+      expect(
+        await t.redis.zscore(RedisKeys.sessionExpiries(sessionBucket(id)), expiryMember(id, user)),
+      ).toBeNull();
     }
     // The live one is due again when its real TTL runs out, not at once.
-    const score = Number(await t.redis.zscore(RedisKeys.sessionExpiries(), expiryMember(a3, 'alice')));
+    const score = Number(
+      await t.redis.zscore(RedisKeys.sessionExpiries(sessionBucket(a3)), expiryMember(a3, 'alice')),
+    );
     expect(score).toBeGreaterThan(later + 29 * MIN);
     expect(await task.tick(undefined, later)).toBeUndefined();
     expect((await sessions.get(a3)).user_id).toBe('alice');
@@ -75,6 +79,9 @@ describe('session clean-up job', () => {
     await sleep(20);
     expect(await task.tick(undefined, Date.now() + 31 * MIN)).toMatch(/1100 expired/);
     for (let i = 0; i < 7; i++) expect(await t.redis.exists(RedisKeys.userSessions(`many-${i}`))).toBe(0);
-    expect(await t.redis.zcard(RedisKeys.sessionExpiries())).toBeLessThan(10);
+    const left = await Promise.all(
+      allSessionBuckets().map((b) => t.redis.zcard(RedisKeys.sessionExpiries(b))),
+    );
+    expect(left.reduce((a, b) => a + b, 0)).toBeLessThan(10);
   });
 });

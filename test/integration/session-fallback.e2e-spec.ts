@@ -6,7 +6,8 @@ import { RedisServer } from '../helpers/redis-server';
 import { startTestApp, TestApp } from '../helpers/test-app';
 import { waitFor } from '../helpers/wait';
 
-const jtiOf = (token: string) => JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()).jti;
+const claimsOf = (token: string) => JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString());
+const jtiOf = (token: string) => claimsOf(token).jti;
 
 describe('sessions with SESSION_FALLBACK=memory while Redis is down', () => {
   let redis: RedisServer;
@@ -99,7 +100,7 @@ describe('sessions with SESSION_FALLBACK=memory while Redis is down', () => {
     expect(JSON.parse((await t.redis.get(RedisKeys.session(id)))!).context).toEqual({ a: 1, b: 2 });
     expect(await t.redis.smembers(RedisKeys.userSessions('outage-user'))).toEqual([id]);
     expect(await t.redis.pttl(RedisKeys.session(id))).toBeGreaterThan(3500_000);
-    expect(await t.redis.exists(RedisKeys.tokenDenylist(jtiOf(loggedOut)))).toBe(1);
+    expect(await t.redis.exists(RedisKeys.tokenDenylist(claimsOf(loggedOut).sid, jtiOf(loggedOut)))).toBe(1);
     expect((await me(token)).statusCode).toBe(200);
     expect((await me(loggedOut)).statusCode).toBe(401);
 

@@ -128,8 +128,8 @@ describe('access tokens', () => {
     expect(again.json().code).toBe('TOKEN_REVOKED');
     expect((await logout(access_token)).statusCode).toBe(401);
 
-    const jti = JSON.parse(Buffer.from(access_token.split('.')[1], 'base64url').toString()).jti;
-    const pttl = await t.redis.pttl(RedisKeys.tokenDenylist(jti));
+    const { jti, sid } = JSON.parse(Buffer.from(access_token.split('.')[1], 'base64url').toString());
+    const pttl = await t.redis.pttl(RedisKeys.tokenDenylist(sid, jti));
     expect(pttl).toBeGreaterThan(890_000);
     expect(pttl).toBeLessThanOrEqual(900_000);
     expect(await t.redis.exists(RedisKeys.session(session_id))).toBe(0);

@@ -3,7 +3,7 @@
 import { Logger } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { RedisKeys } from '../../src/redis/redis-keys';
+import { RedisKeys, sessionBucket } from '../../src/redis/redis-keys';
 import { expiryMember } from '../../src/session/redis-session.store';
 import { startTestApp, TestApp } from '../helpers/test-app';
 import { sleep } from '../helpers/wait';
@@ -147,7 +147,12 @@ describe('sessions', () => {
       expect(del.body).toBe('');
       expect(await t.redis.exists(RedisKeys.session(session_id))).toBe(0);
       expect(await t.redis.sismember(RedisKeys.userSessions(user), session_id)).toBe(0);
-      expect(await t.redis.zscore(RedisKeys.sessionExpiries(), expiryMember(session_id, user))).toBeNull();
+      expect(
+        await t.redis.zscore(
+          RedisKeys.sessionExpiries(sessionBucket(session_id)),
+          expiryMember(session_id, user),
+        ),
+      ).toBeNull();
       expect((await get(session_id)).statusCode).toBe(404);
       expect((await t.request({ method: 'DELETE', url: `/sessions/${session_id}` })).statusCode).toBe(204);
     });
@@ -246,7 +251,9 @@ describe('sessions', () => {
       const res = await t.request({ url: `/users/${user}/sessions` });
       expect(res.json().sessions.map((s: any) => s.session_id)).toEqual([ids[2]]);
       expect(await t.redis.smembers(RedisKeys.userSessions(user))).toEqual([ids[2]]);
-      expect(await t.redis.zscore(RedisKeys.sessionExpiries(), expiryMember(ids[0], user))).toBeNull();
+      expect(
+        await t.redis.zscore(RedisKeys.sessionExpiries(sessionBucket(ids[0])), expiryMember(ids[0], user)),
+      ).toBeNull();
     });
 
     it('revokes all of them, and only theirs', async () => {

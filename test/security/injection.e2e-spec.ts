@@ -11,6 +11,7 @@ import { JobScheduler } from '../../src/workers/job-scheduler';
 import { randomMobile } from '../helpers/numbers';
 import { keepSettings } from '../helpers/settings-snapshot';
 import { startTestApp, TestApp } from '../helpers/test-app';
+import { numberKeys } from '../helpers/number-keys';
 
 const SQL = [
   "'; DROP TABLE messages;--",
@@ -175,7 +176,7 @@ describe('injection: hostile text is stored and answered as plain data', () => {
         reason,
         reason,
       ]);
-      expect(await t.redis.sismember(RedisKeys.blacklistedNumbers(), mobile)).toBe(1);
+      expect(await numberKeys(t.redis).blacklisted(mobile)).toBe(1);
     }
   });
 
@@ -234,7 +235,7 @@ describe('injection: hostile text is stored and answered as plain data', () => {
     expect(ok.json()).toEqual({ status: 'verified' });
     const [row] = await db.query('SELECT sms_id FROM out_sms WHERE mobile_number = $1', [mobile]);
     expect(row.sms_id).toBe(smsId);
-    expect(await t.redis.sismember(RedisKeys.onboardedNumbers(), mobile)).toBe(1);
+    expect(await numberKeys(t.redis).onboarded(mobile)).toBe(1);
     // The audit trail carries the hostile ids into sms_monitor (jsonb) as they are.
     await t.app.get(MonitorLoggerTask).tick();
     const audit = await db.query(

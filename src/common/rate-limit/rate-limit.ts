@@ -71,13 +71,39 @@ local function count(key, points, window)
 end
 `;
 
-/** KEYS: the counter. ARGV: points to add, window (s). Returns {count, ms before the window resets}. */
-const rateLimitScript = defineScript<[number, number]>(
+/**
+ * The one counter script: the guard counts requests with it, OTP verify the end-user IP's.
+ * KEYS: the counter. ARGV: points to add, window (s). Returns {count, ms before the window resets}.
+ */
+export const rateLimitScript = defineScript<[number, number]>(
   'rate_limit',
   1,
   `${FIXED_WINDOW_LUA}
 local n, left = count(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))
 return {n, left}`,
+);
+
+/**
+ * Takes one unit under a limit, or nothing: counts only while the counter is below the limit (OTP send reserves
+ * its per-IP, per-key and budget units with it before the number's own step, and gives them back when that
+ * step refuses). KEYS: the counter. ARGV: limit, window (s). Returns {1 taken | 0 refused, ms left}.
+ */
+export const reserveScript = defineScript<[number, number]>(
+  'rate_limit_reserve',
+  1,
+  `${FIXED_WINDOW_LUA}
+local n, left = count(KEYS[1], 0, tonumber(ARGV[2]))
+if n >= tonumber(ARGV[1]) then return {0, left} end
+n, left = count(KEYS[1], 1, tonumber(ARGV[2]))
+return {1, left}`,
+);
+
+/** Gives back a unit reserveScript took (never below zero, never recreating a window that ended). KEYS: the counter. */
+export const refundScript = defineScript<number>(
+  'rate_limit_refund',
+  1,
+  `if tonumber(redis.call('GET', KEYS[1]) or '0') > 0 then return redis.call('DECR', KEYS[1]) end
+return 0`,
 );
 
 /** Limits by rule, shared by the guard and by services that limit inside their own logic. */
