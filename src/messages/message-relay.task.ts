@@ -8,6 +8,7 @@ import { MessageStatusService } from './message-status.service';
 import { DueCursor, MessagesRepository } from './messages.repository';
 import { MessagesService } from './messages.service';
 import { StatusCallbacks } from './status-callbacks';
+import { sendBudgetMs } from './providers/router';
 
 const PAGE = 500;
 /** A pending message younger than this (or due for less long) is still being queued by the API. */
@@ -22,7 +23,7 @@ type Due = { id: string; type: MessageType; send_at: Date | null } & DueCursor;
  * checking the page's jobs in one pipelined round trip per queue; messages scheduled for later are never
  * read. A tick goes on until the walk ends or its time is up; the next tick continues where it stopped. The
  * job id is the message id, so this never makes a second job for one message. Messages stuck in `sending`
- * longer than three provider timeouts were interrupted mid-call: they are settled as failed with
+ * longer than a whole route's provider timeouts (sendBudgetMs) were interrupted mid-call: they are settled as failed with
  * DELIVERY_UNKNOWN rather than sent again (a late provider callback still moves them on).
  */
 @Injectable()
@@ -48,7 +49,8 @@ export class MessageRelayTask implements ScheduledJobHandler {
       this.cursor = page.length === PAGE ? { due: last.due, id: last.id } : null;
       if (!this.cursor || signal?.aborted) break;
     }
-    const stuckAfter = Math.ceil((this.config.messages.providerTimeoutMs * 3) / 1000);
+    const m = this.config.messages;
+    const stuckAfter = Math.ceil(sendBudgetMs(m.routes, m.providerTimeoutMs) / 1000);
     let settled = 0;
     for (const { id } of await this.repo.stuckSending(stuckAfter, PAGE)) {
       if (signal?.aborted) break;

@@ -4,6 +4,18 @@ import { BlacklistReader } from '../onboarding/blacklist-reader';
 import { DELIVERY_UNKNOWN, EXPIRED, MessageRow } from './message.types';
 import { MessageStatusService } from './message-status.service';
 import { EMAIL_PROVIDER, MessageProvider, ProviderError, SMS_PROVIDER } from './providers/provider';
+import { RATE_LIMITED } from './providers/router';
+
+/** A provider's rate is counted per second (SMS_PROVIDER_RATES). */
+const RATE_WINDOW_MS = 1000;
+
+/** The send was held back by the providers' rates: to be taken up again after `delayMs`, no attempt used. */
+export class PacedError extends Error {
+  constructor(readonly delayMs: number) {
+    super(`held back by the providers' send rates; again in ${delayMs} ms`);
+    this.name = 'PacedError';
+  }
+}
 
 export type SendOutcome = 'sent' | 'failed' | 'skipped';
 
@@ -83,6 +95,21 @@ export class MessageSender {
       const name = err.provider ?? provider.name;
       this.latency.observe({ provider: name, outcome: 'error' }, seconds());
       const detail = { attempt: attempt.number, code: err.code ?? null, kind: err.kind };
+      if (err.code === EXPIRED) {
+        // Its validity ran out between providers, or while one waited for a slot: never sent late.
+        await this.status.move(messageId, ['sending'], 'failed', {
+          error: EXPIRED,
+          detail,
+          attempts: err.attempts,
+        });
+        return 'failed';
+      }
+      if (err.code === RATE_LIMITED) {
+        // Every provider it could go to is past its rate this second: pacing, not a failure. Pending again
+        // with its attempts untouched; the queue takes it up once the second is over.
+        await this.status.move(messageId, ['sending'], 'pending', { detail, attempts: err.attempts });
+        throw new PacedError(RATE_WINDOW_MS);
+      }
       if (!err.retryable || attempt.final) {
         await this.status.move(messageId, ['sending'], 'failed', {
           provider: name,

@@ -71,7 +71,7 @@ export class MessageStatusService {
    */
   async providerReport(r: ProviderReport): Promise<MessageRow | null> {
     const message =
-      (await this.repo.findByProviderId(r.providerMessageId)) ??
+      (await this.repo.findByProviderId(r.provider, r.providerMessageId)) ??
       (r.messageId && isUUID(r.messageId) ? await this.repo.find(r.messageId) : null);
     if (!message) return null;
     const reached = r.status === 'sent' || r.status === 'delivered';

@@ -1,5 +1,5 @@
 import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
-import { Job, Worker } from 'bullmq';
+import { DelayedError, Job, Worker } from 'bullmq';
 import { AppConfig } from '../config/app-config';
 import { bullmqConnection, bullmqPrefix } from '../redis/redis-options';
 import {
@@ -8,7 +8,7 @@ import {
   SendMessagePayload,
   StatusCallbackPayload,
 } from '../workers/job-catalogue';
-import { MessageSender } from './message-sender';
+import { MessageSender, PacedError } from './message-sender';
 import { StatusCallbacks } from './status-callbacks';
 
 /**
@@ -40,7 +40,7 @@ export class MessageWorkers implements OnApplicationBootstrap, BeforeApplication
     for (const name of MESSAGE_QUEUES) {
       const perSecond = name === QueueName.Email ? m.emailPerSecond : m.smsPerSecond;
       this.start(
-        new Worker<SendMessagePayload>(name, (job) => this.send(job), {
+        new Worker<SendMessagePayload>(name, (job, token) => this.send(job, token), {
           ...common,
           prefix: bullmqPrefix(this.config.redis, name),
           limiter: { max: perSecond, duration: 1000 },
@@ -69,8 +69,18 @@ export class MessageWorkers implements OnApplicationBootstrap, BeforeApplication
     this.workers.push(worker);
   }
 
-  private send(job: Job<SendMessagePayload>) {
+  private async send(job: Job<SendMessagePayload>, token?: string) {
     const number = job.attemptsMade + 1;
-    return this.sender.send(job.data.messageId, { number, final: number >= (job.opts.attempts ?? 1) });
+    try {
+      return await this.sender.send(job.data.messageId, {
+        number,
+        final: number >= (job.opts.attempts ?? 1),
+      });
+    } catch (err) {
+      if (!(err instanceof PacedError)) throw err;
+      // Delayed without using one of its attempts (BullMQ's manual delay: moveToDelayed, then DelayedError).
+      await job.moveToDelayed(Date.now() + err.delayMs, token);
+      throw new DelayedError();
+    }
   }
 }

@@ -62,7 +62,7 @@ import { TemplatesCoreModule } from '../templates/templates.module';
           reports,
           (provider, state) => {
             logger.warn(`${provider}: circuit ${state}`);
-            void recordCircuit(redis, provider, state).catch(() => undefined);
+            void recordCircuit(redis, provider, state, config.messages.circuit.openMs).catch(() => undefined);
           },
           // One counter per provider and second, shared by every worker (each worker's own while Redis is away).
           async (provider) =>

@@ -299,10 +299,15 @@ export class MessagesRepository {
     return (Object.keys(STATUS_RANK) as MessageStatus[]).filter((s) => STATUS_RANK[s] < STATUS_RANK[to]);
   }
 
-  async findByProviderId(providerMessageId: string): Promise<MessageRow | null> {
+  /**
+   * The message a provider's report is about: that provider's, with that id, the newest when the provider
+   * reused the id (an SMSC whose counter restarted). Ids of different providers share no namespace: an SMPP
+   * receipt naming a Twilio sid finds nothing.
+   */
+  async findByProviderId(provider: string, providerMessageId: string): Promise<MessageRow | null> {
     const rows: MessageRow[] = await this.db.query(
-      'SELECT * FROM messages WHERE provider_message_id = $1 LIMIT 1',
-      [providerMessageId],
+      'SELECT * FROM messages WHERE provider_message_id = $1 AND provider = $2 ORDER BY created_at DESC LIMIT 1',
+      [providerMessageId, provider],
     );
     return rows[0] ?? null;
   }

@@ -22,6 +22,10 @@ interface Failure {
   fault?: 'drop' | 'hang' | 'cut';
   /** Answer with this raw body instead of JSON. */
   raw?: string;
+  /** Extra answer headers (a redirect's Location). */
+  headers?: Record<string, string>;
+  /** Answer this late (the failure's own delay; `delayMs` applies to every answer). */
+  delayMs?: number;
 }
 
 export class TwilioStandIn {
@@ -79,10 +83,12 @@ export class TwilioStandIn {
     if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs));
     const at = this.failures.findIndex((f) => !f.to || form.To === f.to || form.To === `whatsapp:${f.to}`);
     const failure = at < 0 ? undefined : this.failures.splice(at, 1)[0];
+    if (failure?.delayMs) await new Promise((r) => setTimeout(r, failure.delayMs));
     if (failure?.fault === 'drop') {
       req.socket.destroy();
       return;
     }
+    for (const [name, value] of Object.entries(failure?.headers ?? {})) res.setHeader(name, value);
     if (failure?.fault === 'hang') return;
     if (failure?.fault === 'cut') {
       res.writeHead(failure.status, { 'content-type': 'application/json', 'content-length': '200' });

@@ -2,7 +2,11 @@
 // fails after the request was written settles as failed with DELIVERY_UNKNOWN, and the provider's later word
 // moves it on. One owner of status: every transition (the relay's included) is counted and reaches the
 // client's status callback.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { DataSource } from 'typeorm';
 import { MessageRelayTask } from '../../src/messages/message-relay.task';
 import { DELIVERY_UNKNOWN, MessageRow } from '../../src/messages/message.types';
@@ -84,6 +88,53 @@ describe('messages: at most once, one owner of status', () => {
     it('not_sent: connection refused or a name that does not resolve', async () => {
       expect(await kindOf(provider(`http://127.0.0.1:${await freePort()}`).send(row))).toBe('not_sent');
       expect(await kindOf(provider('http://no-such-host.invalid').send(row))).toBe('not_sent');
+    });
+
+    it('not_sent: a TLS handshake that fails (a self-signed certificate): nothing of the request was written', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'smsb-tls-'));
+      execFileSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'rsa:2048',
+          '-nodes',
+          '-subj',
+          '/CN=127.0.0.1',
+          '-days',
+          '1',
+          '-keyout',
+          join(dir, 'key.pem'),
+          '-out',
+          join(dir, 'cert.pem'),
+        ],
+        { stdio: 'ignore' },
+      );
+      let requests = 0;
+      const server = createHttpsServer(
+        { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) },
+        (_req, res) => {
+          requests++;
+          res.writeHead(201).end('{"sid":"SM1"}');
+        },
+      );
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      try {
+        const port = (server.address() as { port: number }).port;
+        const err: ProviderError = await provider(`https://127.0.0.1:${port}`)
+          .send(row)
+          .then(
+            () => {
+              throw new Error('sent');
+            },
+            (e: ProviderError) => e,
+          );
+        expect([err.kind, err.code, requests]).toEqual(['not_sent', 'NETWORK', 0]);
+      } finally {
+        server.close();
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
 
     it('not_sent: a connect that never completes (SYNs dropped), though the send timeout is the same', async () => {

@@ -105,12 +105,12 @@ describe('messages: segments and validity', () => {
     expect(request.form.From).toBeUndefined();
     expect(Number(request.form.ValidityPeriod)).toBeGreaterThan(100);
     expect(Number(request.form.ValidityPeriod)).toBeLessThanOrEqual(120);
-    // A message's own sender still goes as From; no validity, no ValidityPeriod.
+    // A message's own sender goes as From along with the service (Twilio takes it only from the service's
+    // pool: the pool is never bypassed); no validity, no ValidityPeriod.
     const own = randomMobile();
     const mine = await send({ to: own, from: '+15005550006', type: 'sms', body: 'hello' });
     await until(mine.json().id, 'sent');
-    expect(twilio.to(own)[0].form).toMatchObject({ From: '+15005550006' });
-    expect(twilio.to(own)[0].form.MessagingServiceSid).toBeUndefined();
+    expect(twilio.to(own)[0].form).toMatchObject({ From: '+15005550006', MessagingServiceSid: SERVICE_SID });
     expect(twilio.to(own)[0].form.ValidityPeriod).toBeUndefined();
   });
 

@@ -161,6 +161,24 @@ describe('providers: msg91', () => {
     expect(msg91.to(to)).toHaveLength(1);
   });
 
+  it('retries what is the account’s problem (no balance), not the message’s: MSG91 did not take it', async () => {
+    const to = randomMobile();
+    msg91.failNext(1, { status: 200, body: { type: 'error', message: 'Insufficient balance' } }, to);
+    const sent = await until(await sms(to, 'top up'), 'sent');
+    expect(sent.retry_count).toBe(1);
+    expect(sent.attempts[0]).toEqual({ provider: 'msg91', outcome: 'failed', error: 'MSG91_ACCOUNT' });
+    expect(msg91.to(to)).toHaveLength(2);
+  });
+
+  it('never sends again a 5xx that names a request id (MSG91 took it; the answer broke on the way back)', async () => {
+    const to = randomMobile();
+    msg91.failNext(1, { status: 503, body: { type: 'success', message: '3c6a1f0e9b7d2a4c5e8f0a1b' } }, to);
+    const failed = await until(await sms(to, 'taken'), 'failed');
+    expect(failed.error).toMatch(/^DELIVERY_UNKNOWN.*3c6a1f0e9b7d2a4c5e8f0a1b/);
+    await sleep(300);
+    expect(msg91.to(to)).toHaveLength(1);
+  });
+
   it('fails an MMS at once: MSG91 sends SMS only', async () => {
     const to = randomMobile();
     const res = await send({ to, type: 'mms', body: 'a picture', media_urls: ['https://example.com/a.jpg'] });

@@ -57,12 +57,31 @@ export class Msg91Provider implements MessageProvider {
       return { providerMessageId: text };
     }
     const detail = `MSG91 ${res.status}${answer.type ? ` ${answer.type}` : ''}: ${text || res.statusText}`;
-    // 429 and 5xx are MSG91 refusing for now; an answer of type "error" (a bad key, template, number or
-    // balance) refuses it until someone changes something. Neither took the message.
-    if (res.status === 429 || res.status >= 500)
-      throw new ProviderError(detail, 'refused', `HTTP_${res.status}`);
+    // A 5xx that says "success" with a request id: MSG91 took it, and the answer went wrong on the way back.
+    // Sending it through another provider would send it twice.
+    if (answer.type === 'success' && text)
+      throw unknownOutcome(`MSG91 answered ${res.status} with request id ${text}; not sent again`);
+    // 429 and 5xx are MSG91 refusing for now; the account's own problems (a rejected key, no balance, a
+    // suspended account) refuse every message until someone acts. Neither took the message, and another
+    // provider of the route would not refuse it the same way: failed over, counted against MSG91's circuit.
+    if (
+      res.status === 429 ||
+      res.status >= 500 ||
+      res.status === 401 ||
+      res.status === 403 ||
+      accountProblem(text)
+    )
+      throw new ProviderError(detail, 'refused', res.ok ? 'MSG91_ACCOUNT' : `HTTP_${res.status}`);
+    // Any other error (a bad number, template or content) is the message's: another provider would refuse it too.
     if (answer.type === 'error' || !res.ok)
       throw new ProviderError(detail, 'rejected', res.ok ? 'MSG91_ERROR' : `HTTP_${res.status}`);
     throw unknownOutcome(`MSG91 answered ${res.status} without saying it took the message`);
   }
+}
+
+/** MSG91's answers about the account rather than the message (its API says so only in words). */
+function accountProblem(text: string): boolean {
+  return /balance|auth|authkey|suspend|blocked account|account (is )?(inactive|disabled)|ip not whitelisted/i.test(
+    text,
+  );
 }

@@ -58,6 +58,9 @@ export class ProviderHttp {
         body,
         signal: AbortSignal.timeout(this.timeoutMs),
         dispatcher: this.dispatcher,
+        // Never followed: a redirect would POST the message again, to wherever it points (a loop sends it
+        // twenty times; another origin would receive the provider's key header). Read as a refusal below.
+        redirect: 'manual',
       });
     } catch (err) {
       if (failedBeforeWrite(err))
@@ -67,6 +70,15 @@ export class ProviderHttp {
       if ((err as Error).name === 'TimeoutError')
         throw unknownOutcome(`${name} did not answer within ${this.timeoutMs} ms`);
       throw unknownOutcome(`the connection to ${name} failed after the request was sent (${describe(err)})`);
+    }
+    if (res.status >= 300 && res.status < 400) {
+      await res.body?.cancel().catch(() => undefined);
+      // The provider did not take the message at this address (a moved endpoint, a load balancer).
+      throw new ProviderError(
+        `${name} answered ${res.status} (a redirect, not followed)`,
+        'refused',
+        `HTTP_${res.status}`,
+      );
     }
     let text: string;
     try {

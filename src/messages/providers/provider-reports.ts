@@ -80,7 +80,7 @@ export class ProviderReports {
   }
 
   private async known(r: ProviderReport): Promise<boolean> {
-    if (await this.repo.findByProviderId(r.providerMessageId)) return true;
+    if (await this.repo.findByProviderId(r.provider, r.providerMessageId)) return true;
     return !!(r.messageId && /^[0-9a-f-]{36}$/i.test(r.messageId) && (await this.repo.find(r.messageId)));
   }
 }

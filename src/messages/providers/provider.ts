@@ -1,5 +1,5 @@
 // The provider boundary: every way a message leaves the service implements MessageProvider.
-import type { MessageRow } from '../message.types';
+import { EXPIRED, type MessageRow } from '../message.types';
 import type { Attempt } from './router';
 
 export interface SendResult {
@@ -62,13 +62,32 @@ const BEFORE_WRITE = new Set([
   'UND_ERR_CONNECT_TIMEOUT',
 ]);
 
+/**
+ * Certificate and TLS protocol failures: raised by the handshake, before the request is written (an expired or
+ * self-signed certificate, a wrong name, a proxy speaking something else).
+ */
+const TLS_HANDSHAKE = /^(ERR_TLS_|ERR_SSL_)|CERT|^UNABLE_TO_(GET|VERIFY)_/;
+
 /** Whether a network error proves the request never left (fetch wraps the socket error as `cause`). */
 export function failedBeforeWrite(err: unknown): boolean {
   for (let e = err as { code?: string; cause?: unknown } | undefined, depth = 0; e && depth < 4; depth++) {
-    if (e.code && BEFORE_WRITE.has(e.code)) return true;
+    if (e.code && (BEFORE_WRITE.has(e.code) || TLS_HANDSHAKE.test(e.code))) return true;
     e = e.cause as typeof e;
   }
   return false;
+}
+
+/**
+ * The message's validity ran out before a provider took it (found by the router between providers, or by a
+ * provider that waited for a slot): it is failed with EXPIRED and never sent late, nor retried.
+ */
+export function expiredError(): ProviderError {
+  return new ProviderError(EXPIRED, 'rejected', EXPIRED);
+}
+
+/** Whether the message's validity has run out (`within`: ms it must still have left). */
+export function expired(m: Pick<MessageRow, 'valid_until'>, within = 0): boolean {
+  return !!m.valid_until && new Date(m.valid_until).getTime() - Date.now() <= within;
 }
 
 export const SMS_PROVIDER = Symbol('SMS_PROVIDER');

@@ -1,6 +1,6 @@
 import type { MessageRow } from '../message.types';
 import { MessageProvider, ProviderError, SendResult } from './provider';
-import { Circuit, parseRoutes, routeFor, SmsRouter } from './router';
+import { Circuit, parseRoutes, routeFor, sendBudgetMs, SmsRouter } from './router';
 
 const KNOWN = ['console', 'twilio', 'smpp', 'msg91'];
 
@@ -184,5 +184,57 @@ describe('SmsRouter', () => {
     ]);
     const err: ProviderError = await r.send(sms).catch((e) => e);
     expect([err.kind, err.code, err.retryable]).toEqual(['not_sent', 'RATE_LIMITED', true]);
+  });
+
+  it('checks the validity again before each provider: an expired message is not handed to the next', async () => {
+    const valid_until = new Date(Date.now() + 60);
+    const slow = new Fake('twilio', [
+      () =>
+        new Promise((_, reject) =>
+          setTimeout(() => reject(new ProviderError('x', 'not_sent', 'NETWORK')), 100),
+        ),
+    ]);
+    const msg91 = new Fake('msg91', [ok('m')]);
+    const r = router([slow, msg91], '*=twilio>msg91', 5);
+    const err: ProviderError = await r.send({ ...sms, valid_until }).catch((e) => e);
+    expect([err.code, msg91.calls]).toEqual(['EXPIRED', 0]);
+    expect(err.attempts).toEqual([{ provider: 'twilio', outcome: 'failed', error: 'NETWORK' }]);
+    // Already past: no provider is called at all.
+    const past = new Date(Date.now() - 1);
+    expect((await r.send({ ...sms, valid_until: past }).catch((e) => e)).code).toBe('EXPIRED');
+    expect([slow.calls, msg91.calls]).toEqual([1, 0]);
+  });
+
+  it('says RATE_LIMITED only when rates alone held the message back, not when a provider failed', async () => {
+    const twilio = new Fake('twilio', [fail('refused', 'HTTP_503')]);
+    const r = new SmsRouter(
+      parseRoutes('*=twilio>msg91', 'console', KNOWN),
+      new Map([
+        ['twilio', twilio],
+        ['msg91', new Fake('msg91', [ok('m')])],
+      ]),
+      { failures: 5, openMs: 1000 },
+      undefined,
+      async (name) => name === 'twilio',
+    );
+    const err: ProviderError = await r.send(sms).catch((e) => e);
+    expect([err.code, err.retryable]).toEqual(['HTTP_503', true]);
+  });
+
+  it('sends WhatsApp to a destination whose route carries none (+91=msg91>smpp) through a provider that does', async () => {
+    const twilio = new Fake('twilio', [ok('t')]);
+    const msg91 = new Fake('msg91', [ok('m')], true);
+    const smpp = new Fake('smpp', [ok('s')], true);
+    const viaDefault = router([twilio, msg91, smpp], '+91=msg91>smpp;*=twilio');
+    expect((await viaDefault.send({ ...sms, type: 'whatsapp' })).provider).toBe('twilio');
+    // No route names it: any configured provider that carries the type.
+    const anywhere = router([twilio, msg91, smpp], '+91=msg91>smpp;*=smpp');
+    expect(anywhere.providersFor({ to: sms.to, type: 'whatsapp' })).toEqual(['twilio']);
+    expect([msg91.calls, smpp.calls]).toEqual([0, 0]);
+  });
+
+  it('gives a live send the time of its whole route before the relay calls it interrupted', () => {
+    const routes = parseRoutes('+44=smpp>msg91>twilio;*=twilio', 'console', KNOWN);
+    expect(sendBudgetMs(routes, 4000)).toBe(4000 * 7);
   });
 });

@@ -2,8 +2,8 @@
 // list of providers; a send that proves nothing left a provider (ProviderError.retryable: not sent, or refused)
 // goes on to the next, as does one whose provider's circuit is open. An answer whose outcome is unknown, or a
 // rejection, stops there: trying another provider could send the message twice, or would be refused the same.
-import type { MessageRow, MessageType } from '../message.types';
-import { MessageProvider, ProviderError, SendResult } from './provider';
+import { EXPIRED, type MessageRow, type MessageType } from '../message.types';
+import { expired, expiredError, MessageProvider, ProviderError, SendResult } from './provider';
 
 /** `+91=msg91>smpp;*=twilio` read: prefix ('' for `*`) → providers in order. */
 export interface Route {
@@ -46,6 +46,16 @@ export function parseRoutes(text: string, fallback: string, known: readonly stri
   }
   if (!routes.some((r) => r.prefix === '')) routes.push({ prefix: '', providers: [fallback] });
   return routes.sort((a, b) => b.prefix.length - a.prefix.length);
+}
+
+/**
+ * The longest a live send may take: every provider of the longest route, each with up to two provider timeouts
+ * (SMPP waits for a window slot, then for submit_sm_resp), and one more for good measure. A message in
+ * `sending` longer than this was interrupted (its worker died); the relay settles it.
+ */
+export function sendBudgetMs(routes: Route[], providerTimeoutMs: number): number {
+  const longest = Math.max(1, ...routes.map((r) => r.providers.length));
+  return providerTimeoutMs * (2 * longest + 1);
 }
 
 /** The providers for a destination: the route with the longest matching prefix. */
@@ -149,12 +159,25 @@ export class SmsRouter implements MessageProvider {
     return this.providers.get(name)!.carries?.(type) ?? true;
   }
 
-  async send(m: MessageRow): Promise<SendResult> {
-    const attempts: Attempt[] = [];
+  /**
+   * The providers for a message: its destination's route, keeping those that carry its type. When none of that
+   * route does (`+91=msg91>smpp` and a WhatsApp message), the default route's carriers, then any configured
+   * provider that carries it: routes are written for SMS, and a WhatsApp code to India must still go out.
+   */
+  providersFor(m: Pick<MessageRow, 'to' | 'type'>): string[] {
     const route = routeFor(this.routes, m.to);
     const carrying = route.filter((n) => this.carriedBy(n, m.type));
-    // None carries it: the first says why (and rejects it, so nothing is retried).
-    const names = carrying.length ? carrying : route.slice(0, 1);
+    if (carrying.length) return carrying;
+    const fallback = routeFor(this.routes, '').filter((n) => this.carriedBy(n, m.type));
+    if (fallback.length) return fallback;
+    const any = [...this.providers.keys()].filter((n) => this.carriedBy(n, m.type));
+    // None carries it at all: the route's first says why (and rejects it, so nothing is retried).
+    return any.length ? any.slice(0, 1) : route.slice(0, 1);
+  }
+
+  async send(m: MessageRow): Promise<SendResult> {
+    const attempts: Attempt[] = [];
+    const names = this.providersFor(m);
     // An open circuit skips its provider while another of the route can take the message. When every one is
     // open they are all tried anyway: skipping them all would only delay the message, and the queue's backoff
     // already paces its retries.
@@ -162,6 +185,7 @@ export class SmsRouter implements MessageProvider {
     const forced = allowed.size === 0;
     const untried = new Set(allowed);
     let last: ProviderError | undefined;
+    let paced: ProviderError | undefined;
     try {
       for (const name of names) {
         const circuit = this.circuits.get(name)!;
@@ -170,11 +194,21 @@ export class SmsRouter implements MessageProvider {
           attempts.push({ provider: name, outcome: 'skipped', error: 'CIRCUIT_OPEN' });
           continue;
         }
-        if (!(await this.takeRate(name))) {
-          // Its rate is used up this second: the next provider, or (none left) a retry shortly.
+        if (expired(m)) {
+          // The last provider took long to fail (a connect timeout, a bind or a window slot that never came):
+          // what is left of the route would send it late.
           circuit.release();
-          attempts.push({ provider: name, outcome: 'skipped', error: 'RATE_LIMITED' });
-          last = new ProviderError(`${name}'s send rate is used up for now`, 'not_sent', 'RATE_LIMITED');
+          const err = expiredError();
+          err.attempts = attempts;
+          throw err;
+        }
+        if (!(await this.takeRate(name))) {
+          // Its rate is used up this second: the next provider, or (none left) a retry once the second is
+          // over, which is pacing, not a failure (RATE_LIMITED: the sender re-queues it without using one
+          // of its attempts).
+          circuit.release();
+          attempts.push({ provider: name, outcome: 'skipped', error: RATE_LIMITED });
+          paced ??= new ProviderError(`${name}'s send rate is used up for now`, 'not_sent', RATE_LIMITED);
           continue;
         }
         try {
@@ -187,8 +221,10 @@ export class SmsRouter implements MessageProvider {
             raw instanceof ProviderError
               ? raw
               : new ProviderError((raw as Error).message, 'unknown', undefined);
-          // A rejection is the message's fault (an invalid number), not the provider's.
-          if (err.kind !== 'rejected') circuit.failed();
+          // A rejection is the message's fault (an invalid number), not the provider's; an expiry found by the
+          // provider (it waited for a slot) says nothing about it either.
+          if (err.code === EXPIRED) circuit.release();
+          else if (err.kind !== 'rejected') circuit.failed();
           else circuit.succeeded();
           attempts.push({ provider: name, outcome: 'failed', error: err.code ?? err.kind });
           err.provider = name;
@@ -201,7 +237,12 @@ export class SmsRouter implements MessageProvider {
       // A half-open probe let through but never used (an earlier provider sent it) is given back.
       for (const name of untried) this.circuits.get(name)!.release();
     }
-    last!.attempts = attempts;
-    throw last!;
+    // A provider that failed is what the send says; when only rates held it back, that is pacing.
+    const err = (last ?? paced)!;
+    err.attempts = attempts;
+    throw err;
   }
 }
+
+/** The code of a send held back by the providers' rates: the sender re-queues it for the next second. */
+export const RATE_LIMITED = 'RATE_LIMITED';

@@ -1,5 +1,5 @@
 import type { MessageRow } from '../message.types';
-import { MessageProvider, ProviderError, SendResult } from './provider';
+import { expiredError, MessageProvider, ProviderError, SendResult } from './provider';
 import { ProviderHttp, unknownOutcome } from './provider-http';
 
 export interface TwilioOptions {
@@ -21,6 +21,13 @@ export interface TwilioOptions {
  * https://www.twilio.com/docs/api/errors
  */
 const RETRYABLE_CODES = new Set([20429, 20500, 20503, 30001, 30002]);
+/**
+ * The account's or its configuration's problems, not the message's (a rejected or rotated key, an inactive
+ * account, a wrong account sid, a From that is not the account's): Twilio refuses every message until someone
+ * acts, and another provider of the route would take them: refused, so they fail over and count against its
+ * circuit. (A 401 or 403 without a code is read the same way.)
+ */
+const ACCOUNT_CODES = new Set([20003, 20005, 20404, 21212, 21603, 21606]);
 
 /** Twilio's Messages API over HTTPS (or a local stand-in at TWILIO_BASE_URL in tests). */
 export class TwilioProvider implements MessageProvider {
@@ -37,9 +44,11 @@ export class TwilioProvider implements MessageProvider {
     const whatsapp = m.type === 'whatsapp';
     const address = (n: string) => (whatsapp ? `whatsapp:${n}` : n);
     form.set('To', address(m.to));
+    // With a Messaging Service, its sender pool replaces the default From; a request's own `from` goes along
+    // with it, and Twilio accepts it only if it belongs to the pool.
+    if (this.opts.messagingServiceSid) form.set('MessagingServiceSid', this.opts.messagingServiceSid);
     if (m.from) form.set('From', address(m.from));
-    else if (this.opts.messagingServiceSid) form.set('MessagingServiceSid', this.opts.messagingServiceSid);
-    else form.set('From', address(this.opts.fromNumber ?? ''));
+    else if (!this.opts.messagingServiceSid) form.set('From', address(this.opts.fromNumber ?? ''));
     if (m.whatsapp_content_sid) {
       // An approved WhatsApp template: the only message a business may start a conversation with.
       form.set('ContentSid', m.whatsapp_content_sid);
@@ -48,8 +57,10 @@ export class TwilioProvider implements MessageProvider {
     // What is left of the message's validity: Twilio drops it from its own queue after that, so a late code
     // is not delivered. Twilio takes 1 to 36,000 seconds (36,000 is also its default).
     if (m.valid_until) {
-      const left = Math.ceil((new Date(m.valid_until).getTime() - Date.now()) / 1000);
-      if (left < 36000) form.set('ValidityPeriod', String(Math.max(1, left)));
+      const ms = new Date(m.valid_until).getTime() - Date.now();
+      if (ms <= 0) throw expiredError(); // never handed over late
+      const left = Math.ceil(ms / 1000);
+      if (left < 36000) form.set('ValidityPeriod', String(left));
     }
     for (const url of m.media_urls ?? []) form.append('MediaUrl', url);
     // The message id rides along, so a callback finds the message even if the worker died before it could
@@ -72,7 +83,11 @@ export class TwilioProvider implements MessageProvider {
     const errorCode = code ? String(code) : `HTTP_${res.status}`;
     if (body.sid) throw unknownOutcome(`${detail}, with a message sid`);
     const refused =
-      res.status === 429 || res.status >= 500 || (code !== undefined && RETRYABLE_CODES.has(code));
+      res.status === 429 ||
+      res.status >= 500 ||
+      res.status === 401 ||
+      res.status === 403 ||
+      (code !== undefined && (RETRYABLE_CODES.has(code) || ACCOUNT_CODES.has(code)));
     throw new ProviderError(detail, refused ? 'refused' : 'rejected', errorCode);
   }
 }
