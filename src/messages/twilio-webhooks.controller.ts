@@ -14,6 +14,7 @@ import type { MessageStatus } from './message.types';
 import { MessageStatusService } from './message-status.service';
 import { validTwilioSignature } from './twilio-signature';
 import { Validated } from '../http/validation.pipe';
+import { EMPTY_TWIML, twimlReply } from './twiml';
 
 /** Twilio's MessageStatus values mapped onto ours; `queued`/`accepted`/`scheduled` add nothing we know. */
 const TWILIO_STATUS: Record<string, MessageStatus | undefined> = {
@@ -25,13 +26,6 @@ const TWILIO_STATUS: Record<string, MessageStatus | undefined> = {
   failed: 'failed',
   canceled: 'failed',
 };
-
-const EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>';
-const escapeXml = (s: string) =>
-  s.replace(
-    /[<>&'"]/g,
-    (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c]!,
-  );
 
 type Form = Record<string, string | string[]>;
 
@@ -114,7 +108,7 @@ export class TwilioWebhooksController {
     try {
       const given = t.variables.includes('reason') ? { reason: answer.reason ?? answer.status } : {};
       const { body } = render(t, given);
-      return `<?xml version="1.0" encoding="UTF-8"?><Response><Message>${escapeXml(body)}</Message></Response>`;
+      return twimlReply(body);
     } catch (err) {
       this.logger.warn(`onboarding reply not sent: ${(err as Error).message}`);
       return EMPTY_TWIML;
