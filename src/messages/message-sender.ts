@@ -94,6 +94,8 @@ export class MessageSender {
             );
       const name = err.provider ?? provider.name;
       this.latency.observe({ provider: name, outcome: 'error' }, seconds());
+      // Given up as unknown, then found sent after all (a late answer): its segments count once, then.
+      void err.sentLate?.then((sent) => sent && this.countSegments(name, sending));
       const detail = { attempt: attempt.number, code: err.code ?? null, kind: err.kind };
       if (err.code === EXPIRED) {
         // Its validity ran out between providers, or while one waited for a slot: never sent late.
@@ -130,8 +132,7 @@ export class MessageSender {
     }
     const name = result.provider ?? provider.name;
     this.latency.observe({ provider: name, outcome: 'ok' }, seconds());
-    if (sending.segments)
-      this.segments.inc({ provider: name, encoding: sending.encoding ?? 'GSM-7' }, sending.segments);
+    this.countSegments(name, sending);
 
     const sent = await this.status.move(messageId, ['sending'], 'sent', {
       provider: name,
@@ -141,5 +142,9 @@ export class MessageSender {
     });
     if (sent && result.deliveredNow) await this.status.move(messageId, ['sent'], 'delivered');
     return 'sent';
+  }
+
+  private countSegments(provider: string, m: MessageRow): void {
+    if (m.segments) this.segments.inc({ provider, encoding: m.encoding ?? 'GSM-7' }, m.segments);
   }
 }

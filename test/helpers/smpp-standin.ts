@@ -1,8 +1,9 @@
 // A local SMSC on the `smpp` package's server side: it takes bind_transceiver (checking system_id and
 // password), records every submit_sm with its decoded text, answers with a message id and then sends a
 // deliver_sm delivery receipt. It can be told to refuse a submit_sm with an error status, to drop the connection
-// after reading it, to delay its answer, to send the receipt before the answer, or to refuse binds; it can be
-// stopped and started again on the same port.
+// after reading it, to delay its answer or never answer, to send the receipt before the answer, or to refuse
+// binds; it can be stopped and started again on the same port.
+import { randomInt } from 'node:crypto';
 import * as smpp from 'smpp';
 import { freePort } from './redis-server';
 
@@ -27,8 +28,10 @@ export interface SmppFault {
   status?: number;
   /** Destroy the connection right after reading submit_sm. */
   drop?: boolean;
-  /** Answer after this many milliseconds. */
+  /** Answer after this many milliseconds (its receipt follows). */
   delayMs?: number;
+  /** Never answer (the submit_sm stays outstanding until the connection goes). */
+  silent?: boolean;
   /** Send the receipt before submit_sm_resp. */
   receiptFirst?: boolean;
   /** The receipt's stat word (DELIVRD by default); `none` sends no receipt. */
@@ -42,15 +45,17 @@ export class SmppStandIn {
   readonly submits: SmppSubmit[] = [];
   binds = 0;
   enquireLinks = 0;
-  /** The most submit_sm read and not yet answered at once (the client's window). */
+  /** The most submit_sm read and not yet answered at once on one bind (the client's window). */
   maxOutstanding = 0;
-  private outstanding = 0;
+  private readonly outstanding = new Map<smpp.Session, number>();
   /** Receipts answered with an error status by the client (it could not store them). */
   receiptsRefused = 0;
   refuseBinds = false;
   private readonly faults: (SmppFault & { to?: string })[] = [];
   private server?: smpp.Server;
-  private nextId = 1;
+  // Ids no other stand-in (another suite, an earlier run in the same database) has given: a receipt is matched
+  // by its id alone.
+  private nextId = randomInt(0x7fff0000);
 
   private constructor(readonly port: number) {}
 
@@ -126,12 +131,13 @@ export class SmppStandIn {
       dltTemplateId: pdu.dlt_template_id as string | undefined,
     };
     this.submits.push(submit);
-    this.outstanding++;
-    this.maxOutstanding = Math.max(this.maxOutstanding, this.outstanding);
+    const outstanding = (this.outstanding.get(session) ?? 0) + 1;
+    this.outstanding.set(session, outstanding);
+    this.maxOutstanding = Math.max(this.maxOutstanding, outstanding);
     try {
       await this.answer(session, pdu, submit);
     } finally {
-      this.outstanding--;
+      this.outstanding.set(session, this.outstanding.get(session)! - 1);
     }
   }
 
@@ -142,6 +148,7 @@ export class SmppStandIn {
       session.destroy();
       return;
     }
+    if (fault.silent) return new Promise<void>((resolve) => session.socket.once('close', () => resolve()));
     if (fault.status) {
       session.send(pdu.response({ command_status: fault.status }));
       return;

@@ -65,6 +65,13 @@ describe('providers: smpp', () => {
     expect(res.statusCode).toBe(202);
     return res.json().id as string;
   };
+  const smppSegments = async () => {
+    const text = (await t.request({ url: '/metrics', as: 'admin' })).body;
+    const line = text
+      .split('\n')
+      .find((l) => l.startsWith('smsb_sms_segments_total{provider="smpp",encoding="GSM-7"}'));
+    return line ? Number(line.split(' ').pop()) : 0;
+  };
 
   it('holds one bind_transceiver from the start, with the credentials of SMPP_URL', () => {
     expect(smsc.binds).toBe(1);
@@ -179,6 +186,7 @@ describe('providers: smpp', () => {
 
   it('never sends again when submit_sm_resp is late; the late answer and the receipt still move it on', async () => {
     const to = randomMobile();
+    const segments = await smppSegments();
     smsc.failNext(1, { delayMs: 1500 }, to);
     const id = await sms(to, 'slow smsc');
     const failed = await until(id, 'failed');
@@ -186,6 +194,10 @@ describe('providers: smpp', () => {
     const delivered = await until(id, 'delivered');
     expect(delivered.provider_message_id).toBe(smsc.to(to)[0].messageId);
     expect(smsc.to(to)).toHaveLength(1);
+    // Sent after all: its segment is counted, once.
+    await waitFor(async () => (await smppSegments()) === segments + 1, 'the late send counted');
+    await sleep(300);
+    expect(await smppSegments()).toBe(segments + 1);
   });
 
   it('applies a receipt that arrives before submit_sm_resp', async () => {
@@ -236,6 +248,36 @@ describe('providers: smpp', () => {
     expect(smsc.maxOutstanding).toBe(2);
   });
 
+  it('keeps the window slot of a submit_sm given up as unknown until its answer comes: never more than SMPP_WINDOW unanswered on the bind', async () => {
+    const [late, a, b] = [randomMobile(), randomMobile(), randomMobile()];
+    smsc.failNext(1, { delayMs: 2500 }, late);
+    for (const n of [a, b]) smsc.failNext(1, { delayMs: 300 }, n);
+    const lateId = await sms(late, 'answered late');
+    await until(lateId, 'failed'); // given up at 1 s, still unanswered on the bind
+    smsc.maxOutstanding = 0;
+    const ids = await Promise.all([sms(a, 'after a give-up'), sms(b, 'after a give-up')]);
+    await Promise.all(ids.map((id) => until(id, 'delivered')));
+    expect(smsc.maxOutstanding).toBe(2); // the late one and one other; the third waited for a slot
+    await until(lateId, 'delivered');
+  });
+
+  it('binds again when every window slot waits on a submit_sm given up as unknown (an SMSC that stopped answering)', async () => {
+    const [a, b, next] = [randomMobile(), randomMobile(), randomMobile()];
+    for (const n of [a, b]) smsc.failNext(1, { silent: true }, n);
+    const binds = smsc.binds;
+    smsc.maxOutstanding = 0;
+    const ids = await Promise.all([sms(a, 'never answered'), sms(b, 'never answered')]);
+    for (const id of ids)
+      expect((await until(id, 'failed')).error).toMatch(
+        /^DELIVERY_UNKNOWN: the SMSC did not answer submit_sm/,
+      );
+    await waitFor(() => smsc.binds === binds + 1 && provider.isBound, 'bound again, the window free');
+    await until(await sms(next, 'on the new bind'), 'delivered');
+    expect(smsc.maxOutstanding).toBe(2);
+    expect(smsc.to(a)).toHaveLength(1);
+    expect(smsc.to(b)).toHaveLength(1);
+  });
+
   it('sends enquire_link on the bind every SMPP_ENQUIRE_LINK_SECONDS', async () => {
     await waitFor(() => smsc.enquireLinks >= 1, 'an enquire_link', 8000);
   });
@@ -267,14 +309,75 @@ describe('providers: smpp', () => {
   });
 });
 
+describe('providers: smpp, validity used up while waiting for a window slot', () => {
+  // A window of one, held by a slow answer, and a route that could fail over: an expired message must go nowhere.
+  let t: TestApp;
+  let smsc: SmppStandIn;
+
+  beforeAll(async () => {
+    smsc = await SmppStandIn.start();
+    t = await startTestApp(
+      {
+        SMS_PROVIDER: 'smpp',
+        SMS_ROUTES: '*=smpp>console',
+        SMPP_URL: smsc.url,
+        SMPP_SOURCE_ADDR: 'SMSBRG',
+        SMPP_WINDOW: '1',
+        PROVIDER_TIMEOUT_MS: '4000',
+        MESSAGE_RELAY_INTERVAL: '3600',
+      },
+      { role: 'all' },
+    );
+    const provider = t.app.get<SmsRouter>(SMS_PROVIDER).provider('smpp') as SmppProvider;
+    await waitFor(() => provider.isBound, 'bound');
+  });
+  afterAll(async () => {
+    await t?.close();
+    await smsc?.stop();
+  });
+
+  const send = async (payload: object) => {
+    const res = await t.request({ method: 'POST', url: '/api/v1/messages/send', payload });
+    expect(res.statusCode).toBe(202);
+    return res.json() as { id: string; valid_until: string | null };
+  };
+  const until = (id: string, status: string): Promise<any> =>
+    waitFor(async () => {
+      const m = (await t.request({ url: `/api/v1/messages/${id}` })).json();
+      return m.status === status && m;
+    }, `message ${id} ${status}`);
+
+  it('fails it EXPIRED when its slot comes after valid_until: nothing written to the SMSC, no failover', async () => {
+    const [slow, short, long] = [randomMobile(), randomMobile(), randomMobile()];
+    smsc.failNext(1, { delayMs: 2500 }, slow);
+    const filler = await send({ to: slow, type: 'sms', body: 'holds the window' });
+    await waitFor(() => smsc.to(slow).length === 1, 'the window taken');
+    const expiring = await send({ to: short, type: 'sms', body: 'valid 1 s', validity_seconds: 1 });
+    const lasting = await send({ to: long, type: 'sms', body: 'valid 60 s', validity_seconds: 60 });
+    const failed = await until(expiring.id, 'failed');
+    expect(failed).toMatchObject({ error: 'EXPIRED', retry_count: 0 });
+    expect(failed.attempts).toEqual([{ provider: 'smpp', outcome: 'failed', error: 'EXPIRED' }]);
+    await until(filler.id, 'delivered');
+    await until(lasting.id, 'delivered');
+    expect(smsc.to(short)).toHaveLength(0);
+    // The next in line still goes, with what is left of its validity.
+    const [submit] = smsc.to(long);
+    expect(submit.validityPeriod).toBeInstanceOf(Date);
+    const left = (submit.validityPeriod as Date).getTime() - new Date(lasting.valid_until!).getTime();
+    expect(Math.abs(left)).toBeLessThan(2000);
+    await sleep(300);
+    expect(smsc.to(short)).toHaveLength(0);
+  });
+});
+
 describe('providers: smpp, a receipt that cannot be stored', () => {
-  // A redis-server of its own (in 6460-6469, never the shared one), cut while the bind stays up.
+  // A redis-server of its own (in 6700-6709, never the shared one), cut while the bind stays up.
   let redis: RedisServer;
   let smsc: SmppStandIn;
   let t: TestApp;
 
   beforeAll(async () => {
-    const port = await firstFreePort(6460, 6469);
+    const port = await firstFreePort(6700, 6709);
     [redis, smsc] = await Promise.all([RedisServer.start({ port }), SmppStandIn.start()]);
     t = await startTestApp(
       {

@@ -34,6 +34,8 @@ export class ProviderError extends Error {
   /** Which provider failed, and every provider tried (SmsRouter). */
   provider?: string;
   attempts?: Attempt[];
+  /** An `unknown` send whose answer may still come (an SMSC's late submit_sm_resp): true once it was recorded `sent`. */
+  sentLate?: Promise<boolean>;
 
   constructor(
     message: string,

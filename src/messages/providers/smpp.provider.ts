@@ -5,9 +5,10 @@ import { Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/c
 import * as smpp from 'smpp';
 import { maskPhone } from '../../common/mask';
 import type { ProviderReport } from '../message-status.service';
-import { DELIVERY_UNKNOWN, MessageRow, MessageStatus } from '../message.types';
+import { DELIVERY_UNKNOWN, EXPIRED, MessageRow, MessageStatus } from '../message.types';
 import { countSegments } from '../segments';
 import { MessageProvider, ProviderError, SendResult } from './provider';
+import type { ReportOutcome } from './provider-reports';
 
 export interface SmppOptions {
   host: string;
@@ -17,7 +18,7 @@ export interface SmppOptions {
   password: string;
   systemType?: string;
   sourceAddr: string;
-  /** submit_sm written and not yet answered, at most. */
+  /** submit_sm written and not yet answered on the bind, at most (one given up as unknown still counts). */
   window: number;
   enquireLinkSec: number;
   /** Longest wait for the bind, a window slot, or a submit_sm_resp. */
@@ -33,8 +34,11 @@ export interface SmppOptions {
 smpp.addTLV('dlt_pe_id', { id: 0x1400, type: smpp.types.tlv.cstring });
 smpp.addTLV('dlt_template_id', { id: 0x1401, type: smpp.types.tlv.cstring });
 
-/** Where receipts go (ProviderReports.record): resolves once the report is stored, throws when it is not. */
-export type ReportSink = (report: ProviderReport) => Promise<unknown>;
+/**
+ * Where receipts go (ProviderReports.record): resolves once the report is stored (`applied` when it moved its
+ * message), throws when it is not.
+ */
+export type ReportSink = (report: ProviderReport) => Promise<ReportOutcome>;
 
 const ERROR_NAMES = new Map(Object.entries(smpp.errors).map(([name, code]) => [code, name]));
 
@@ -82,7 +86,8 @@ const INTERFACE_VERSION = 0x34;
 const RECEIPT_TYPES = new Set([0x04, 0x20]);
 
 interface InFlight {
-  settle(resp: smpp.PDU | null, err?: ProviderError): void;
+  /** The SMSC's submit_sm_resp, or null: the bind is gone and no answer will come. */
+  answered(resp: smpp.PDU | null): void;
 }
 
 export class SmppProvider implements MessageProvider, OnApplicationBootstrap, OnApplicationShutdown {
@@ -98,8 +103,10 @@ export class SmppProvider implements MessageProvider, OnApplicationBootstrap, On
   private connecting?: Promise<smpp.Session>;
   private bindWaiters: { resolve: (s: smpp.Session) => void }[] = [];
   private readonly inFlight = new Map<number, InFlight>();
-  /** Window slots taken: sends between their slot and their answer (or their giving up). */
+  /** Window slots taken: sends from their slot until the SMSC answers their submit_sm or the bind is gone. */
   private slots = 0;
+  /** Of those, submit_sm given up as unknown and still unanswered. */
+  private givenUp = 0;
   private windowWaiters: (() => void)[] = [];
   private failures = 0;
   private reconnectTimer?: NodeJS.Timeout;
@@ -143,38 +150,49 @@ export class SmppProvider implements MessageProvider, OnApplicationBootstrap, On
     if (m.type !== 'sms')
       throw new ProviderError(`SMPP sends SMS only, not ${m.type}`, 'rejected', 'UNSUPPORTED_MESSAGE_TYPE');
     const deadline = Date.now() + this.opts.timeoutMs;
-    const session = await this.boundSession(deadline);
     await this.windowSlot(deadline);
+    let session: smpp.Session;
+    let validity: number | undefined;
     try {
-      return await this.submit(session, m);
-    } finally {
+      session = await this.boundSession(deadline);
+      // The wait for the slot and the bind may have used up the message's validity: never sent late (and never
+      // without a validity_period). A rejection, so neither retried nor handed to the route's next provider.
+      const left = m.valid_until ? new Date(m.valid_until).getTime() - Date.now() : undefined;
+      if (left !== undefined && left <= 0) throw new ProviderError(EXPIRED, 'rejected', EXPIRED);
+      validity = left === undefined ? undefined : Math.ceil(left / 1000);
+    } catch (err) {
       this.releaseSlot();
+      throw err;
     }
+    return this.submit(session, m, validity);
   }
 
-  private submit(session: smpp.Session, m: MessageRow): Promise<SendResult> {
-    const pdu = new smpp.PDU('submit_sm', this.submitFields(m));
+  /** Writes submit_sm; its window slot is given back only when the SMSC answers it or the bind is gone. */
+  private submit(session: smpp.Session, m: MessageRow, validity?: number): Promise<SendResult> {
+    const pdu = new smpp.PDU('submit_sm', this.submitFields(m, validity));
     return new Promise<SendResult>((resolve, reject) => {
-      let settled = false;
-      const done = (resp: smpp.PDU | null, err?: ProviderError) => {
-        if (resp) this.inFlight.delete(pdu.sequence_number);
-        if (settled) {
-          // The answer came after the send was given up as unknown: it tells what happened after all.
-          if (resp && !resp.command_status && resp.message_id) this.lateAnswer(m, String(resp.message_id));
-          return;
-        }
-        settled = true;
+      let gaveUp: ((sent: boolean) => void) | undefined;
+      const answered = (resp: smpp.PDU | null) => {
+        if (this.inFlight.get(pdu.sequence_number) !== entry) return; // answered once: by the SMSC or the drop
+        this.inFlight.delete(pdu.sequence_number);
         clearTimeout(timer);
-        if (err) return reject(err);
+        this.releaseSlot();
+        if (gaveUp) {
+          // The answer came after the send was given up as unknown: it tells what happened after all.
+          this.givenUp--;
+          if (!resp || resp.command_status || !resp.message_id) return gaveUp(false);
+          return void this.lateAnswer(m, String(resp.message_id)).then(gaveUp);
+        }
+        if (!resp) return reject(unknown('the connection to the SMSC closed after submit_sm was written'));
         try {
-          resolve(this.verdict(resp!));
+          resolve(this.verdict(resp));
         } catch (e) {
           reject(e as Error);
         }
       };
-      const written = session.send(pdu, (resp) => done(resp));
-      if (!written) {
-        settled = true;
+      const entry: InFlight = { answered };
+      if (!session.send(pdu, answered)) {
+        this.releaseSlot();
         // The socket was no longer writable: nothing of this submit_sm left.
         return reject(
           new ProviderError(
@@ -184,10 +202,19 @@ export class SmppProvider implements MessageProvider, OnApplicationBootstrap, On
           ),
         );
       }
-      this.inFlight.set(pdu.sequence_number, { settle: done });
+      this.inFlight.set(pdu.sequence_number, entry);
       const timer = setTimeout(() => {
-        // Keep the entry: the socket may still carry the answer, which lateAnswer then records.
-        done(null, unknown(`the SMSC did not answer submit_sm within ${this.opts.timeoutMs} ms`));
+        // Still outstanding on the bind, so it keeps its slot (the window holds on the wire); a late answer is
+        // recorded through sentLate.
+        const err = unknown(`the SMSC did not answer submit_sm within ${this.opts.timeoutMs} ms`);
+        err.sentLate = new Promise<boolean>((r) => (gaveUp = r));
+        reject(err);
+        if (++this.givenUp >= this.opts.window) {
+          // Every slot waits for an answer that may never come (an SMSC that stopped answering submit_sm but
+          // answers enquire_link): only a new bind gives the window back.
+          this.logger.warn(`SMPP: ${this.givenUp} submit_sm unanswered past the timeout; dropping the bind`);
+          session.destroy();
+        }
       }, this.opts.timeoutMs);
     });
   }
@@ -208,7 +235,8 @@ export class SmppProvider implements MessageProvider, OnApplicationBootstrap, On
     );
   }
 
-  private submitFields(m: MessageRow): smpp.PduFields {
+  /** `validity`: the seconds the message has left (what its valid_until leaves, checked by send). */
+  private submitFields(m: MessageRow, validity?: number): smpp.PduFields {
     const { encoding, segments } = countSegments(m.body);
     const text = { message: m.body };
     const source = sourceAddress(m.from ?? this.opts.sourceAddr);
@@ -226,22 +254,24 @@ export class SmppProvider implements MessageProvider, OnApplicationBootstrap, On
     };
     if (this.opts.dltEntityId) fields.dlt_pe_id = this.opts.dltEntityId;
     if (m.dlt_template_id) fields.dlt_template_id = m.dlt_template_id;
-    if (m.valid_until) {
-      const left = Math.ceil((new Date(m.valid_until).getTime() - Date.now()) / 1000);
-      if (left > 0) fields.validity_period = relativeTime(left);
-    }
+    if (validity) fields.validity_period = relativeTime(validity);
     return fields;
   }
 
-  private lateAnswer(m: MessageRow, providerMessageId: string): void {
-    this.reports({
+  /** Records a late submit_sm_resp: true when it moved the message (to `sent`). */
+  private lateAnswer(m: MessageRow, providerMessageId: string): Promise<boolean> {
+    return this.reports({
       provider: this.name,
       providerMessageId,
       messageId: m.id,
       status: 'sent',
       detail: { late_submit_sm_resp: true },
-    }).catch((err: Error) =>
-      this.logger.warn(`late submit_sm_resp for ${m.id} not recorded: ${err.message}`),
+    }).then(
+      (outcome) => outcome === 'applied',
+      (err: Error) => {
+        this.logger.warn(`late submit_sm_resp for ${m.id} not recorded: ${err.message}`);
+        return false;
+      },
     );
   }
 
@@ -361,10 +391,8 @@ export class SmppProvider implements MessageProvider, OnApplicationBootstrap, On
     this.bound = false;
     this.session = undefined;
     clearInterval(this.enquireTimer);
-    for (const [seq, f] of this.inFlight) {
-      this.inFlight.delete(seq);
-      f.settle(null, unknown('the connection to the SMSC closed after submit_sm was written'));
-    }
+    // Each gives its window slot back: nothing is outstanding on a bind that is gone.
+    for (const f of [...this.inFlight.values()]) f.answered(null);
     if (wasBound && !this.closing) this.logger.warn(`SMPP bind to ${this.opts.host}:${this.opts.port} lost`);
     if (this.opts.hold && !this.closing) {
       const backoff = Math.min(MAX_BACKOFF_MS, 250 * 2 ** Math.min(this.failures, 10));
