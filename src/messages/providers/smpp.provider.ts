@@ -5,9 +5,9 @@ import { Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/c
 import * as smpp from 'smpp';
 import { maskPhone } from '../../common/mask';
 import type { ProviderReport } from '../message-status.service';
-import { DELIVERY_UNKNOWN, EXPIRED, MessageRow, MessageStatus } from '../message.types';
+import { DELIVERY_UNKNOWN, MessageRow, MessageStatus } from '../message.types';
 import { countSegments } from '../segments';
-import { MessageProvider, ProviderError, SendResult } from './provider';
+import { expiredError, MessageProvider, ProviderError, SendResult } from './provider';
 import type { ReportOutcome } from './provider-reports';
 
 export interface SmppOptions {
@@ -158,7 +158,7 @@ export class SmppProvider implements MessageProvider, OnApplicationBootstrap, On
       // The wait for the slot and the bind may have used up the message's validity: never sent late (and never
       // without a validity_period). A rejection, so neither retried nor handed to the route's next provider.
       const left = m.valid_until ? new Date(m.valid_until).getTime() - Date.now() : undefined;
-      if (left !== undefined && left <= 0) throw new ProviderError(EXPIRED, 'rejected', EXPIRED);
+      if (left !== undefined && left <= 0) throw expiredError();
       validity = left === undefined ? undefined : Math.ceil(left / 1000);
     } catch (err) {
       this.releaseSlot();
