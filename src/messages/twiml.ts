@@ -7,7 +7,10 @@ export const EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>';
  * template body holding one (a form feed is a GSM-7 character) would make the whole answer unreadable to
  * Twilio, so they are left out of the reply.
  */
-const NOT_XML = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]/g;
+const xmlChar = (c: string) => {
+  const n = c.charCodeAt(0);
+  return n >= 0x20 ? n !== 0xfffe && n !== 0xffff : n === 0x9 || n === 0xa || n === 0xd;
+};
 
 const ESCAPES: Record<string, string> = {
   '<': '&lt;',
@@ -19,6 +22,6 @@ const ESCAPES: Record<string, string> = {
 
 /** One reply message, escaped. */
 export function twimlReply(body: string): string {
-  const text = body.replace(NOT_XML, '').replace(/[<>&'"]/g, (c) => ESCAPES[c]);
+  const text = Array.from(body).filter(xmlChar).join('').replace(/[<>&'"]/g, (c) => ESCAPES[c]);
   return `<?xml version="1.0" encoding="UTF-8"?><Response><Message>${text}</Message></Response>`;
 }
