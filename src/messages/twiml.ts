@@ -22,6 +22,9 @@ const ESCAPES: Record<string, string> = {
 
 /** One reply message, escaped. */
 export function twimlReply(body: string): string {
-  const text = Array.from(body).filter(xmlChar).join('').replace(/[<>&'"]/g, (c) => ESCAPES[c]);
+  const text = Array.from(body)
+    .filter(xmlChar)
+    .join('')
+    .replace(/[<>&'"]/g, (c) => ESCAPES[c]);
   return `<?xml version="1.0" encoding="UTF-8"?><Response><Message>${text}</Message></Response>`;
 }
