@@ -4,6 +4,21 @@ import type { ClusterOptions, RedisOptions } from 'ioredis';
 import { Cluster, Redis } from 'ioredis';
 import type { RedisConfig } from '../config/app-config';
 
+/**
+ * How a cluster client follows a slot that moves (resharding) or a master that fails over: MOVED at once
+ * (the slot map is refreshed), ASK and TRYAGAIN (a multi-key command on a slot half migrated) again after
+ * 50 ms, a failover or CLUSTERDOWN after 200 ms, 16 redirections at most; what still fails is a 503 with
+ * Retry-After (redis-errors.ts). Two seconds to refresh the slot map.
+ */
+const clusterRedirections: Partial<ClusterOptions> = {
+  maxRedirections: 16,
+  retryDelayOnMoved: 0,
+  retryDelayOnTryAgain: 50,
+  retryDelayOnFailover: 200,
+  retryDelayOnClusterDown: 200,
+  slotsRefreshTimeout: 2000,
+};
+
 /** Capped exponential reconnect: 50 ms, 100 ms, … up to 2 s between tries, forever. */
 export const reconnectDelay = (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000);
 
@@ -67,6 +82,7 @@ export function createCommandClient(cfg: RedisConfig, name = 'smsb-command'): Re
       enableAutoPipelining: false,
       lazyConnect: true,
       clusterRetryStrategy: reconnectDelay,
+      ...clusterRedirections,
     };
     return new Cluster(cfg.clusterNodes, clusterOptions);
   }
@@ -94,6 +110,7 @@ export function bullmqConnection(cfg: RedisConfig, kind: 'worker' | 'producer'):
       redisOptions,
       enableOfflineQueue: kind === 'worker',
       clusterRetryStrategy: reconnectDelay,
+      ...clusterRedirections,
     });
     cluster.on('error', () => undefined); // outages are reported once by the request-path client
     openClusters.add(cluster);
