@@ -57,6 +57,7 @@ async function main() {
         APP_ROLE: 'api',
         LOG_LEVEL: 'info',
         API_KEYS: KEY,
+        SMS_CONSOLE_IN_PRODUCTION: 'true',
         REDIS_URL: redis.url,
         REDIS_KEY_PREFIX: PREFIX,
         DATABASE_URL,

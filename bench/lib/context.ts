@@ -40,6 +40,8 @@ export const apiEnv = (redisUrl: string, nodeOptions: string): Record<string, st
   ADMIN_API_KEYS: `admin-${KEY}`,
   // Production takes inbound SMS only from an SMS gateway's key (GATEWAY_API_KEYS).
   GATEWAY_API_KEYS: `gateway-${KEY}`,
+  // Scenarios without a provider stand-in send through console, which production refuses unless asked.
+  SMS_CONSOLE_IN_PRODUCTION: 'true',
   REDIS_URL: redisUrl,
   ...SECRETS,
   OTP_REQUESTS_PER_IP: '100000000',

@@ -43,3 +43,31 @@ describe('maskUrl', () => {
     );
   });
 });
+
+describe('secret path segments (attack 18 F16)', () => {
+  const token = '07f2ff5846f87b11c68594d1d2ba29e41384c39bd886362d'; // openssl rand -hex 24
+
+  it('logs the MSG91 webhook token as its tag, however the URL is written', () => {
+    expect(maskUrl(`/webhooks/msg91/status/${token}`)).toBe(`/webhooks/msg91/status/${idTag(token)}`);
+    for (const url of [
+      `/webhooks/msg91/status/${token}?x=1`,
+      `/webhooks/msg91/status/${token}/`,
+      `//webhooks//msg91/status/${token}`,
+      `/Webhooks/MSG91/status/${token}`,
+      `/webhooks/%6Dsg91/status/${token}`,
+      `/webhooks/msg91/status/${token}/more`,
+    ]) {
+      const masked = maskUrl(url);
+      expect([url, masked.includes(token.slice(0, 16)), masked.includes(idTag(token))]).toEqual([
+        url,
+        false,
+        true,
+      ]);
+    }
+    const plain = 'attackwebhooktoken0123456789abcdef';
+    const encoded = [...plain].map((c) => `%${c.charCodeAt(0).toString(16)}`).join('');
+    expect(maskUrl(`/webhooks/msg91/status/${encoded}`)).toBe(`/webhooks/msg91/status/${idTag(plain)}`);
+    expect(maskUrl('/webhooks/msg91/other/abc')).toBe('/webhooks/msg91/other/abc');
+    expect(maskUrl('/webhooks/msg91/status')).toBe('/webhooks/msg91/status');
+  });
+});

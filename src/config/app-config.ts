@@ -1,7 +1,7 @@
 // The typed configuration every other module injects. Built once from the validated Env.
 import { setDefaultCountry } from '../common/phone';
 import { randomBytes } from 'node:crypto';
-import { keyEntries, smsRoutes } from './env';
+import { keyEntries, providerRates, smsRoutes } from './env';
 import type { Route } from '../messages/providers/router';
 import type { AppRole, Env, LogLevel } from './env';
 
@@ -237,12 +237,7 @@ export class AppConfig {
       maxSegments: env.MAX_SEGMENTS,
       routes: smsRoutes(env),
       circuit: { failures: env.CIRCUIT_FAILURES, openMs: env.CIRCUIT_OPEN_SECONDS * 1000 },
-      providerRates: Object.fromEntries(
-        list(env.SMS_PROVIDER_RATES).map((e) => {
-          const [name, n] = e.split(':');
-          return [name.trim(), Number(n)];
-        }),
-      ),
+      providerRates: providerRates(env),
       dlt: { entityId: env.DLT_ENTITY_ID, enforce: env.DLT_ENFORCE },
     };
     this.defaultCountry = env.DEFAULT_COUNTRY;

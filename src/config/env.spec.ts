@@ -73,6 +73,7 @@ describe('validateEnv', () => {
       JWT_SECRET: 'j'.repeat(32),
       ONBOARDING_SECRET: 'b'.repeat(32),
       WEBHOOK_SIGNING_SECRET: 'w'.repeat(32),
+      SMS_CONSOLE_IN_PRODUCTION: 'true',
     };
     const twilio = {
       SMS_PROVIDER: 'twilio',
@@ -107,6 +108,48 @@ describe('validateEnv', () => {
     expect(problems({ ...base, ...twilio, API_KEYS: 'same', ADMIN_API_KEYS: 'same' })).toEqual([]);
   });
 
+  it('refuses settings that would fake or drop sends (attack 18 F15)', () => {
+    const prod = {
+      ...base,
+      NODE_ENV: 'production',
+      OTP_SECRET: 'o'.repeat(32),
+      JWT_SECRET: 'j'.repeat(32),
+      ONBOARDING_SECRET: 'b'.repeat(32),
+      WEBHOOK_SIGNING_SECRET: 'w'.repeat(32),
+    };
+    const msg91 = {
+      MSG91_AUTH_KEY: 'k',
+      MSG91_TEMPLATE_ID: 't',
+      MSG91_WEBHOOK_TOKEN: 'x'.repeat(24),
+    };
+    // console in a route, the * route SMS_PROVIDER adds included: only when asked for, in production.
+    expect(problems(prod)).toEqual([expect.stringMatching(/^SMS_ROUTES: the route \*=console uses console/)]);
+    expect(problems({ ...prod, ...msg91, SMS_ROUTES: '+91=msg91' })).toEqual([
+      expect.stringMatching(/^SMS_ROUTES: the route \*=console uses console/),
+    ]);
+    expect(problems({ ...prod, ...msg91, SMS_ROUTES: '+91=msg91>console;*=msg91' })).toEqual([
+      expect.stringMatching(/^SMS_ROUTES: the route \+91=msg91>console uses console/),
+    ]);
+    expect(problems({ ...prod, ...msg91, SMS_ROUTES: '*=msg91' })).toEqual([]);
+    expect(problems({ ...prod, SMS_CONSOLE_IN_PRODUCTION: 'true' })).toEqual([]);
+    expect(problems({ ...base, SMS_ROUTES: '+91=console' })).toEqual([]); // outside production
+    // A rate that never sends, or for a provider that is unknown or in no route: in every environment.
+    expect(problems({ ...base, SMS_PROVIDER_RATES: 'console:0' })).toEqual([
+      'SMS_PROVIDER_RATES: console:0 would never let a send through (at least 1)',
+    ]);
+    expect(problems({ ...base, SMS_PROVIDER_RATES: 'twillio:100' })).toEqual([
+      expect.stringMatching(/^SMS_PROVIDER_RATES: twillio is not a provider/),
+    ]);
+    expect(problems({ ...base, SMS_PROVIDER_RATES: 'console:5,msg91:5' })).toEqual([
+      'SMS_PROVIDER_RATES: msg91 is in no route (SMS_ROUTES, SMS_PROVIDER): its rate limits nothing',
+    ]);
+    expect(problems({ ...prod, ...msg91, SMS_ROUTES: '*=msg91', SMS_PROVIDER_RATES: 'msg91:5' })).toEqual([]);
+    // Enforced DLT without the entity id every Indian SMS carries.
+    const dlt = { ...prod, SMS_CONSOLE_IN_PRODUCTION: 'true', DLT_ENFORCE: 'true' };
+    expect(problems(dlt)).toEqual([expect.stringMatching(/^DLT_ENTITY_ID: required with DLT_ENFORCE=true/)]);
+    expect(problems({ ...dlt, DLT_ENTITY_ID: '1101000000000000001' })).toEqual([]);
+  });
+
   it('takes a blank secret or key for none, in production and out of it', () => {
     const blank = ' '.repeat(40);
     const found = problems({
@@ -116,6 +159,7 @@ describe('validateEnv', () => {
       JWT_SECRET: `${' '.repeat(20)}short${' '.repeat(20)}`,
       ONBOARDING_SECRET: 'b'.repeat(32),
       WEBHOOK_SIGNING_SECRET: '\t'.repeat(33),
+      SMS_CONSOLE_IN_PRODUCTION: 'true',
     });
     expect(found).toEqual([
       'OTP_SECRET: required when NODE_ENV=production',
@@ -225,6 +269,7 @@ describe('AppConfig', () => {
       ONBOARDING_SECRET: 'z'.repeat(32),
       WEBHOOK_SIGNING_SECRET: 'w'.repeat(32),
       OTP_TEST_NUMBERS: '+15005550006:123456',
+      SMS_CONSOLE_IN_PRODUCTION: 'true',
     };
     expect(new AppConfig(validateEnv(prod), 'api').otp.testNumbers.size).toBe(0);
     expect(

@@ -127,6 +127,11 @@ export class Env {
   @Transform(toInt) @IsInt() @Min(1000) @Max(120000) PROVIDER_TIMEOUT_MS: number = 10000;
 
   @IsIn(SMS_PROVIDERS) SMS_PROVIDER: string = 'console';
+  /**
+   * The console provider logs a message and marks it delivered without sending it: with NODE_ENV=production a
+   * route may name it only when this says so (a demo or a staging copy), never by default.
+   */
+  @Transform(toBool) @IsBoolean() SMS_CONSOLE_IN_PRODUCTION: boolean = false;
   /** Destination prefix → providers in failover order: `+91=msg91>smpp;*=twilio>smpp` (default `*=SMS_PROVIDER`). */
   @Transform(emptyToUndefined) @IsOptional() @IsString() @MaxLength(2000) SMS_ROUTES?: string = undefined;
   /** Sends per second per provider, all workers together: `twilio:100,smpp:200` (unlisted: no limit of its own). */
@@ -301,13 +306,64 @@ export function smsRoutes(env: Pick<Env, 'SMS_ROUTES' | 'SMS_PROVIDER'>): Route[
   return parseRoutes(env.SMS_ROUTES ?? '', env.SMS_PROVIDER, SMS_PROVIDERS);
 }
 
+/** SMS_PROVIDER_RATES read: provider → sends per second (its shape is checked by the Env class). */
+export function providerRates(env: Pick<Env, 'SMS_PROVIDER_RATES'>): Record<string, number> {
+  return Object.fromEntries(
+    (env.SMS_PROVIDER_RATES ?? '')
+      .split(',')
+      .map((e) => e.trim())
+      .filter(Boolean)
+      .map((e) => {
+        const [name, n] = e.split(':');
+        return [name.trim(), Number(n)];
+      }),
+  );
+}
+
+/** The routes, or none when SMS_ROUTES cannot be read (its own problem is reported by validateEnv). */
+function routesOrNone(env: Env): Route[] {
+  try {
+    return smsRoutes(env);
+  } catch {
+    return [];
+  }
+}
+
 /** Every SMS provider a route names (each needs its settings). */
 function usedProviders(env: Env): Set<string> {
-  try {
-    return new Set(smsRoutes(env).flatMap((r) => r.providers));
-  } catch {
-    return new Set([env.SMS_PROVIDER]); // SMS_ROUTES's own problem is reported below
+  const routes = routesOrNone(env);
+  return new Set(routes.length ? routes.flatMap((r) => r.providers) : [env.SMS_PROVIDER]);
+}
+
+/**
+ * Settings that start but cannot do what they say: a rate that never lets a send through, a rate for a
+ * provider no route uses (a typo such as twillio:100 limits nothing), enforced DLT without the entity id.
+ */
+function providerProblems(env: Env): string[] {
+  const problems: string[] = [];
+  const used = usedProviders(env);
+  for (const [name, rate] of Object.entries(providerRates(env))) {
+    if (!(SMS_PROVIDERS as readonly string[]).includes(name))
+      problems.push(`SMS_PROVIDER_RATES: ${name} is not a provider (${SMS_PROVIDERS.join(', ')})`);
+    else if (!used.has(name))
+      problems.push(
+        `SMS_PROVIDER_RATES: ${name} is in no route (SMS_ROUTES, SMS_PROVIDER): its rate limits nothing`,
+      );
+    if (rate < 1)
+      problems.push(`SMS_PROVIDER_RATES: ${name}:${rate} would never let a send through (at least 1)`);
   }
+  if (env.NODE_ENV !== 'production') return problems;
+  if (!env.SMS_CONSOLE_IN_PRODUCTION)
+    for (const r of routesOrNone(env))
+      if (r.providers.includes('console'))
+        problems.push(
+          `SMS_ROUTES: the route ${r.prefix || '*'}=${r.providers.join('>')} uses console, which marks messages ` +
+            'delivered without sending them; name a real provider (a missing * route is *=SMS_PROVIDER), or set ' +
+            'SMS_CONSOLE_IN_PRODUCTION=true',
+        );
+  if (env.DLT_ENFORCE && !env.DLT_ENTITY_ID)
+    problems.push('DLT_ENTITY_ID: required with DLT_ENFORCE=true in production (sent with every SMS to +91)');
+  return problems;
 }
 
 export function validateEnv(raw: Record<string, string | undefined>): Env {
@@ -360,6 +416,7 @@ export function validateEnv(raw: Record<string, string | undefined>): Env {
       idOf.set(e.secret, e.id);
     }
   }
+  problems.push(...providerProblems(env));
   const used = usedProviders(env);
   if (used.has('twilio')) {
     for (const name of ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN'] as const) {

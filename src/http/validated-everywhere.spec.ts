@@ -1,9 +1,11 @@
 // Validation is per parameter (see `Validated`), not global: this walks every controller so that a body, query
-// or path parameter added without a pipe fails here instead of reaching a service unchecked.
+// or path parameter added without a pipe fails here instead of reaching a service unchecked. It also checks that
+// a path parameter that looks secret is declared as such, so that logged URLs show its tag (common/mask.ts).
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { PATH_METADATA, ROUTE_ARGS_METADATA } from '@nestjs/common/constants';
 import { RouteParamtypes } from '@nestjs/common/enums/route-paramtypes.enum';
+import { SECRET_ROUTES } from '../common/mask';
 import { MobileNumberPipe } from '../common/phone';
 import { BoundedValidationPipe } from './validation.pipe';
 import { SessionIdPipe } from '../session/session.controller';
@@ -64,5 +66,19 @@ describe('every body, query and path parameter is validated', () => {
     }
     expect(unchecked).toEqual([]);
     expect(checked).toBeGreaterThan(20);
+  });
+
+  it('declares every route whose path parameter looks secret in SECRET_ROUTES (logged as a tag)', () => {
+    const path = (target: object) => String(Reflect.getMetadata(PATH_METADATA, target));
+    const routes = controllers.flatMap((controller) =>
+      Object.getOwnPropertyNames(controller.prototype).flatMap((method) => {
+        const handler = (controller.prototype as Record<string, object>)[method];
+        if (!Reflect.hasMetadata(PATH_METADATA, handler)) return [];
+        return [`/${`${path(controller)}/${path(handler)}`.split('/').filter(Boolean).join('/')}`];
+      }),
+    );
+    expect(routes).toContain('/webhooks/msg91/status/:token');
+    const secret = routes.filter((r) => /:[^/]*(token|secret|key|password|signature)/i.test(r));
+    expect(secret.filter((r) => !SECRET_ROUTES.includes(r))).toEqual([]);
   });
 });

@@ -2,7 +2,7 @@
 // ({PUBLIC_BASE_URL}/webhooks/msg91/status/{MSG91_WEBHOOK_TOKEN}); any other token is answered as an unknown
 // route would be. Both of MSG91's shapes are read: the SMS webhook's form field `data` (a JSON string of
 // [{requestId, report: [{status, desc, ...}]}]) and the JSON webhooks' flat {requestId, status, ...} (alone or
-// in an array). Each report goes to ProviderReports, which stores it before the answer.
+// in an array). The reports go to ProviderReports, which stores them all before the answer.
 import { Body, Controller, HttpCode, Param, Post } from '@nestjs/common';
 import {
   ApiBody,
@@ -22,6 +22,7 @@ import { Public } from '../http/access.decorator';
 import { ErrorDto } from '../http/error.dto';
 import { Validated } from '../http/validation.pipe';
 import type { MessageStatus } from './message.types';
+import type { ProviderReport } from './message-status.service';
 import { ProviderReports } from './providers/provider-reports';
 
 export class Msg91TokenParams {
@@ -85,18 +86,21 @@ export class Msg91WebhooksController {
   })
   async status(@Param(Validated) params: Msg91TokenParams, @Body(Validated) body: unknown): Promise<string> {
     this.verify(params.token);
-    for (const r of readReports(body)) {
+    const reports = readReports(body).flatMap((r): ProviderReport[] => {
       const status = MSG91_STATUS[r.status.trim().toLowerCase()];
-      if (!status) continue; // an intermediate state we do not track
+      if (!status) return []; // an intermediate state we do not track
       const why = r.failureReason || r.desc;
-      await this.reports.record({
-        provider: 'msg91',
-        providerMessageId: r.requestId,
-        status,
-        ...(status === 'delivered' ? {} : { error: `MSG91 ${r.status}${why ? ` ${why}` : ''}` }),
-        detail: { msg91_status: r.status, msg91_desc: r.desc ?? null },
-      });
-    }
+      return [
+        {
+          provider: 'msg91',
+          providerMessageId: r.requestId,
+          status,
+          ...(status === 'delivered' ? {} : { error: `MSG91 ${r.status}${why ? ` ${why}` : ''}` }),
+          detail: { msg91_status: r.status, msg91_desc: r.desc ?? null },
+        },
+      ];
+    });
+    await this.reports.recordAll(reports);
     return '';
   }
 

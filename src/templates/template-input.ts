@@ -1,7 +1,7 @@
 // What an admin sends as a template, read strictly: the shapes class-validator cannot say for a map of locales.
 import { hasUnstorableText } from '../common/validators/storable-text.validator';
 import type { PutTemplateDto } from './dto/templates.dto';
-import { Template, TemplateError, TemplateLocale } from './template';
+import { canonicalLocale, Template, TemplateError, TemplateLocale } from './template';
 
 export const TEMPLATE_NAME = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
 const LOCALE = /^[a-z]{2,3}(-[A-Za-z0-9]{2,8}){0,2}$/;
@@ -15,8 +15,10 @@ export function templateFromInput(name: string, dto: PutTemplateDto): Template {
   // The name was read by TemplateNamePipe.
   const entries = Object.entries(dto.locales);
   if (!entries.length || entries.length > MAX_LOCALES) throw bad(`locales holds 1 to ${MAX_LOCALES} locales`);
-  const locales = entries.map(([locale, raw]) => {
-    if (!LOCALE.test(locale)) throw bad(`${locale.slice(0, 20)} is not a locale such as en, hi or pt-BR`);
+  const locales = entries.map(([given, raw]) => {
+    // Stored as BCP 47 writes it, so that pt-br and pt-BR are one locale (checkTemplate refuses it twice).
+    const locale = LOCALE.test(given) ? canonicalLocale(given) : null;
+    if (!locale) throw bad(`${given.slice(0, 20)} is not a locale such as en, hi or pt-BR`);
     if (!raw || typeof raw !== 'object' || Array.isArray(raw))
       throw bad(`locales.${locale} must be an object`);
     for (const key of Object.keys(raw))

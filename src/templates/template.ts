@@ -47,6 +47,25 @@ export class TemplateError extends AppException {
 
 const PLACEHOLDER = /\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g;
 
+/**
+ * Variable names no request can fill: the names every object inherits (`constructor`, `toString`,
+ * `__proto__` …). The body's reader (class-transformer) drops such keys from every object it copies, and
+ * Fastify refuses a body holding `__proto__`, so a template declaring one could never be used.
+ */
+const UNFILLABLE = new Set(Object.getOwnPropertyNames(Object.prototype));
+
+/** The longest text any message may have (an e-mail's body): a rendering is stopped once past it. */
+export const MAX_RENDERED = 100_000;
+
+/** A locale tag in BCP 47's canonical form (pt-br → pt-BR), or null when it is not one. */
+export function canonicalLocale(tag: string): string | null {
+  try {
+    return Intl.getCanonicalLocales(tag)[0] ?? null;
+  } catch {
+    return null;
+  }
+}
+
 /** The variable names a text uses. */
 export function placeholders(body: string): string[] {
   return [...new Set([...body.matchAll(PLACEHOLDER)].map((m) => m[1]))];
@@ -58,6 +77,15 @@ export function checkTemplate(t: Template): void {
   const declared = new Set(t.variables);
   if (declared.size !== t.variables.length)
     throw new TemplateError('INVALID_TEMPLATE', 'variables lists a name twice');
+  for (const name of t.variables)
+    if (UNFILLABLE.has(name))
+      throw new TemplateError(
+        'INVALID_TEMPLATE',
+        `${name} cannot be a variable's name: every object has it, so no request can give it`,
+      );
+  const locales = new Set(t.locales.map((l) => l.locale.toLowerCase()));
+  if (locales.size !== t.locales.length)
+    throw new TemplateError('INVALID_TEMPLATE', 'locales lists a locale twice (locales ignore case)');
   for (const { locale, text } of t.locales)
     for (const name of placeholders(text.body))
       if (!declared.has(name))
@@ -73,7 +101,7 @@ export function checkTemplate(t: Template): void {
  */
 export function pickLocale(t: Template, wanted?: string): Template['locales'][number] {
   if (wanted) {
-    const lower = wanted.toLowerCase();
+    const lower = (canonicalLocale(wanted) ?? wanted).toLowerCase();
     const exact = t.locales.find((l) => l.locale.toLowerCase() === lower);
     if (exact) return exact;
     const language = lower.split('-')[0];
@@ -83,15 +111,19 @@ export function pickLocale(t: Template, wanted?: string): Template['locales'][nu
   return t.locales[0];
 }
 
-/** Fills the template; every declared variable must be given, and nothing else. */
+/**
+ * Fills the template; every declared variable must be given, and nothing else. Only the object's own
+ * properties count (a variable named toString is not found on Object.prototype), and the variables are
+ * returned in an object without a prototype.
+ */
 export function render(t: Template, given: Record<string, unknown> = {}, wanted?: string): Rendered {
   const declared = new Set(t.variables);
   for (const name of Object.keys(given))
     if (!declared.has(name))
       throw new TemplateError('UNKNOWN_VARIABLE', `template ${t.name} has no variable ${name}`);
-  const variables: Record<string, string> = {};
+  const variables = Object.create(null) as Record<string, string>;
   for (const name of t.variables) {
-    const v = given[name];
+    const v = Object.hasOwn(given, name) ? given[name] : undefined;
     if (v === undefined || v === null || v === '')
       throw new TemplateError('MISSING_VARIABLE', `template ${t.name} needs the variable ${name}`);
     if (typeof v !== 'string' && typeof v !== 'number')
@@ -99,10 +131,23 @@ export function render(t: Template, given: Record<string, unknown> = {}, wanted?
     variables[name] = String(v);
   }
   const { locale, text } = pickLocale(t, wanted);
+  // Stopped as soon as it is too long: a large value in a text that repeats its placeholder would otherwise
+  // build a string of hundreds of megabytes before any length check.
+  let length = text.body.length;
+  const body = text.body.replace(PLACEHOLDER, (_, name: string) => {
+    length += variables[name].length;
+    if (length > MAX_RENDERED)
+      throw new AppException(
+        400,
+        'BODY_TOO_LONG',
+        `template ${t.name} filled is over ${MAX_RENDERED} characters`,
+      );
+    return variables[name];
+  });
   return {
     template: t.name,
     locale,
-    body: text.body.replace(PLACEHOLDER, (_, name: string) => variables[name]),
+    body,
     variables,
     dltTemplateId: text.dlt_template_id ?? null,
     whatsappContentSid: text.whatsapp_content_sid ?? null,

@@ -224,7 +224,11 @@ describe('status callback URLs', () => {
 
   it('is open outside production and closed in production by default', () => {
     expect(testConfig({ WEBHOOK_ALLOW_PRIVATE_URLS: '' }).messages.allowPrivateCallbackUrls).toBe(true);
-    const production = { NODE_ENV: 'production', WEBHOOK_ALLOW_PRIVATE_URLS: '' };
+    const production = {
+      NODE_ENV: 'production',
+      SMS_CONSOLE_IN_PRODUCTION: 'true',
+      WEBHOOK_ALLOW_PRIVATE_URLS: '',
+    };
     expect(testConfig(production).messages.allowPrivateCallbackUrls).toBe(false);
     expect(
       testConfig({ ...production, WEBHOOK_ALLOW_PRIVATE_URLS: 'true' }).messages.allowPrivateCallbackUrls,

@@ -1,5 +1,6 @@
 // The built service at LOG_LEVEL=debug, a whole OTP flow through a Twilio stand-in: the code, the API key,
-// the auth token and the full phone number never reach the logs, and the stored body is redacted once sent.
+// the auth token, the full phone number and the MSG91 webhook token (a path segment) never reach the logs, and
+// the stored body is redacted once sent.
 import { Client } from 'pg';
 import { randomMobile } from '../helpers/numbers';
 import { serviceEnv, spawnService, waitForHttp } from '../helpers/processes';
@@ -8,6 +9,9 @@ import { removeKeys } from '../helpers/test-app';
 import { TEST_CLIENT_KEY, testConfig, testDatabaseUrl } from '../helpers/test-env';
 import { TwilioStandIn } from '../helpers/twilio-standin';
 import { waitFor } from '../helpers/wait';
+
+/** As docs/providers.md suggests making one (openssl rand -hex 24). */
+const WEBHOOK_TOKEN = '07f2ff5846f87b11c68594d1d2ba29e41384c39bd886362d';
 
 describe('secrets stay out of logs', () => {
   it('runs an OTP flow at debug level without logging the code, keys or the number, with the request id on a request’s lines', async () => {
@@ -21,6 +25,7 @@ describe('secrets stay out of logs', () => {
       TWILIO_AUTH_TOKEN: TwilioStandIn.AUTH_TOKEN,
       TWILIO_FROM_NUMBER: '+15005550006',
       TWILIO_BASE_URL: twilio.baseUrl,
+      MSG91_WEBHOOK_TOKEN: WEBHOOK_TOKEN,
     });
     const svc = spawnService('main', env);
     const db = new Client({ connectionString: testDatabaseUrl() });
@@ -53,6 +58,13 @@ describe('secrets stay out of logs', () => {
       expect(ok.status).toBe(200);
       await fetch(`${base}/onboard/register/${mobile}`, { headers });
       await fetch(`${base}/onboard/register/${mobile}`, { headers: { 'x-api-key': 'wrong-key' } });
+      // A webhook answered 400 (a report shape it does not read) is logged with its URL (attack 18 F16).
+      const hook = await fetch(`${base}/webhooks/msg91/status/${WEBHOOK_TOKEN}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ unknown: 'shape' }),
+      });
+      expect(hook.status).toBe(400);
 
       await waitFor(
         async () =>
@@ -77,6 +89,8 @@ describe('secrets stay out of logs', () => {
       expect(logs).not.toContain(TEST_CLIENT_KEY);
       expect(logs).not.toContain('wrong-key');
       expect(logs).not.toContain(TwilioStandIn.AUTH_TOKEN);
+      expect(logs).toContain('/webhooks/msg91/status/'); // the line is there, its token is not
+      expect(logs).not.toContain(WEBHOOK_TOKEN.slice(0, 16));
     } catch (err) {
       // The service's own output explains a failure here better than the client's view of it.
       throw new Error(`${(err as Error).message}\n--- service output ---\n${svc.output().slice(-4000)}`);

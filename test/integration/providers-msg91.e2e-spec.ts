@@ -222,6 +222,30 @@ describe('providers: msg91', () => {
     expect((await get(id)).status).toBe('sent');
   });
 
+  it('applies a webhook of 3,000 reports side by side, each message still seeing its own in order (F13)', async () => {
+    const ids = await Promise.all([0, 1, 2].map(() => sms(randomMobile(), 'many reports')));
+    const rows = await Promise.all(ids.map((id) => until(id, 'sent')));
+    const [a, b, c] = rows.map((m) => m.provider_message_id as string);
+    // Each message's reports in a different order; the first wins (forward only), so a reordering shows.
+    const own = [
+      [a, '1'],
+      [b, '9'],
+      [c, '2'],
+      [a, '9'],
+      [b, '1'],
+      [c, '1'],
+    ];
+    const body = Array.from({ length: 2994 }, (_, i) => ({
+      requestId: `unknown-${Date.now()}-${i}`,
+      status: '1',
+    }));
+    own.forEach(([requestId, status], i) => body.splice(i * 500, 0, { requestId, status }));
+    expect((await jsonHook(body)).statusCode).toBe(200);
+    expect((await get(ids[0])).status).toBe('delivered');
+    expect((await get(ids[1])).status).toBe('failed');
+    expect((await get(ids[2])).status).toBe('undelivered');
+  });
+
   it('acknowledges a report on an unknown request id and changes nothing', async () => {
     const res = await formHook(msg91FormReport('ffffffffffffffffffffffff', '1'));
     expect(res.statusCode).toBe(200);

@@ -11,6 +11,8 @@ import { signedTwilioForm, TwilioStandIn } from '../helpers/twilio-standin';
 import { waitFor } from '../helpers/wait';
 
 const SID = 'HX' + 'ab'.repeat(16);
+/** Outside India: DLT_ENFORCE (on here) does not ask these sends for a DLT template id. */
+const US = '+14155550123';
 const ORIGINAL_OTP = { variables: ['code', 'minutes'], locales: { en: { body: OTP_TEXT } } };
 
 describe('templates', () => {
@@ -160,6 +162,88 @@ describe('templates', () => {
     }
     const [{ n }] = await db.query('SELECT count(*)::int AS n FROM messages WHERE "to" = $1', [to]);
     expect(n).toBe(0);
+  });
+
+  it('answers 400, never 500, to variables of the wrong shape or size (attack 18 F11)', async () => {
+    await put('shipping-repeat', {
+      variables: ['day'],
+      locales: { en: { body: '{{day}} '.repeat(200) } },
+    });
+    const to = randomMobile();
+    const cases: [object, string][] = [
+      [{ template: 'otp', variables: null }, 'VALIDATION_FAILED'],
+      [{ template: 'otp', variables: ['1', '2'] }, 'VALIDATION_FAILED'],
+      [{ template: 'otp', variables: 'code=1' }, 'VALIDATION_FAILED'],
+      [{ template: 'otp', variables: 12 }, 'VALIDATION_FAILED'],
+      [{ template: 'otp', variables: { code: { a: { b: 1 } }, minutes: 1 } }, 'MISSING_VARIABLE'],
+      [{ template: 'otp', variables: { code: ['1'], minutes: 1 } }, 'MISSING_VARIABLE'],
+      [{ template: 'otp', variables: { code: 'x'.repeat(200_000), minutes: 1 } }, 'BODY_TOO_LONG'],
+      // 200 placeholders × 500 KB would be 100 MB of text: refused before it is built.
+      [{ template: 'shipping-repeat', variables: { day: 'x'.repeat(500_000) } }, 'BODY_TOO_LONG'],
+      [
+        {
+          type: 'email',
+          to: 'a@example.com',
+          template: 'shipping-repeat',
+          variables: { day: 'x'.repeat(600) },
+        },
+        'BODY_TOO_LONG',
+      ],
+    ];
+    for (const [extra, code] of cases) {
+      const res = await send({ to, type: 'sms', ...extra });
+      expect([JSON.stringify(extra).slice(0, 80), res.statusCode, res.json().code]).toEqual([
+        JSON.stringify(extra).slice(0, 80),
+        400,
+        code,
+      ]);
+      expect(res.json()).toMatchObject({
+        statusCode: 400,
+        error: 'Bad Request',
+        code,
+        message: expect.any(String),
+      });
+    }
+  });
+
+  it('stores locales in canonical case, refuses one twice, and finds them whatever the case (F13)', async () => {
+    const twice = await put('loc-twice', {
+      variables: [],
+      locales: { 'pt-BR': { body: 'um' }, 'pt-br': { body: 'dois' } },
+    });
+    expect([twice.statusCode, twice.json().code]).toEqual([400, 'INVALID_TEMPLATE']);
+    const stored = await put('loc-case', {
+      variables: [],
+      locales: { en: { body: 'one' }, 'pt-br': { body: 'um' }, 'zh-hant-tw': { body: '一' } },
+    });
+    expect(stored.statusCode).toBeLessThan(300);
+    expect(Object.keys(stored.json().locales)).toEqual(['en', 'pt-BR', 'zh-Hant-TW']);
+    for (const [locale, body] of [
+      ['PT-BR', 'um'],
+      ['pt-br', 'um'],
+      ['zh-hant-TW', '一'],
+    ]) {
+      const res = await send({
+        to: US,
+        type: 'sms',
+        template: 'loc-case',
+        variables: {},
+        locale,
+      });
+      expect([locale, res.statusCode]).toEqual([locale, 202]);
+      const m = (await t.request({ url: `/api/v1/messages/${res.json().id}` })).json();
+      expect([locale, m.body]).toEqual([locale, body]);
+    }
+  });
+
+  it('refuses variable names every object inherits, which no request could fill (F13)', async () => {
+    for (const name of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
+      const res = await put('proto-names', {
+        variables: ['a', name],
+        locales: { en: { body: `x {{a}} {{${name}}}` } },
+      });
+      expect([name, res.statusCode, res.json().code]).toEqual([name, 400, 'INVALID_TEMPLATE']);
+    }
   });
 
   it('enforces DLT: an SMS to +91 needs a template with a dlt_template_id; other countries do not', async () => {

@@ -55,7 +55,12 @@ describe('key scopes', () => {
   });
 
   it('requires a gateway key for /onboard/sms in production', async () => {
-    const prod = await startTestApp({ NODE_ENV: 'production', API_KEYS: CLIENT, ADMIN_API_KEYS: ADMIN });
+    const prod = await startTestApp({
+      NODE_ENV: 'production',
+      SMS_CONSOLE_IN_PRODUCTION: 'true',
+      API_KEYS: CLIENT,
+      ADMIN_API_KEYS: ADMIN,
+    });
     try {
       expect((await inbound(prod, CLIENT)).statusCode).toBe(403);
       expect((await inject(prod, 'POST', '/sessions', CLIENT, { user_id: 'u1' })).statusCode).toBe(201);

@@ -17,6 +17,7 @@ import {
   MaxLength,
   Min,
   MinLength,
+  ValidateIf,
 } from 'class-validator';
 import { IsMobileNumber } from '../../common/phone';
 import { IsStorableText } from '../../common/validators/storable-text.validator';
@@ -74,8 +75,9 @@ export class SendMessageDto {
     additionalProperties: true,
     example: { code: '123456', minutes: 5 },
   })
-  @IsOptional()
-  @IsObject()
+  // Absent, or an object: null is refused here, as a string or an array is (render reads its keys).
+  @ValidateIf((o: SendMessageDto) => o.variables !== undefined)
+  @IsObject({ message: 'variables must be an object of name → text or number' })
   @IsStorableText()
   variables?: Record<string, string | number>;
 
