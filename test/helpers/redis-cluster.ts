@@ -92,7 +92,8 @@ export class RedisCluster {
           const replicas = (await cluster.topology()).filter((n) => n.role === 'replica');
           if (replicas.length < 3) return false;
           for (const r of replicas)
-            if (!(await cluster.cli(r.port, 'info', 'replication')).includes('master_link_status:up')) return false;
+            if (!(await cluster.cli(r.port, 'info', 'replication')).includes('master_link_status:up'))
+              return false;
           return true;
         },
         'replicas in sync',
