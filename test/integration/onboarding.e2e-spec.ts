@@ -6,6 +6,7 @@ import { RedisKeys } from '../../src/redis/redis-keys';
 import { randomMobile } from '../helpers/numbers';
 import { startTestApp, TestApp } from '../helpers/test-app';
 import { numberKeys } from '../helpers/number-keys';
+import { waitFor } from '../helpers/wait';
 
 describe('onboarding', () => {
   let t: TestApp;
@@ -87,6 +88,11 @@ describe('onboarding', () => {
   });
 
   it('registers with exactly one Redis command and no SQL', async () => {
+    // The start-up warm-up (which writes every blacklist entry of the shared test database) is over first.
+    await waitFor(
+      async () => (await t.request({ url: '/health/ready', as: 'none' })).statusCode === 200,
+      'warmed up',
+    );
     const monitor = new Redis(t.config.redis.url!);
     const seen: { args: string[]; source: string }[] = [];
     const m = await monitor.monitor();
