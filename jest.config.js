@@ -5,6 +5,9 @@ const transform = {
   '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', diagnostics: false, astTransformers: { before: [swaggerPlugin] } }],
 };
 
+/** Onboarding, OTP, messages, sessions, the scheduler and health, run a second time on a cluster. */
+const CLUSTER_SUITES = ['onboarding', 'otp', 'messages', 'session', 'scheduler', 'http-basics'];
+
 module.exports = {
   projects: [
     {
@@ -19,6 +22,18 @@ module.exports = {
       transform,
       testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'],
       globalSetup: '<rootDir>/test/global-setup.ts',
+      slowTestThreshold: 20,
+    },
+    {
+      // The suites of the hot paths again, on a Redis Cluster of 3 masters and 3 replicas (cluster-setup.ts):
+      // the service's own hash tags keep every multi-key step in one slot while the data spreads.
+      displayName: 'cluster',
+      testEnvironment: 'node',
+      transform,
+      testMatch: CLUSTER_SUITES.map((s) => `<rootDir>/test/integration/${s}.e2e-spec.ts`),
+      globalSetup: '<rootDir>/test/cluster-setup.ts',
+      globalTeardown: '<rootDir>/test/cluster-teardown.ts',
+      globals: { SMSB_REDIS_CLUSTER: true },
       slowTestThreshold: 20,
     },
   ],

@@ -23,7 +23,17 @@ export function uniquePrefix(): string {
   return `smsb-test:${randomBytes(4).toString('hex')}:`;
 }
 
+/** Whether this suite runs in the `cluster` project (jest.config.js), on the run's own Redis Cluster. */
+export const onTestCluster = (): boolean =>
+  (globalThis as { SMSB_REDIS_CLUSTER?: boolean }).SMSB_REDIS_CLUSTER === true &&
+  !!process.env.SMSB_TEST_CLUSTER_NODES;
+
 export function testRawEnv(overrides: RawEnv = {}): RawEnv {
+  // In the cluster project, every app talks to the cluster, unless the suite gave a Redis of its own.
+  const cluster =
+    onTestCluster() && !overrides.REDIS_URL && !overrides.REDIS_CLUSTER_NODES
+      ? { REDIS_URL: '', REDIS_CLUSTER_NODES: process.env.SMSB_TEST_CLUSTER_NODES }
+      : {};
   return {
     NODE_ENV: 'test',
     API_KEYS: TEST_CLIENT_KEY,
@@ -37,6 +47,7 @@ export function testRawEnv(overrides: RawEnv = {}): RawEnv {
     JWT_SECRET: 'test-jwt-secret-0123456789abcdef0123456789',
     ONBOARDING_SECRET: 'test-onboarding-secret-0123456789abcdef',
     WEBHOOK_SIGNING_SECRET: 'test-webhook-secret-0123456789abcdef',
+    ...cluster,
     ...overrides,
   };
 }

@@ -1,5 +1,4 @@
 // Reverse-SMS onboarding end to end on the real Redis and Postgres.
-import { Redis } from 'ioredis';
 import { DataSource } from 'typeorm';
 import { QueryCounter } from '../../src/database/query-counter';
 import { RedisKeys } from '../../src/redis/redis-keys';
@@ -7,6 +6,7 @@ import { randomMobile } from '../helpers/numbers';
 import { startTestApp, TestApp } from '../helpers/test-app';
 import { numberKeys } from '../helpers/number-keys';
 import { waitFor } from '../helpers/wait';
+import { watchRedis } from '../helpers/redis-monitor';
 
 describe('onboarding', () => {
   let t: TestApp;
@@ -93,23 +93,16 @@ describe('onboarding', () => {
       async () => (await t.request({ url: '/health/ready', as: 'none' })).statusCode === 200,
       'warmed up',
     );
-    const monitor = new Redis(t.config.redis.url!);
-    const seen: { args: string[]; source: string }[] = [];
-    const m = await monitor.monitor();
-    m.on('monitor', (_time: string, args: string[], source: string) => {
-      if (args.some((a) => typeof a === 'string' && a.startsWith(t.config.redis.keyPrefix)))
-        seen.push({ args, source });
-    });
-    await new Promise((r) => setTimeout(r, 100));
+    const watch = await watchRedis(t.config, (args) =>
+      args.some((a) => typeof a === 'string' && a.startsWith(t.config.redis.keyPrefix)),
+    );
     const sqlBefore = QueryCounter.instance.count;
     const mobiles = [randomMobile(), randomMobile(), randomMobile()];
     await register(mobiles[0]); // fresh
     await register(mobiles[0]); // repeated
     await register(mobiles[1]);
     await register(mobiles[2]);
-    await new Promise((r) => setTimeout(r, 200));
-    m.disconnect();
-    monitor.disconnect();
+    const seen = await watch.stop();
     const fromClient = seen.filter((s) => s.source !== 'lua');
     expect(fromClient.map((s) => s.args[0].toLowerCase())).toEqual([
       'evalsha',

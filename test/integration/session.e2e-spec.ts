@@ -2,11 +2,11 @@
 // reads, revoke-all, a corrupt value, and quiet logs.
 import { Logger } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { RedisKeys, sessionBucket } from '../../src/redis/redis-keys';
 import { expiryMember } from '../../src/session/redis-session.store';
 import { startTestApp, TestApp } from '../helpers/test-app';
 import { sleep } from '../helpers/wait';
+import { watchRedis } from '../helpers/redis-monitor';
 
 const MIN = 60_000;
 const userId = () => `user-${randomBytes(4).toString('hex')}`;
@@ -74,18 +74,12 @@ describe('sessions', () => {
     it('reads with exactly one Redis command', async () => {
       const { session_id } = (await create({ user_id: userId() })).json();
       await get(session_id); // the first run of the script may need EVAL after EVALSHA
-      const monitor = new Redis(t.config.redis.url!);
-      const seen: { args: string[]; source: string }[] = [];
-      const m = await monitor.monitor();
-      m.on('monitor', (_time: string, args: string[], source: string) => {
-        if (args.some((a) => typeof a === 'string' && a.includes(session_id))) seen.push({ args, source });
-      });
-      await sleep(100);
+      const watch = await watchRedis(t.config, (args) =>
+        args.some((a) => typeof a === 'string' && a.includes(session_id)),
+      );
       expect((await get(session_id)).statusCode).toBe(200);
       expect((await get(session_id)).statusCode).toBe(200);
-      await sleep(200);
-      m.disconnect();
-      monitor.disconnect();
+      const seen = await watch.stop();
       expect(seen.filter((s) => s.source !== 'lua').map((s) => s.args[0].toLowerCase())).toEqual([
         'evalsha',
         'evalsha',
