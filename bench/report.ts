@@ -45,6 +45,17 @@ export function report(r: BenchResult): string {
     ),
     '',
   ];
+  const c = r.cluster as Record<string, number | number[]> | undefined;
+  if (c)
+    lines.push(
+      '| Redis Cluster, 3 masters, mixed workload | value |',
+      '|---|---|',
+      `| keys per master | ${(c.keys_per_master as number[]).join(' / ')} (${(c.keys_share_pct as number[]).join(' / ')} %) |`,
+      `| commands served per master | ${(c.commands_share_pct as number[]).join(' / ')} % |`,
+      `| mixed load | ${c.mixed_requests} requests, ${c.mixed_rps} req/s, non-2xx ${c.mixed_non2xx} |`,
+      `| Redis commands per request on the cluster | register ${c.register_commands_per_req}, session get ${c.session_get_commands_per_req} |`,
+      '',
+    );
   if (!r.fixed_rate) return lines.join('\n');
   type Fixed = { p50: number; p99: number; p99_rounds: number[]; non2xx: number };
   const fx = r.fixed_rate as {

@@ -5,12 +5,13 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { COMMAND, CONNECTIONS, PROBE, QUICK, ROUNDS, SECONDS } from './lib/context';
+import { COMMAND, CONNECTIONS, PROBE, QUICK, ROUNDS, SECONDS, selected } from './lib/context';
 import { ROOT } from './lib/services';
 import { SideBySide } from './lib/side-by-side';
 import { Stack } from './lib/stack';
 import { report, writeBenchmarksPage } from './report';
 import { abuseTick } from './scenarios/abuse-detector';
+import { clusterSpread } from './scenarios/cluster';
 import { endToEnd } from './scenarios/end-to-end';
 import { footprintBeforeGrowth, footprintOnboarded } from './scenarios/footprint';
 import { clearMessages, growth } from './scenarios/growth';
@@ -81,6 +82,10 @@ async function main() {
       phase('abuse-detector');
       extra.retention = await retentionTick(stack.db);
       phase('retention');
+    }
+    if (!QUICK || selected('cluster')) {
+      extra.cluster = await clusterSpread();
+      phase('cluster');
     }
     extra.api_peak_rss_mb = stack.api.peakRssMb();
   } finally {

@@ -264,11 +264,13 @@ describe('messages', () => {
     expect(Date.now()).toBeGreaterThanOrEqual(Date.parse(sendAt));
   });
 
+  // Keys of this run only: the cluster project runs this file again on the same database.
+  const run = `${Date.now().toString(36)}-`;
   describe('Idempotency-Key', () => {
     it('returns the first answer for a repeat and creates nothing new', async () => {
       const body = { to: randomMobile(), type: 'sms', body: 'once' };
-      const first = await send(body, { 'idempotency-key': 'k-1' });
-      const again = await send(body, { 'idempotency-key': 'k-1' });
+      const first = await send(body, { 'idempotency-key': `${run}k-1` });
+      const again = await send(body, { 'idempotency-key': `${run}k-1` });
       expect(again.statusCode).toBe(202);
       expect(again.json().id).toBe(first.json().id);
       const rows = await db.query(`SELECT count(*)::int AS n FROM messages WHERE "to" = $1`, [body.to]);
@@ -277,32 +279,34 @@ describe('messages', () => {
 
     it('answers 422 for another body, 409 while the first is in flight', async () => {
       const body = { to: randomMobile(), type: 'sms', body: 'a' };
-      await send(body, { 'idempotency-key': 'k-2' });
-      const other = await send({ ...body, body: 'b' }, { 'idempotency-key': 'k-2' });
+      await send(body, { 'idempotency-key': `${run}k-2` });
+      const other = await send({ ...body, body: 'b' }, { 'idempotency-key': `${run}k-2` });
       expect(other.statusCode).toBe(422);
       expect(other.json().code).toBe('IDEMPOTENCY_KEY_REUSED');
       // A first request still being handled (its claim is in Redis, no answer yet).
       const clientId = (await db.query(`SELECT client_id FROM messages WHERE "to" = $1`, [body.to]))[0]
         .client_id;
       await t.redis.set(
-        RedisKeys.idempotency(clientId, 'k-3'),
+        RedisKeys.idempotency(clientId, `${run}k-3`),
         JSON.stringify({ state: 'processing', hash: requestHash(body) }),
       );
-      const inFlight = await send(body, { 'idempotency-key': 'k-3' });
+      const inFlight = await send(body, { 'idempotency-key': `${run}k-3` });
       expect([inFlight.statusCode, inFlight.json().code]).toEqual([409, 'IDEMPOTENCY_KEY_IN_FLIGHT']);
       expect(inFlight.headers['retry-after']).toBe('1');
     });
 
     it('falls back on Postgres when the Redis entry is gone', async () => {
       const body = { to: randomMobile(), type: 'sms', body: 'durable' };
-      const first = (await send(body, { 'idempotency-key': 'k-4' })).json();
+      const first = (await send(body, { 'idempotency-key': `${run}k-4` })).json();
       const clientId = (await db.query(`SELECT client_id FROM messages WHERE id = $1`, [first.id]))[0]
         .client_id;
       await until(first.id, 'sent'); // the message moved on meanwhile
-      await t.redis.del(RedisKeys.idempotency(clientId, 'k-4'));
-      const again = await send(body, { 'idempotency-key': 'k-4' });
+      await t.redis.del(RedisKeys.idempotency(clientId, `${run}k-4`));
+      const again = await send(body, { 'idempotency-key': `${run}k-4` });
       expect(again.json()).toEqual(first); // the first answer, as it was
-      expect((await send({ ...body, body: 'other' }, { 'idempotency-key': 'k-4' })).statusCode).toBe(422);
+      expect((await send({ ...body, body: 'other' }, { 'idempotency-key': `${run}k-4` })).statusCode).toBe(
+        422,
+      );
     });
   });
 
