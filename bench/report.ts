@@ -53,7 +53,7 @@ export function report(r: BenchResult): string {
       `| keys per master | ${(c.keys_per_master as number[]).join(' / ')} (${(c.keys_share_pct as number[]).join(' / ')} %) |`,
       `| commands served per master | ${(c.commands_share_pct as number[]).join(' / ')} % |`,
       `| mixed load | ${c.mixed_requests} requests, ${c.mixed_rps} req/s, non-2xx ${c.mixed_non2xx} |`,
-      `| Redis commands per request on the cluster | register ${c.register_commands_per_req}, session get ${c.session_get_commands_per_req} |`,
+      `| Redis commands / round trips per request on the cluster | register ${c.register_commands_per_req} / ${c.register_round_trips_per_req}, session get ${c.session_get_commands_per_req} / ${c.session_get_round_trips_per_req} |`,
       '',
     );
   if (!r.fixed_rate) return lines.join('\n');
