@@ -69,8 +69,9 @@ app.get<{ Params: { mobile: string } }>('/onboard/register/:mobile', async (req,
       RedisKeys.onboardHash(mobile),
       RedisKeys.auditQueueOf(mobile),
       RedisKeys.autoBlacklisted(mobile),
+      RedisKeys.warmupMarkerOf(mobile),
     ],
-    [mobile, generateHash(SETTINGS.salt_length), DAY, e.event_id, e.created_at, numberOffset(mobile)],
+    [mobile, generateHash(SETTINGS.salt_length), DAY, e.event_id, e.created_at, numberOffset(mobile), ''],
   );
   if (outcome === 'already_onboarded') return fail(reply, 409, 'ALREADY_ONBOARDED');
   if (outcome === 'blacklisted') return fail(reply, 403, 'BLACKLISTED');
@@ -99,6 +100,8 @@ app.post<{ Body: { mobile_number: string; message: string; sms_id?: string } }>(
       .expire(counter, DAY, 'NX')
       .get(RedisKeys.onboardHash(mobile))
       .getbit(RedisKeys.onboardedFlags(mobile), numberOffset(mobile))
+      .exists(RedisKeys.autoBlacklisted(mobile))
+      .exists(RedisKeys.warmupMarkerOf(mobile))
       .exec())!;
     const snapshot = {
       blacklisted: res[0][1] === 1,

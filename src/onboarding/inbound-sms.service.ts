@@ -6,6 +6,7 @@ import { RejectReason, runInboundChecks } from './checks';
 import { OnboardingMetrics } from './onboarding.metrics';
 import { OnboardingRepository } from './onboarding.repository';
 import { SettingsService } from './settings.service';
+import { WarmupService } from './warmup.service';
 
 export interface InboundSms {
   /** E.164 (read at the door). */
@@ -35,6 +36,7 @@ export class InboundSmsService {
     private readonly repo: OnboardingRepository,
     private readonly settings: SettingsService,
     private readonly metrics: OnboardingMetrics,
+    private readonly warmup: WarmupService,
   ) {}
 
   async handle(sms: InboundSms): Promise<InboundAnswer> {
@@ -54,6 +56,13 @@ export class InboundSmsService {
   private async process(mobile: string, sms: InboundSms): Promise<InboundAnswer> {
     const settings = this.settings.current;
     const snapshot = await this.repo.inboundSnapshot(mobile);
+    if (!snapshot.warm) {
+      // Redis lost the number's flags and the warm-up has not restored them yet: Postgres says.
+      void this.warmup.ensureWarm().catch(() => undefined);
+      const pg = await this.repo.postgresStatus(mobile);
+      snapshot.onboarded ||= pg.onboarded;
+      snapshot.blacklisted ||= pg.blacklisted;
+    }
     if (snapshot.inboundCount > settings.abuse_threshold) await this.repo.markAbuseCandidate(mobile);
     const reason = runInboundChecks({ mobile, message: sms.message, settings, ...snapshot });
     const details = {

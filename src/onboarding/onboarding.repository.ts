@@ -20,6 +20,13 @@ export interface InboundSnapshot {
   inboundCount: number;
   storedHash: string | null;
   onboarded: boolean;
+  /** The number's bucket holds the flags loaded from Postgres (false after a flush or a shard's data loss). */
+  warm: boolean;
+}
+
+export interface PostgresStatus {
+  onboarded: boolean;
+  blacklisted: boolean;
 }
 
 export interface BlacklistRow {
@@ -40,12 +47,16 @@ export class OnboardingRepository {
 
   // --- Redis: hot path ---
 
-  /** One round trip: onboarded and blacklist checks, existing-hash lookup or creation, audit event. */
+  /**
+   * One round trip: onboarded and blacklist checks, existing-hash lookup or creation, audit event. `cold` when
+   * the number's bucket lost its flags (then `postgres`, what Postgres says of the number, runs it again).
+   */
   async register(
     mobile: string,
     candidateHash: string,
     event: AuditEvent,
-  ): Promise<{ outcome: RegisterOutcome; hash: string | null }> {
+    postgres?: PostgresStatus,
+  ): Promise<{ outcome: RegisterOutcome | 'cold'; hash: string | null }> {
     const [outcome, hash] = await registerScript.run(
       this.redis,
       [
@@ -54,10 +65,19 @@ export class OnboardingRepository {
         RedisKeys.onboardHash(mobile),
         RedisKeys.auditQueueOf(mobile),
         RedisKeys.autoBlacklisted(mobile),
+        RedisKeys.warmupMarkerOf(mobile),
       ],
-      [mobile, candidateHash, DAY_SECONDS, event.event_id, event.created_at, numberOffset(mobile)],
+      [
+        mobile,
+        candidateHash,
+        DAY_SECONDS,
+        event.event_id,
+        event.created_at,
+        numberOffset(mobile),
+        postgres ? (postgres.onboarded ? 'onboarded' : postgres.blacklisted ? 'blacklisted' : 'neither') : '',
+      ],
     );
-    return { outcome: outcome as RegisterOutcome, hash: hash || null };
+    return { outcome: outcome as RegisterOutcome | 'cold', hash: hash || null };
   }
 
   /** One round trip: everything the inbound checks read, and the abuse counter's increment (24 h window). */
@@ -72,6 +92,7 @@ export class OnboardingRepository {
       .get(RedisKeys.onboardHash(mobile))
       .getbit(RedisKeys.onboardedFlags(mobile), bit)
       .exists(RedisKeys.autoBlacklisted(mobile))
+      .exists(RedisKeys.warmupMarkerOf(mobile))
       .exec();
     if (!res) throw new Error('inbound snapshot transaction was aborted');
     for (const [err] of res) if (err) throw err;
@@ -80,7 +101,19 @@ export class OnboardingRepository {
       inboundCount: Number(res[1][1]),
       storedHash: (res[3][1] as string | null) ?? null,
       onboarded: res[4][1] === 1,
+      warm: res[6][1] === 1,
     };
+  }
+
+  /** What Postgres says of a number, for when Redis lost its flags (not warm again yet). */
+  async postgresStatus(mobile: string): Promise<PostgresStatus> {
+    const [row]: PostgresStatus[] = await this.db.query(
+      `SELECT EXISTS (SELECT 1 FROM out_sms WHERE mobile_number = $1) AS onboarded,
+              EXISTS (SELECT 1 FROM blacklist_sms WHERE mobile_number = $1
+                        AND (expires_at IS NULL OR expires_at > now())) AS blacklisted`,
+      [mobile],
+    );
+    return row;
   }
 
   /** The number crossed the abuse threshold: the detector looks at candidates only, never at every counter. */

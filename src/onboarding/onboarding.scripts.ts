@@ -3,22 +3,26 @@ import { defineScript } from '../redis/redis-script';
 
 /**
  * Register. KEYS: the number's onboarded flags, its blacklist flags, onboard_hash:{mobile}, its bucket's audit
- * queue, blacklist_auto:{mobile} (one bucket: one slot). ARGV: mobile, candidate hash, ttl seconds, event id,
- * created_at (ISO), the number's bit in its block's flags.
- * Returns {outcome, hash}: onboarded | blacklisted | existing <hash> | created <hash>. Every outcome appends
- * one audit event (without the hash, which is the person's proof).
+ * queue, blacklist_auto:{mobile}, its bucket's warm-up marker (one bucket: one slot). ARGV: mobile, candidate
+ * hash, ttl seconds, event id, created_at (ISO), the number's bit in its block's flags, then what Postgres said
+ * when Redis was not warm ('' = not asked; 'onboarded', 'blacklisted' or 'neither').
+ * Returns {outcome, hash}: cold (the bucket lost its flags and is not warm again: ask Postgres, then run again;
+ * nothing written) | already_onboarded | blacklisted | existing <hash> | created <hash>. Every other outcome
+ * appends one audit event (without the hash, which is the person's proof).
  */
 export const registerScript = defineScript<[string, string | null]>(
   'onboard_register',
-  5,
+  6,
   `
 local mobile = ARGV[1]
 local outcome
 local hash = false
 local bit = tonumber(ARGV[6])
-if redis.call('GETBIT', KEYS[1], bit) == 1 then
+local pg = ARGV[7] or ''
+if pg == '' and redis.call('EXISTS', KEYS[6]) == 0 then return {'cold', false} end
+if pg == 'onboarded' or redis.call('GETBIT', KEYS[1], bit) == 1 then
   outcome = 'already_onboarded'
-elseif redis.call('GETBIT', KEYS[2], bit) == 1 or redis.call('EXISTS', KEYS[5]) == 1 then
+elseif pg == 'blacklisted' or redis.call('GETBIT', KEYS[2], bit) == 1 or redis.call('EXISTS', KEYS[5]) == 1 then
   outcome = 'blacklisted'
 else
   hash = redis.call('GET', KEYS[3])

@@ -5,6 +5,7 @@ import { generateHash } from './hash';
 import { OnboardingMetrics } from './onboarding.metrics';
 import { OnboardingRepository } from './onboarding.repository';
 import { SettingsService } from './settings.service';
+import { WarmupService } from './warmup.service';
 
 export type OnboardStatus = 'verified' | 'pending' | 'blacklisted' | 'unknown';
 
@@ -14,16 +15,27 @@ export class OnboardingService {
     private readonly repo: OnboardingRepository,
     private readonly settings: SettingsService,
     private readonly metrics: OnboardingMetrics,
+    private readonly warmup: WarmupService,
   ) {}
 
-  /** The hot path: one Redis round trip, no Postgres, no log line on success. */
+  /**
+   * The hot path: one Redis round trip, no Postgres, no log line on success. When Redis lost the number's
+   * flags (a flush, a restart without persistence, a shard's data loss) and the warm-up has not restored them
+   * yet, Postgres says whether it is onboarded or blacklisted, and the warm-up is started.
+   */
   async register(mobile: string): Promise<{ hash: string }> {
     const candidate = generateHash(this.settings.current.salt_length);
-    const { outcome, hash } = await this.repo.register(
-      mobile,
-      candidate,
-      auditEvent('register', mobile, 'pending'),
-    );
+    const event = auditEvent('register', mobile, 'pending');
+    let { outcome, hash } = await this.repo.register(mobile, candidate, event);
+    if (outcome === 'cold') {
+      void this.warmup.ensureWarm().catch(() => undefined);
+      ({ outcome, hash } = await this.repo.register(
+        mobile,
+        candidate,
+        event,
+        await this.repo.postgresStatus(mobile),
+      ));
+    }
     this.metrics.register.inc({ outcome });
     if (outcome === 'already_onboarded') {
       throw new AppException(409, 'ALREADY_ONBOARDED', 'This number is already onboarded');

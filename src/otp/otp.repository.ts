@@ -77,6 +77,8 @@ export interface SendRequest {
   notBlacklisted?: boolean;
   /** The only code (row id) this send may replace: the WhatsApp fallback's, checked atomically. */
   replacing?: string;
+  /** The shared counters' units this send took, and when their windows end (set by OtpRepository.send). */
+  reserved?: { key: string; windowEnds: number }[];
 }
 
 /** Failures counted in Postgres for a number, and the seconds left in their window. */
@@ -217,12 +219,11 @@ export class OtpRepository {
       ),
     );
     const refused = taken.findIndex(([ok]) => ok === 0);
-    const giveBack = () =>
-      Promise.all(
-        shared
-          .filter((_, i) => taken[i][0] === 1)
-          .map((c) => refundScript.run(this.redis, [c.counter.key], [])),
-      );
+    // What was taken, and from which window: given back there only (see refundScript).
+    r.reserved = shared
+      .map((c, i) => ({ key: c.counter.key, windowEnds: taken[i][2] }))
+      .filter((_, i) => taken[i][0] === 1);
+    const giveBack = () => this.giveBack(r);
     if (refused >= 0) {
       await giveBack();
       const own = await this.runSend(r, true);
@@ -242,8 +243,14 @@ export class OtpRepository {
         [RedisKeys.otp(m), RedisKeys.otpStatus(m), r.counters[0].key],
         [r.otp.row_id, !r.unlimited && r.counters[0].limit !== '' ? '1' : ''],
       ),
-      ...this.sharedCounters(r).map((c) => refundScript.run(this.redis, [c.counter.key], [])),
+      this.giveBack(r),
     ]);
+  }
+
+  private async giveBack(r: SendRequest): Promise<void> {
+    const reserved = r.reserved ?? [];
+    r.reserved = [];
+    await Promise.all(reserved.map((u) => refundScript.run(this.redis, [u.key], [u.windowEnds])));
   }
 
   /** Counts one verify request of an end-user IP: [requests in the window, ms before it resets]. */

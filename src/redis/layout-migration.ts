@@ -4,11 +4,14 @@
 // is refused now, so a cluster starts on a fresh keyspace. docs/scaling.md lists what moves and what does not.
 import { Logger } from '@nestjs/common';
 import type { Redis } from 'ioredis';
+import { trimAuditScript } from '../onboarding/onboarding.scripts';
 import { numberOffset, RedisKeys, sessionBucket } from './redis-keys';
 
 /** Set once the keyspace holds nothing of the earlier layout. */
 const DONE = 'layout:v3';
 const LOCK = 'layout:migrating';
+/** The lock's lease, renewed every third of it while the move runs. */
+const LOCK_MS = 15_000;
 const PAGE = 500;
 
 /** Old key (after the prefix) → new key, for the keys that move as they are (RENAME keeps the TTL). */
@@ -46,14 +49,20 @@ export class LayoutMigration {
     private readonly prefix: string,
   ) {}
 
-  /** Moves the earlier layout's keys unless done before; another replica's run is waited for. */
+  /**
+   * Moves the earlier layout's keys unless done before. One replica moves them under a lock it renews while it
+   * works; the others wait while the lock is held, and take over if its holder died (the lock lapses).
+   */
   async run(): Promise<void> {
-    if ((await this.redis.exists(DONE)) === 1) return;
-    if ((await this.redis.set(LOCK, '1', 'PX', 60_000, 'NX')) !== 'OK') {
-      for (let i = 0; i < 300 && (await this.redis.exists(DONE)) === 0; i++)
-        await new Promise((r) => setTimeout(r, 200));
-      return;
+    for (;;) {
+      if ((await this.redis.exists(DONE)) === 1) return;
+      if ((await this.redis.set(LOCK, '1', 'PX', LOCK_MS, 'NX')) === 'OK') break;
+      await new Promise((r) => setTimeout(r, 200));
     }
+    const renew = setInterval(
+      () => void this.redis.pexpire(LOCK, LOCK_MS).catch(() => undefined),
+      LOCK_MS / 3,
+    );
     try {
       const started = Date.now();
       const moved = await this.migrate();
@@ -63,6 +72,7 @@ export class LayoutMigration {
           `moved ${moved} key(s) of the earlier layout into buckets (${Date.now() - started} ms)`,
         );
     } finally {
+      clearInterval(renew);
       await this.redis.del(LOCK);
     }
   }
@@ -129,9 +139,12 @@ export class LayoutMigration {
 }
 
 /**
- * The earlier audit list: every event into its number's bucket queue, then off the old list (a crash in between
- * repeats events, which the monitor-logger writes once: event_id is unique). Also run by every monitor-logger
- * tick on standalone Redis, for the events an earlier version's replica still appends during a rolling upgrade.
+ * The earlier audit list: every event into its number's bucket queue, then off the old list, but only if the
+ * list still starts with the page read: several movers may run at once (this start-up move, a monitor-logger
+ * tick, an earlier version's worker draining the list itself), and each trims only what it copied, or nothing.
+ * A page copied twice, or copied and also drained by the earlier worker, is written once by the monitor-logger
+ * (event_id is unique); a crash between the copy and the trim repeats the page the same way. Also run by every
+ * monitor-logger tick on standalone Redis, for the events an earlier version's replica still appends.
  */
 export async function moveLegacyAuditQueue(redis: Redis): Promise<number> {
   let moved = 0;
@@ -140,9 +153,9 @@ export async function moveLegacyAuditQueue(redis: Redis): Promise<number> {
     if (!page.length) return moved;
     const p = redis.pipeline();
     for (const raw of page) p.rpush(RedisKeys.auditQueueOf(mobileOf(raw)), raw);
-    p.ltrim(LEGACY_AUDIT_QUEUE, page.length, -1);
     await p.exec();
-    moved += page.length;
+    if ((await trimAuditScript.run(redis, [LEGACY_AUDIT_QUEUE], [page[0], page.length])) === 1)
+      moved += page.length;
   }
 }
 

@@ -47,6 +47,24 @@ describe('onboarding warm-up', () => {
     expect((await t.request({ url: `/onboard/register/${blacklisted[0]}` })).statusCode).toBe(403);
   });
 
+  it('never onboards a blacklisted number, nor registers an onboarded one again, while Redis is not warm', async () => {
+    // Found by the attack on issue 17: register and inbound SMS read the flags a flush had emptied.
+    await t.app.get(WarmupService).ensureWarm();
+    await t.redis.flushdb();
+    expect((await t.request({ url: `/onboard/register/${blacklisted[0]}` })).statusCode).toBe(403);
+    expect((await t.request({ url: `/onboard/register/${onboarded[1]}` })).statusCode).toBe(409);
+    await t.redis.flushdb();
+    const sms = await t.request({
+      method: 'POST',
+      url: '/onboard/sms',
+      payload: { mobile_number: blacklisted[0], message: 'ONBOARD ABCDEFGHJK' },
+    });
+    expect(sms.json()).toEqual({ status: 'rejected', reason: 'blacklisted' });
+    const other = randomMobile();
+    expect((await t.request({ url: `/onboard/register/${other}` })).statusCode).toBe(200);
+    await t.app.get(WarmupService).ensureWarm();
+  });
+
   it('refuses OTP and messages to a manual entry from the moment Redis lost its data, before the warm-up', async () => {
     // Found by the attack on issue 15: until the warm-up reached them, manual entries blocked nothing.
     await t.app.get(WarmupService).ensureWarm();

@@ -5,6 +5,7 @@
 // outage verifies afterwards; only a wrong code counts; concurrent sends issue one code; limits are consumed only
 // by a send that issues a code; and only a Redis connectivity error sends OTP to Postgres.
 import { DataSource } from 'typeorm';
+import { refundScript, reserveScript } from '../../src/common/rate-limit/rate-limit';
 import { RedisKeys } from '../../src/redis/redis-keys';
 import { MetricsService } from '../../src/metrics/metrics.service';
 import { randomMobile } from '../helpers/numbers';
@@ -69,6 +70,22 @@ describe('OTP invariants under Redis faults and races', () => {
     }
     throw new Error(`Redis did not come back (client ${t.redis.status})`);
   }
+  it('gives a shared counter back to the window it was taken from only (a late give-back never lifts the next one)', async () => {
+    // Found by the attack on issue 17: a send whose number step stalled past the window gave its unit back to
+    // the next window, which then admitted one more than its limit.
+    const key = RedisKeys.rateLimit('otp_ip', `refund-${Date.now()}`);
+    const [taken, , windowEnds] = await reserveScript.run(t.redis, [key], [5, 1]);
+    expect(taken).toBe(1);
+    await new Promise((r) => setTimeout(r, 1100)); // the window is over; the next one begins
+    expect((await reserveScript.run(t.redis, [key], [5, 1]))[0]).toBe(1);
+    expect(await refundScript.run(t.redis, [key], [windowEnds])).toBe(0);
+    expect(await t.redis.get(key)).toBe('1');
+    // Within its own window it is given back.
+    const [, , now] = await reserveScript.run(t.redis, [key], [5, 1]);
+    expect(await refundScript.run(t.redis, [key], [now])).toBe(1);
+    expect(await t.redis.get(key)).toBe('1');
+  });
+
   it('a code verified through Postgres during a Redis outage does not verify again once Redis is back', async () => {
     const mobile = randomMobile();
     const code = await sendCode(mobile);

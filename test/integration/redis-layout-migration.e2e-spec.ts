@@ -3,6 +3,7 @@
 // events all reach their buckets.
 import { randomUUID } from 'node:crypto';
 import Redis from 'ioredis';
+import { trimAuditScript } from '../../src/onboarding/onboarding.scripts';
 import { LayoutMigration, moveLegacyAuditQueue } from '../../src/redis/layout-migration';
 import { RedisKeys, sessionBucket } from '../../src/redis/redis-keys';
 import { numberKeys } from '../helpers/number-keys';
@@ -81,5 +82,33 @@ describe('Redis layout migration', () => {
     expect(await moveLegacyAuditQueue(redis)).toBe(1);
     expect(await redis.llen(RedisKeys.auditQueue(0))).toBeGreaterThan(0);
     expect(await nk.auditBacklog()).toBe(1205);
+  });
+
+  it('loses no audit event when several movers drain the old list at once, an earlier worker among them', async () => {
+    const events = Array.from({ length: 6000 }, () =>
+      JSON.stringify({ event_id: randomUUID(), mobile_number: randomMobile(), event_type: 'register' }),
+    );
+    for (let i = 0; i < events.length; i += 1000)
+      await redis.rpush('sms_monitor_queue', ...events.slice(i, i + 1000));
+    // An earlier version's monitor-logger: reads a batch, "writes it to Postgres", trims it if the list still
+    // starts with it (its own trim script).
+    const writtenByOld = new Set<string>();
+    const oldWorker = async () => {
+      for (;;) {
+        const batch = await redis.lrange('sms_monitor_queue', 0, 299);
+        if (!batch.length) return;
+        for (const e of batch) writtenByOld.add(e);
+        await trimAuditScript.run(redis, ['sms_monitor_queue'], [batch[0], batch.length]);
+      }
+    };
+    await Promise.all([
+      moveLegacyAuditQueue(redis),
+      moveLegacyAuditQueue(redis),
+      moveLegacyAuditQueue(redis),
+      oldWorker(),
+    ]);
+    expect(await redis.llen('sms_monitor_queue')).toBe(0);
+    const reached = new Set([...(await numberKeys(redis).auditEvents()), ...writtenByOld]);
+    expect(events.filter((e) => !reached.has(e))).toEqual([]);
   });
 });

@@ -86,23 +86,29 @@ return {n, left}`,
 /**
  * Takes one unit under a limit, or nothing: counts only while the counter is below the limit (OTP send reserves
  * its per-IP, per-key and budget units with it before the number's own step, and gives them back when that
- * step refuses). KEYS: the counter. ARGV: limit, window (s). Returns {1 taken | 0 refused, ms left}.
+ * step refuses). KEYS: the counter. ARGV: limit, window (s). Returns {1 taken | 0 refused, ms left, when the
+ * window ends (Unix ms: the refund's proof that it gives back to the same window)}.
  */
-export const reserveScript = defineScript<[number, number]>(
+export const reserveScript = defineScript<[number, number, number]>(
   'rate_limit_reserve',
   1,
   `${FIXED_WINDOW_LUA}
 local n, left = count(KEYS[1], 0, tonumber(ARGV[2]))
-if n >= tonumber(ARGV[1]) then return {0, left} end
+if n >= tonumber(ARGV[1]) then return {0, left, 0} end
 n, left = count(KEYS[1], 1, tonumber(ARGV[2]))
-return {1, left}`,
+return {1, left, redis.call('PEXPIRETIME', KEYS[1])}`,
 );
 
-/** Gives back a unit reserveScript took (never below zero, never recreating a window that ended). KEYS: the counter. */
+/**
+ * Gives back a unit reserveScript took, to the window it was taken from only: a window that ended (and one
+ * begun since) is left as it is, or the next window would admit more than its limit. Never below zero.
+ * KEYS: the counter. ARGV: when the window ends (reserveScript's third answer).
+ */
 export const refundScript = defineScript<number>(
   'rate_limit_refund',
   1,
-  `if tonumber(redis.call('GET', KEYS[1]) or '0') > 0 then return redis.call('DECR', KEYS[1]) end
+  `if redis.call('PEXPIRETIME', KEYS[1]) ~= tonumber(ARGV[1]) then return 0 end
+if tonumber(redis.call('GET', KEYS[1]) or '0') > 0 then return redis.call('DECR', KEYS[1]) end
 return 0`,
 );
 
