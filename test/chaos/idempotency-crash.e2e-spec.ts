@@ -35,7 +35,8 @@ describe('Idempotency-Key after a crash', () => {
       'main',
       serviceEnv(port, { DATABASE_URL: viaProxy.toString(), REDIS_KEY_PREFIX: prefix, LOG_LEVEL: 'warn' }),
     );
-    await waitForHttp(`http://127.0.0.1:${port}/health/live`);
+    // Ready: the start-up warm-up's queries (through the proxy too) are over before the proxy pauses.
+    await waitForHttp(`http://127.0.0.1:${port}/health/ready`, 200, 30000);
     const post = (body: object, key: string) =>
       fetch(`http://127.0.0.1:${port}/api/v1/messages/send`, {
         method: 'POST',
