@@ -78,8 +78,10 @@ export function createCommandClient(cfg: RedisConfig, name = 'smsb-command'): Re
       redisOptions,
       keyPrefix,
       enableOfflineQueue: false,
-      // ioredis picks the auto-pipeline slot of EVALSHA from the sha, not the key (redis/ioredis#2109).
-      enableAutoPipelining: false,
+      // On here too: ioredis 5.11.1 groups a command into the pipeline of the node serving its first key, and
+      // the service's scripts (defineCommand, keys first, one slot each) are routed by that key. (A raw EVALSHA
+      // would be routed by its sha, redis/ioredis#2109: the service sends none.)
+      enableAutoPipelining: true,
       lazyConnect: true,
       clusterRetryStrategy: reconnectDelay,
       ...clusterRedirections,
