@@ -2,7 +2,7 @@
 // cluster (the cluster project), so a test counts the same commands and round trips either way.
 import { Redis } from 'ioredis';
 import type { AppConfig } from '../../src/config/app-config';
-import { sleep } from './wait';
+import { sleep, waitFor } from './wait';
 
 export interface SeenCommand {
   args: string[];
@@ -19,16 +19,17 @@ export async function watchRedis(config: AppConfig, keep: (args: string[]) => bo
   const seen: SeenCommand[] = [];
   const connections = await Promise.all(
     servers.map(async (url) => {
-      const client = new Redis(url);
-      client.on('error', () => undefined);
-      const m = await client.monitor();
-      // A MONITOR line that reaches ioredis before it knows the connection monitors is reported as a "command
-      // queue state error"; the lines after it still arrive, and the counts are checked by the test.
+      // A monitoring connection from the start (ioredis sends MONITOR as it connects), with its handlers on
+      // before: a MONITOR line that arrives before ioredis marks the connection as monitoring is reported as
+      // an error event ("command queue state error"), which must not go unhandled.
+      const m = new Redis(url, { monitor: true, lazyConnect: true });
       m.on('error', () => undefined);
       m.on('monitor', (_time: string, args: string[], source: string) => {
         if (keep(args)) seen.push({ args, source, node: url });
       });
-      return { client, m };
+      await m.connect();
+      await waitFor(async () => (m.status as string) === 'monitoring', 'monitoring', 5000, 10);
+      return { m };
     }),
   );
   await sleep(100);
@@ -36,10 +37,7 @@ export async function watchRedis(config: AppConfig, keep: (args: string[]) => bo
     seen,
     async stop(): Promise<SeenCommand[]> {
       await sleep(200);
-      for (const c of connections) {
-        c.m.disconnect();
-        c.client.disconnect();
-      }
+      for (const c of connections) c.m.disconnect();
       return seen;
     },
   };
