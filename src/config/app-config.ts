@@ -46,6 +46,14 @@ export class AppConfig {
   /** Keys by scope: client (API_KEYS), admin (ADMIN_API_KEYS), SMS gateway (GATEWAY_API_KEYS, only POST /onboard/sms). */
   readonly auth: { apiKeys: KeyEntry[]; adminApiKeys: KeyEntry[]; gatewayApiKeys: KeyEntry[] };
   readonly secrets: { otp: string; jwt: string; onboarding: string; webhook: string };
+  /** Device binding, the app-sent mode of reverse SMS (POST /onboard/bind). */
+  readonly binding: {
+    /** The number apps text their token to; binding answers 503 without it. */
+    vmn?: string;
+    /** Tokens a device may get per 24 h (from its first); past that it is refused until the 24 h are over. */
+    tokensPerDay: number;
+    tokenTtlSec: number;
+  };
   readonly jobs: {
     abuseThreshold: number;
     abuseCheckIntervalSec: number;
@@ -193,6 +201,11 @@ export class AppConfig {
       jwt: secret('JWT_SECRET', env.JWT_SECRET),
       onboarding: secret('ONBOARDING_SECRET', env.ONBOARDING_SECRET),
       webhook: secret('WEBHOOK_SIGNING_SECRET', env.WEBHOOK_SIGNING_SECRET),
+    };
+    this.binding = {
+      vmn: env.ONBOARDING_VMN,
+      tokensPerDay: env.ONBOARDING_DEVICE_TOKENS_PER_DAY,
+      tokenTtlSec: env.ONBOARDING_TOKEN_TTL_SECONDS,
     };
     this.jobs = {
       abuseThreshold: env.ABUSE_THRESHOLD,

@@ -106,6 +106,16 @@ export class Env {
   @Transform(emptyToUndefined) @IsOptional() @IsString() ONBOARDING_SECRET?: string = undefined;
   @Transform(emptyToUndefined) @IsOptional() @IsString() WEBHOOK_SIGNING_SECRET?: string = undefined;
 
+  /** Device binding (POST /onboard/bind): the number apps text their token to, a long number or a short code. */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @Matches(/^(\+[1-9]\d{5,14}|\d{3,8})$/, {
+    message: 'ONBOARDING_VMN must be a number in E.164 (+919876543210) or a short code of 3 to 8 digits',
+  })
+  ONBOARDING_VMN?: string = undefined;
+  @Transform(toInt) @IsInt() @Min(1) @Max(1000) ONBOARDING_DEVICE_TOKENS_PER_DAY: number = 3;
+  @Transform(toInt) @IsInt() @Min(60) @Max(86400) ONBOARDING_TOKEN_TTL_SECONDS: number = 900;
+
   @Transform(toInt) @IsInt() @Min(1) @Max(1_000_000) ABUSE_THRESHOLD: number = 10;
   @Transform(toInt) @IsInt() @Min(1) @Max(86400) ABUSE_CHECK_INTERVAL: number = 60;
   @Transform(toInt) @IsInt() @Min(1) @Max(31_536_000) ABUSE_BLACKLIST_TTL: number = 86400;

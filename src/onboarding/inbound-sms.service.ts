@@ -1,10 +1,12 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { AppException } from '../common/app.exception';
 import { maskPhone } from '../common/mask';
-import { auditEvent } from './audit-event';
-import { RejectReason, runInboundChecks } from './checks';
+import { AuditEvent, auditEvent } from './audit-event';
+import { RejectReason, runInboundChecks, TOKEN_CHECKS } from './checks';
+import { tokenKey } from './device-binding.repository';
+import { DeviceBindingService, PresentedToken } from './device-binding.service';
 import { OnboardingMetrics } from './onboarding.metrics';
-import { OnboardingRepository } from './onboarding.repository';
+import { InboundSnapshot, OnboardingRepository } from './onboarding.repository';
 import { SettingsService } from './settings.service';
 import { WarmupService } from './warmup.service';
 
@@ -26,7 +28,8 @@ const DUPLICATE_WAIT_MS = 3000;
 /**
  * The inbound-SMS pipeline shared by POST /onboard/sms and Twilio's inbound webhook: one Redis round trip
  * reads everything the checks need (and counts the SMS), the checks run in SPEC's order, and the outcome is
- * written (onboarded set, hash consumed, out_sms) and audited. The same sms_id is processed once.
+ * written (onboarded set, hash consumed, out_sms) and audited. The same sms_id is processed once. An SMS that
+ * carries a device-binding token instead of a typed hash takes the token flow's checks (processToken).
  */
 @Injectable()
 export class InboundSmsService {
@@ -37,6 +40,7 @@ export class InboundSmsService {
     private readonly settings: SettingsService,
     private readonly metrics: OnboardingMetrics,
     private readonly warmup: WarmupService,
+    private readonly binding: DeviceBindingService,
   ) {}
 
   async handle(sms: InboundSms): Promise<InboundAnswer> {
@@ -54,8 +58,53 @@ export class InboundSmsService {
   }
 
   private async process(mobile: string, sms: InboundSms): Promise<InboundAnswer> {
+    const token = this.binding.presented(sms.message, mobile);
+    if (token) return this.processToken(mobile, sms, token);
     const settings = this.settings.current;
-    const snapshot = await this.repo.inboundSnapshot(mobile);
+    const snapshot = await this.snapshot(mobile);
+    const reason = runInboundChecks({ mobile, message: sms.message, settings, ...snapshot });
+    const details = { ...this.details(sms), flow: 'hash' };
+
+    if (reason) return this.reject(mobile, reason, details);
+
+    const event = auditEvent('inbound_sms', mobile, 'verified', { details });
+    await this.repo.completeOnboarding(mobile, event);
+    return this.verified(mobile, sms, event);
+  }
+
+  /**
+   * Device binding: the SMS carries a token (DeviceBindingService). The token is read in the sender's snapshot
+   * when it is in the sender's bucket, else beside it in its own; it is consumed (or found taken by a concurrent
+   * delivery) in one step, and burned with its device flagged when it came from a number it is not bound to.
+   */
+  private async processToken(mobile: string, sms: InboundSms, token: PresentedToken): Promise<InboundAnswer> {
+    const [snapshot, elsewhere] = await Promise.all([
+      this.snapshot(mobile, token.sameSlot ? tokenKey(token) : undefined),
+      token.sameSlot ? undefined : this.binding.readToken(token),
+    ]);
+    const bound = (token.sameSlot ? snapshot.token : elsewhere) ?? null;
+    const ctx = { mobile, message: sms.message, settings: this.settings.current, ...snapshot, token: bound };
+    // The device's digest, never the token: the token is the proof, and the audit trail outlives it.
+    const details = { ...this.details(sms), flow: 'token', device: bound?.device ?? null };
+    let reason = runInboundChecks(ctx, TOKEN_CHECKS);
+    if (!reason) {
+      const event = auditEvent('inbound_sms', mobile, 'verified', { details });
+      reason = await this.binding.complete(token, mobile, bound!.device, event);
+      if (!reason) return this.verified(mobile, sms, event);
+    }
+    const [answer] = await Promise.all([
+      this.reject(mobile, reason, details),
+      reason === 'token_sender_mismatch' && this.binding.burnAndFlag(token, bound!.device),
+    ]);
+    return answer;
+  }
+
+  /**
+   * One round trip: what the checks read (and the SMS counted); when Redis lost the number's flags and the
+   * warm-up has not restored them yet, Postgres says.
+   */
+  private async snapshot(mobile: string, tokenKey?: string): Promise<InboundSnapshot> {
+    const snapshot = await this.repo.inboundSnapshot(mobile, tokenKey);
     if (!snapshot.warm) {
       // Redis lost the number's flags and the warm-up has not restored them yet: Postgres says.
       void this.warmup.ensureWarm().catch(() => undefined);
@@ -63,22 +112,31 @@ export class InboundSmsService {
       snapshot.onboarded ||= pg.onboarded;
       snapshot.blacklisted ||= pg.blacklisted;
     }
-    if (snapshot.inboundCount > settings.abuse_threshold) await this.repo.markAbuseCandidate(mobile);
-    const reason = runInboundChecks({ mobile, message: sms.message, settings, ...snapshot });
-    const details = {
+    if (snapshot.inboundCount > this.settings.current.abuse_threshold)
+      await this.repo.markAbuseCandidate(mobile);
+    return snapshot;
+  }
+
+  private details(sms: InboundSms) {
+    return {
       sms_id: sms.sms_id ?? null,
       source: sms.source ?? 'gateway',
       received_at: sms.received_at ?? null,
     };
+  }
 
-    if (reason) {
-      await this.repo.pushAudit(auditEvent('inbound_sms', mobile, 'rejected', { reason, details }));
-      this.metrics.inbound.inc({ outcome: 'rejected', reason });
-      return { status: 'rejected', reason };
-    }
+  private async reject(
+    mobile: string,
+    reason: RejectReason,
+    details: Record<string, unknown>,
+  ): Promise<InboundAnswer> {
+    await this.repo.pushAudit(auditEvent('inbound_sms', mobile, 'rejected', { reason, details }));
+    this.metrics.inbound.inc({ outcome: 'rejected', reason });
+    return { status: 'rejected', reason };
+  }
 
-    const event = auditEvent('inbound_sms', mobile, 'verified', { details });
-    await this.repo.completeOnboarding(mobile, event);
+  /** The number is onboarded in Redis: its durable record, now or from the audit event later. */
+  private async verified(mobile: string, sms: InboundSms, event: AuditEvent): Promise<InboundAnswer> {
     // Durable record now; if Postgres is unreachable the monitor-logger writes it from the audit event.
     await this.repo.insertOutSms(mobile, sms.sms_id ?? null, event.created_at).catch((err: Error) => {
       this.logger.warn(

@@ -1,5 +1,8 @@
 import { Module } from '@nestjs/common';
 import { AbuseDetectorTask } from './abuse-detector.task';
+import { DeviceBindingController } from './device-binding.controller';
+import { DeviceBindingRepository } from './device-binding.repository';
+import { DeviceBindingService } from './device-binding.service';
 import { OnboardingAdminService } from './admin.service';
 import { InboundSmsService } from './inbound-sms.service';
 import { OnboardingAdminController } from './onboarding-admin.controller';
@@ -18,11 +21,18 @@ import { WarmupService } from './warmup.service';
 })
 export class OnboardingCoreModule {}
 
-/** The API side: register, inbound SMS, status, admin; the warm-up of the Redis sets. */
+/** The API side: register, device binding, inbound SMS, status, admin; the warm-up of the Redis sets. */
 @Module({
   imports: [OnboardingCoreModule],
-  controllers: [OnboardingController, OnboardingAdminController],
-  providers: [OnboardingService, InboundSmsService, OnboardingAdminService, WarmupService],
+  controllers: [OnboardingController, DeviceBindingController, OnboardingAdminController],
+  providers: [
+    OnboardingService,
+    InboundSmsService,
+    DeviceBindingService,
+    DeviceBindingRepository,
+    OnboardingAdminService,
+    WarmupService,
+  ],
   exports: [InboundSmsService],
 })
 export class OnboardingModule {}

@@ -77,6 +77,22 @@ export const RedisKeys = {
    */
   warmupMarker: (bucket: number) => `${bucketTag(bucket)}:warm`,
   warmupMarkerOf: (mobile: string) => `${numberTag(mobile)}:warm`,
+  /**
+   * A device-binding token (a hash: bound number `m`, device digest `d`, state `s` live/used/burned), by the
+   * token's digest, in the bucket its first two characters name: the bound number's, so the inbound step that
+   * reads or consumes it shares the sender's slot when the sender is the bound number.
+   */
+  bindToken: (bucket: number, digest: string) => `${bucketTag(bucket)}:bind:${digest}`,
+  /**
+   * A device's keys (by the keyed digest of its device_id, which is also their tag): tokens asked for in the
+   * current 24 h (a counter), the flag of a device whose token came from two numbers, its latest token while
+   * unused (pending), when one of its tokens completed onboarding (verified), and its live tokens (a set).
+   */
+  deviceTokens: (device: string) => `{d:${device}}:device_tokens`,
+  deviceFlag: (device: string) => `{d:${device}}:device_flag`,
+  devicePending: (device: string) => `{d:${device}}:device_pending`,
+  deviceVerified: (device: string) => `{d:${device}}:device_verified`,
+  deviceLiveTokens: (device: string) => `{d:${device}}:device_live`,
   /** Inbound SMS already processed, by gateway sms_id, with the answer given (idempotency). */
   inboundSms: (smsId: string) => `inbound_sms:${smsId}`,
   otp: (mobile: string) => `${numberTag(mobile)}:otp:${mobile}`,
