@@ -1,6 +1,7 @@
 // Device binding (the app-sent mode of reverse SMS) end to end on the real Redis and Postgres: the token's
 // rules (bound number, expiry, single use), the device's limit and flag, the status, and the Redis commands of
 // the inbound path for both flows.
+import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { deviceDigest, tokenBucket, tokenDigest } from '../../src/onboarding/bind-token';
 import { numberBucket, RedisKeys } from '../../src/redis/redis-keys';
@@ -9,8 +10,8 @@ import { numberKeys } from '../helpers/number-keys';
 import { RedisServer } from '../helpers/redis-server';
 import { watchRedis } from '../helpers/redis-monitor';
 import { startTestApp, TestApp } from '../helpers/test-app';
+import { signedTwilioForm, TwilioStandIn } from '../helpers/twilio-standin';
 import { waitFor } from '../helpers/wait';
-import { randomUUID } from 'node:crypto';
 
 const VMN = '+919000012345';
 
@@ -342,6 +343,60 @@ describe('device binding: faults and configuration', () => {
       expect(res.json().code).toBe('BINDING_NOT_CONFIGURED');
     } finally {
       await t.close();
+    }
+  });
+
+  it("takes the token through Twilio's inbound webhook too (the shared pipeline)", async () => {
+    const PUBLIC = 'https://sms-bridge.example.com';
+    const t = await startTestApp({
+      ONBOARDING_VMN: VMN,
+      TWILIO_ACCOUNT_SID: TwilioStandIn.ACCOUNT_SID,
+      TWILIO_AUTH_TOKEN: TwilioStandIn.AUTH_TOKEN,
+      PUBLIC_BASE_URL: PUBLIC,
+    });
+    try {
+      const mobile = randomMobile();
+      const bound = await t.request({ method: 'POST', url: '/onboard/bind', payload: body(mobile) });
+      const { token } = bound.json();
+      const signed = signedTwilioForm(`${PUBLIC}/webhooks/twilio/inbound`, {
+        MessageSid: `SM${randomUUID().replace(/-/g, '')}`,
+        From: mobile,
+        Body: token,
+        AccountSid: TwilioStandIn.ACCOUNT_SID,
+      });
+      const res = await t.request({
+        method: 'POST',
+        url: '/webhooks/twilio/inbound',
+        payload: signed.payload,
+        headers: signed.headers,
+        as: 'none',
+      });
+      expect(res.statusCode).toBe(200);
+      expect(await numberKeys(t.redis).onboarded(mobile)).toBe(1);
+      expect((await t.request({ url: '/onboard/bind/device-0001' })).json().status).toBe('verified');
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('verifies a token bound before an API restart (tokens live in Redis only)', async () => {
+    const first = await startTestApp({ ONBOARDING_VMN: VMN });
+    const prefix = first.config.redis.keyPrefix;
+    const mobile = randomMobile();
+    const { token } = (
+      await first.request({ method: 'POST', url: '/onboard/bind', payload: body(mobile) })
+    ).json();
+    await first.app.close(); // a restart: the keys stay (close() would remove them)
+    const second = await startTestApp({ ONBOARDING_VMN: VMN, REDIS_KEY_PREFIX: prefix });
+    try {
+      const res = await second.request({
+        method: 'POST',
+        url: '/onboard/sms',
+        payload: { mobile_number: mobile, message: token },
+      });
+      expect(res.json()).toEqual({ status: 'verified' });
+    } finally {
+      await second.close();
     }
   });
 
