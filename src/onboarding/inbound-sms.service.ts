@@ -124,7 +124,7 @@ export class InboundSmsService {
   }
 
   /** A mobile-originated SMS from an SMPP bind (SmppProvider): handled like the other doors' SMS. */
-  @OnEvent(SMS_RECEIVED, { promisify: true })
+  @OnEvent(SMS_RECEIVED, { promisify: true, suppressErrors: false })
   async smppInbound(mo: MobileOriginated): Promise<string | null> {
     let mobile: string;
     try {
