@@ -7,6 +7,7 @@ import { RedisKeys } from '../../src/redis/redis-keys';
 import { WarmupService } from '../../src/onboarding/warmup.service';
 import { JobScheduler } from '../../src/workers/job-scheduler';
 import { randomMobile } from '../helpers/numbers';
+import { RedisServer } from '../helpers/redis-server';
 import { otpTemplateForWhatsApp } from '../helpers/templates';
 import { SmtpStandIn } from '../helpers/smtp-standin';
 import { startTestApp, TestApp } from '../helpers/test-app';
@@ -280,5 +281,66 @@ describe('suppression: opt-out keywords and the suppression list', () => {
       const bit = (await t.redis.getbit(RedisKeys.suppressionFlags(mobile), Number(mobile.slice(-3)))) === 1;
       expect([round, bit]).toEqual([round, pg]);
     }
+  });
+});
+
+describe('suppression: Redis down', () => {
+  let redis: RedisServer;
+  let t: TestApp;
+  let db: DataSource;
+
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+    t = await startTestApp({ REDIS_URL: redis.url, MESSAGE_RELAY_INTERVAL: '3600' }, { role: 'all' });
+    await t.app.get(JobScheduler).idle();
+    db = t.app.get(DataSource);
+  });
+  afterAll(async () => {
+    await redis?.startProcess().catch(() => undefined);
+    await t?.close();
+    await redis?.destroy();
+  });
+
+  const gateway = (mobile: string, message: string) =>
+    t.request({ method: 'POST', url: '/onboard/sms', payload: { mobile_number: mobile, message } });
+
+  it('Postgres answers for the list: sends and codes to a suppressed number are still refused', async () => {
+    const mobile = randomMobile();
+    expect((await gateway(mobile, 'STOP')).json()).toEqual({ status: 'opted_out' });
+    await redis.stop();
+    const sms = await t.request({
+      method: 'POST',
+      url: '/api/v1/messages/send',
+      payload: { to: mobile, type: 'sms', body: 'x' },
+    });
+    expect([sms.statusCode, sms.json().code]).toEqual([403, 'OPTED_OUT']);
+    const code = await t.request({
+      method: 'POST',
+      url: '/otp/send',
+      payload: { mobile_number: mobile, channel: 'sms' },
+    });
+    expect([code.statusCode, code.json().code]).toEqual([403, 'OPTED_OUT']);
+    // A number nobody suppressed still gets its code from the Postgres fallback.
+    const other = await t.request({
+      method: 'POST',
+      url: '/otp/send',
+      payload: { mobile_number: randomMobile(), channel: 'sms' },
+    });
+    expect(other.statusCode).toBe(200);
+    await redis.startProcess();
+    await waitFor(async () => (await t.redis.ping().catch(() => '')) === 'PONG', 'Redis back');
+  });
+
+  it('a STOP that cannot reach Redis is a 503 and leaves Postgres unchanged; delivered again, it lands in both', async () => {
+    const mobile = randomMobile();
+    await redis.stop();
+    const res = await gateway(mobile, 'STOP');
+    expect(res.statusCode).toBe(503);
+    expect(await db.query('SELECT 1 FROM suppressions WHERE mobile_number = $1', [mobile])).toHaveLength(0);
+    await redis.startProcess();
+    await waitFor(async () => (await t.redis.ping().catch(() => '')) === 'PONG', 'Redis back');
+    expect((await gateway(mobile, 'STOP')).json()).toEqual({ status: 'opted_out' });
+    expect(await db.query('SELECT 1 FROM suppressions WHERE mobile_number = $1', [mobile])).toHaveLength(1);
+    expect(await t.redis.getbit(RedisKeys.suppressionFlags(mobile), Number(mobile.slice(-3)))).toBe(1);
   });
 });
