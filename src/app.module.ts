@@ -5,7 +5,9 @@ import { LoggerModule } from 'nestjs-pino';
 import { AllExceptionsFilter } from './http/all-exceptions.filter';
 import { ApiKeyGuard } from './http/api-key.guard';
 import { RateLimiters } from './common/rate-limit/rate-limit';
-import { BlacklistReader } from './onboarding/blacklist-reader';
+import { NumberBlocks } from './suppression/number-blocks';
+import { SuppressionList } from './suppression/suppression-list';
+import { SuppressionModule } from './suppression/suppression.module';
 import { loggerParams } from './common/logging';
 import { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
@@ -40,15 +42,23 @@ export class CoreModule {
         // Typed in-process events (message status changes) between modules that must not import each other.
         EventEmitterModule.forRoot(),
       ],
-      providers: [ReadinessService, RateLimiters, BlacklistReader],
-      exports: [ReadinessService, RateLimiters, BlacklistReader],
+      providers: [ReadinessService, RateLimiters, NumberBlocks, SuppressionList],
+      exports: [ReadinessService, RateLimiters, NumberBlocks, SuppressionList],
     };
   }
 }
 
 /** The HTTP side: controllers, the API-key guard, validation and the error filter. */
 @Module({
-  imports: [HealthModule, OnboardingModule, MessagesModule, SessionModule, OtpModule, TemplatesModule],
+  imports: [
+    HealthModule,
+    OnboardingModule,
+    MessagesModule,
+    SessionModule,
+    OtpModule,
+    TemplatesModule,
+    SuppressionModule,
+  ],
   controllers: [MetricsController],
   providers: [
     { provide: APP_GUARD, useClass: ApiKeyGuard },

@@ -66,6 +66,8 @@ export class AppConfig {
     auditRetentionDays: number;
     messageEventRetentionDays: number;
   };
+  /** What the inbound doors answer to the opt-out keywords (empty: no reply). */
+  readonly keywordReplies: { opt_out: string; opt_in: string; help: string };
   readonly messages: {
     syncProcessing: boolean;
     smsProvider: string;
@@ -217,6 +219,7 @@ export class AppConfig {
       auditRetentionDays: env.AUDIT_RETENTION_DAYS,
       messageEventRetentionDays: env.MESSAGE_EVENT_RETENTION_DAYS,
     };
+    this.keywordReplies = { opt_out: env.OPT_OUT_REPLY, opt_in: env.OPT_IN_REPLY, help: env.HELP_REPLY };
     this.messages = {
       syncProcessing: env.SYNC_MESSAGE_PROCESSING,
       smsProvider: env.SMS_PROVIDER,

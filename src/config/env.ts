@@ -119,6 +119,12 @@ export class Env {
   @Transform(toInt) @IsInt() @Min(1) @Max(1_000_000) ABUSE_THRESHOLD: number = 10;
   @Transform(toInt) @IsInt() @Min(1) @Max(86400) ABUSE_CHECK_INTERVAL: number = 60;
   @Transform(toInt) @IsInt() @Min(1) @Max(31_536_000) ABUSE_BLACKLIST_TTL: number = 86400;
+  /** The answers to STOP, START and HELP at the inbound doors (empty: no reply). */
+  @IsString() @MaxLength(1600) OPT_OUT_REPLY: string =
+    'You are unsubscribed and will get no more messages from us. Reply START to subscribe again.';
+  @IsString() @MaxLength(1600) OPT_IN_REPLY: string =
+    'You are subscribed again. Reply STOP to unsubscribe, HELP for help.';
+  @IsString() @MaxLength(1600) HELP_REPLY: string = 'Reply STOP to unsubscribe, START to subscribe again.';
   @Transform(toInt) @IsInt() @Min(1) @Max(10000) MONITOR_BATCH_SIZE: number = 100;
   @Transform(toInt) @IsInt() @Min(1) @Max(86400) MONITOR_LOG_INTERVAL: number = 30;
   @Transform(toInt) @IsInt() @Min(1) @Max(3600) WORKER_HEARTBEAT_INTERVAL: number = 10;

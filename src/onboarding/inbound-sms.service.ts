@@ -1,5 +1,9 @@
 import { Injectable, Logger } from '@nestjs/common';
+import { OnEvent } from '@nestjs/event-emitter';
+import { normalizePhone } from '../common/phone';
+import { MobileOriginated, SMS_RECEIVED } from '../messages/providers/smpp.provider';
 import { AppException } from '../common/app.exception';
+import { AppConfig } from '../config/app-config';
 import { maskPhone } from '../common/mask';
 import { AuditEvent, auditEvent } from './audit-event';
 import { RejectReason, runInboundChecks, TOKEN_CHECKS } from './checks';
@@ -9,6 +13,8 @@ import { OnboardingMetrics } from './onboarding.metrics';
 import { InboundSnapshot, OnboardingRepository } from './onboarding.repository';
 import { SettingsService } from './settings.service';
 import { WarmupService } from './warmup.service';
+import { Keyword, keywordOf } from '../suppression/keywords';
+import { SuppressionList } from '../suppression/suppression-list';
 
 export interface InboundSms {
   /** E.164 (read at the door). */
@@ -16,17 +22,33 @@ export interface InboundSms {
   message: string;
   sms_id?: string;
   received_at?: string;
-  /** Which door it came through: the gateway endpoint or Twilio's webhook. */
-  source?: 'gateway' | 'twilio';
+  /** Which door it came through: the gateway endpoint, Twilio's webhook, or an SMPP bind. */
+  source?: 'gateway' | 'twilio' | 'smpp';
 }
 
-export type InboundAnswer = { status: 'verified' } | { status: 'rejected'; reason: RejectReason };
+export type InboundAnswer =
+  | { status: 'verified' }
+  | { status: 'rejected'; reason: RejectReason }
+  /** An opt-out keyword (STOP, START, HELP…): handled before onboarding, which never sees it. */
+  | { status: KeywordStatus };
+
+export type KeywordStatus = 'opted_out' | 'opted_in' | 'help';
+const KEYWORD_STATUS: Record<Keyword, KeywordStatus> = {
+  opt_out: 'opted_out',
+  opt_in: 'opted_in',
+  help: 'help',
+};
+
+/** Whether the SMS was an opt-out keyword (handled before onboarding). */
+export const isKeywordAnswer = (a: InboundAnswer): a is { status: KeywordStatus } =>
+  Object.values(KEYWORD_STATUS).includes(a.status as KeywordStatus);
 
 /** How long a repeated sms_id waits for the first delivery's answer before being told to retry. */
 const DUPLICATE_WAIT_MS = 3000;
 
 /**
- * The inbound-SMS pipeline shared by POST /onboard/sms and Twilio's inbound webhook: one Redis round trip
+ * The inbound-SMS pipeline shared by POST /onboard/sms and Twilio's inbound webhook. Opt-out keywords first
+ * (STOP suppresses the number, START lifts it, HELP only answers): such an SMS goes no further. Then one Redis round trip
  * reads everything the checks need (and counts the SMS), the checks run in SPEC's order, and the outcome is
  * written (onboarded set, hash consumed, out_sms) and audited. The same sms_id is processed once. An SMS that
  * carries a device-binding token instead of a typed hash takes the token flow's checks (processToken).
@@ -40,6 +62,8 @@ export class InboundSmsService {
     private readonly settings: SettingsService,
     private readonly metrics: OnboardingMetrics,
     private readonly warmup: WarmupService,
+    private readonly suppressions: SuppressionList,
+    private readonly config: AppConfig,
     private readonly binding: DeviceBindingService,
   ) {}
 
@@ -58,6 +82,8 @@ export class InboundSmsService {
   }
 
   private async process(mobile: string, sms: InboundSms): Promise<InboundAnswer> {
+    const keyword = keywordOf(sms.message);
+    if (keyword) return this.keyword(mobile, keyword, sms);
     const token = this.binding.presented(sms.message, mobile);
     if (token) return this.processToken(mobile, sms, token);
     const settings = this.settings.current;
@@ -145,6 +171,40 @@ export class InboundSmsService {
     });
     this.metrics.inbound.inc({ outcome: 'verified', reason: 'none' });
     return { status: 'verified' };
+  }
+
+  /** What to text back for an opt-out keyword's answer (OPT_OUT_REPLY, OPT_IN_REPLY, HELP_REPLY); null: nothing. */
+  keywordReply(answer: InboundAnswer): string | null {
+    const keyword = (Object.keys(KEYWORD_STATUS) as Keyword[]).find(
+      (k) => KEYWORD_STATUS[k] === answer.status,
+    );
+    return (keyword && this.config.keywordReplies[keyword]) || null;
+  }
+
+  /** A mobile-originated SMS from an SMPP bind (SmppProvider): handled like the other doors' SMS. */
+  @OnEvent(SMS_RECEIVED, { promisify: true, suppressErrors: false })
+  async smppInbound(mo: MobileOriginated): Promise<string | null> {
+    let mobile: string;
+    try {
+      mobile = normalizePhone(mo.from, 'source_addr');
+    } catch {
+      this.logger.log('SMPP inbound SMS from a sender that is not a valid number: ignored');
+      return null;
+    }
+    return this.keywordReply(await this.handle({ mobile_number: mobile, message: mo.text, source: 'smpp' }));
+  }
+
+  private async keyword(mobile: string, keyword: Keyword, sms: InboundSms): Promise<InboundAnswer> {
+    if (keyword === 'opt_out') await this.suppressions.add(mobile, 'keyword');
+    else if (keyword === 'opt_in') await this.suppressions.remove(mobile, 'keyword');
+    else
+      await this.repo.pushAudit(
+        auditEvent('inbound_sms', mobile, 'help', {
+          details: { sms_id: sms.sms_id ?? null, source: sms.source ?? 'gateway' },
+        }),
+      );
+    this.metrics.inbound.inc({ outcome: 'keyword', reason: keyword });
+    return { status: KEYWORD_STATUS[keyword] };
   }
 
   private async answerOfDuplicate(smsId: string): Promise<InboundAnswer> {

@@ -7,7 +7,7 @@ import { AppConfig } from '../config/app-config';
 import { validateEnv } from '../config/env';
 import type { MessagesService } from '../messages/messages.service';
 import type { MetricsService } from '../metrics/metrics.service';
-import type { BlacklistReader } from '../onboarding/blacklist-reader';
+import type { NumberBlocks } from '../suppression/number-blocks';
 import type { SessionService } from '../session/session.service';
 import type { TokenService } from '../session/token.service';
 import type { Failures, FallbackVerify, OtpRepository } from './otp.repository';
@@ -84,9 +84,9 @@ function setup(blacklistedInPostgres = false) {
   const blacklist = {
     inPostgres: async () => {
       repo.calls.push('blacklist in Postgres');
-      return blacklistedInPostgres;
+      return blacklistedInPostgres ? 'blacklisted' : null;
     },
-  } as unknown as BlacklistReader;
+  } as unknown as NumberBlocks;
   const otp = new OtpService(
     repo as unknown as OtpRepository,
     limits,

@@ -73,8 +73,8 @@ export interface SendRequest {
   unlimited: boolean;
   /** Per number, per end-user IP, per API key, hourly budget (in that order). */
   counters: [SendCounter, SendCounter, SendCounter, SendCounter];
-  /** Postgres said the number is not on the manual blacklist (asked while Redis is not warm). */
-  notBlacklisted?: boolean;
+  /** Postgres said nothing blocks the number (asked while Redis is not warm): see NumberBlocks. */
+  notBlocked?: boolean;
   /** The only code (row id) this send may replace: the WhatsApp fallback's, checked atomically. */
   replacing?: string;
   /** The shared counters' units this send took, and when their windows end (set by OtpRepository.send). */
@@ -172,6 +172,7 @@ export class OtpRepository {
       RedisKeys.blacklistFlags(m),
       r.counters[0].key,
       RedisKeys.warmupMarkerOf(m),
+      RedisKeys.suppressionFlags(m),
     ];
   }
 
@@ -189,7 +190,7 @@ export class OtpRepository {
       r.unlimited ? '1' : '',
       own.limit,
       own.windowSeconds,
-      r.notBlacklisted ? '1' : '',
+      r.notBlocked ? '1' : '',
       r.replacing ?? '',
       numberOffset(r.otp.mobile_number),
       checkOnly ? '1' : '',

@@ -10,21 +10,23 @@ export type SendResult = [string, number, string | null, string | null];
  * keys share one slot), so concurrent sends for one number issue one code (the others find it active: 409) and
  * a send that is refused consumes nothing here. The counters of other slots (end-user IP, API key, hourly
  * budget) are reserved before this runs and given back when it refuses (see OtpRepository.send).
- * KEYS: otp:{m}, otp:status:{m}, the number's blacklist flags, its send counter, its bucket's warm-up marker.
+ * KEYS: otp:{m}, otp:status:{m}, the number's blacklist flags, its send counter, its bucket's warm-up marker, its
+ * suppression flags (opt-outs).
  * ARGV: stored JSON, status JSON, now (ms), validity (s), status TTL (s), resend ('1'), cooldown (s), no limits
  * ('1' for test numbers and the fallback), the number's limit ('' = not applied) and window (s), '1' when
- * Postgres already said the number is not on the manual blacklist, the row id of the only code this send may
+ * Postgres already said the number is neither on the manual blacklist nor suppressed, the row id of the only code this send may
  * replace ('' = any: the WhatsApp fallback's compare-and-swap, answered `replaced` when another code is live),
  * the number's bit in its block's flags, '1' to check only (nothing written).
- * Returns {result, n, limit, live}: blacklisted | cold (Redis lost its blacklist and is not warm again: ask
+ * Returns {result, n, limit, live}: blacklisted | opted_out | cold (Redis lost its blacklist and is not warm again: ask
  * Postgres, then run again) | replaced | active <s left> | cooldown <s to wait> | limited <ms left> number | ok;
  * `live` is the stored JSON of the code that made it active or cooldown.
  */
 export const sendScript = defineScript<SendResult>(
   'otp_send',
-  5,
+  6,
   `${FIXED_WINDOW_LUA}
 if redis.call('GETBIT', KEYS[3], tonumber(ARGV[13])) == 1 then return {'blacklisted', 0, false} end
+if redis.call('GETBIT', KEYS[6], tonumber(ARGV[13])) == 1 then return {'opted_out', 0, false} end
 if ARGV[11] ~= '1' and redis.call('EXISTS', KEYS[5]) == 0 then return {'cold', 0, false} end
 local now = tonumber(ARGV[3])
 local raw = redis.call('GET', KEYS[1])

@@ -6,7 +6,7 @@ import { phoneType } from '../common/phone';
 import { RateLimiters } from '../common/rate-limit/rate-limit';
 import { AppConfig } from '../config/app-config';
 import { OTP_CLIENT_ID } from '../config/env';
-import { BlacklistReader } from '../onboarding/blacklist-reader';
+import { blockedError, NumberBlocks } from '../suppression/number-blocks';
 import { MetricsService } from '../metrics/metrics.service';
 import { Content, MessagesService } from '../messages/messages.service';
 import { contentVariables, OTP_TEMPLATE, render, TemplateError } from '../templates/template';
@@ -80,7 +80,7 @@ export class OtpService implements OnModuleInit {
     private readonly sessions: SessionService,
     private readonly tokens: TokenService,
     private readonly config: AppConfig,
-    private readonly blacklist: BlacklistReader,
+    private readonly blocks: NumberBlocks,
     private readonly templates: TemplatesService,
     metrics: MetricsService,
   ) {
@@ -118,9 +118,9 @@ export class OtpService implements OnModuleInit {
       return;
     const row = await this.repo.rowForMessage(m.id);
     // Only the live code falls back: not one used, replaced (voided) or expired meanwhile, whose failure
-    // arrives late; and never to a number an admin blacklisted since.
+    // arrives late; and never to a number an admin blacklisted, or that opted out, since.
     if (!row || row.used_at || row.voided_at || new Date(row.expires_at).getTime() <= Date.now()) return;
-    if (await this.blacklist.manuallyBlacklisted(m.to)) return;
+    if (await this.blocks.of(m.to)) return;
     this.logger.log(`WhatsApp code to ${maskPhone(m.to)} ${m.status}: sending a new one by SMS`);
     const input = {
       mobile_number: m.to,
@@ -235,9 +235,10 @@ export class OtpService implements OnModuleInit {
     try {
       let result = await this.repo.send(request);
       if (result[0] === 'cold') {
-        // Redis lost its data and the warm-up has not restored the blacklist yet: Postgres answers for it.
-        if (await this.blacklist.inPostgres(mobile)) throw this.refusal('blacklisted', 0, null);
-        request.notBlacklisted = true;
+        // Redis lost its data and the warm-up has not restored the lists yet: Postgres answers for them.
+        const block = await this.blocks.inPostgres(mobile);
+        if (block) throw blockedError(block);
+        request.notBlocked = true;
         result = await this.repo.send(request);
       }
       const [first, , , live] = result;
@@ -250,7 +251,8 @@ export class OtpService implements OnModuleInit {
       this.fallbacks.inc({ operation: 'send' });
     }
     if (!redisUp) {
-      if (await this.blacklist.inPostgres(mobile)) throw this.refusal('blacklisted', 0, null);
+      const block = await this.blocks.inPostgres(mobile);
+      if (block) throw blockedError(block);
       // The per-IP and per-key limits hold per replica meanwhile (checked here, counted once a code is issued).
       const local = request.unlimited
         ? []
@@ -329,7 +331,8 @@ export class OtpService implements OnModuleInit {
   private refusal(outcome: string, n: number, which: string | null): AppException {
     switch (outcome) {
       case 'blacklisted':
-        return new AppException(403, 'BLACKLISTED', 'This number is blacklisted');
+      case 'opted_out':
+        return blockedError(outcome);
       case 'active':
         return new AppException(
           409,
@@ -388,8 +391,9 @@ export class OtpService implements OnModuleInit {
       }
       result = await this.repo.verify(mobile, candidate, MAX_ATTEMPTS);
       if (result[0] === 'cold') {
-        // As in send: the blacklist is not in Redis again yet, so Postgres answers for it.
-        if (await this.blacklist.inPostgres(mobile)) throw this.refusal('blacklisted', 0, null);
+        // As in send: the blacklist is not in Redis again yet, so Postgres answers for it. (An opt-out stops
+        // new codes, not the check of one sent before.)
+        if ((await this.blocks.inPostgres(mobile)) === 'blacklisted') throw blockedError('blacklisted');
         result = await this.repo.verify(mobile, candidate, MAX_ATTEMPTS, true);
       }
     } catch (err) {
@@ -483,7 +487,8 @@ export class OtpService implements OnModuleInit {
   }
 
   private async verifyInPostgres(mobile: string, candidate: string, redisUp: boolean) {
-    if (!redisUp && (await this.blacklist.inPostgres(mobile))) throw this.refusal('blacklisted', 0, null);
+    if (!redisUp && (await this.blocks.inPostgres(mobile)) === 'blacklisted')
+      throw blockedError('blacklisted');
     const r = await this.repo.verifyInPostgres(mobile, candidate, MAX_ATTEMPTS);
     if (r.outcome === 'ok') return this.approve(mobile, r.userId);
     if (r.outcome === 'locked') throw this.locked(r.ttl);

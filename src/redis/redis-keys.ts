@@ -57,6 +57,10 @@ export const RedisKeys = {
   onboardedFlags: (mobile: string) => `${numberTag(mobile)}:onboarded:${numberBlock(mobile)}`,
   /** Manual blacklist entries (admin), as onboardedFlags: block onboarding, OTP and messages until removed. */
   blacklistFlags: (mobile: string) => `${numberTag(mobile)}:blacklist:${numberBlock(mobile)}`,
+  /** Suppressed numbers (opted out by STOP, by a provider's report, or by an admin), as onboardedFlags. */
+  suppressionFlags: (mobile: string) => `${numberTag(mobile)}:suppressed:${numberBlock(mobile)}`,
+  /** Set for an hour when a number's suppression changes: a warm-up's older read of Postgres leaves it alone. */
+  suppressionChanged: (mobile: string) => `${numberTag(mobile)}:suppression_change:${mobile}`,
   /** An automatic blacklist entry (abuse detector): blocks onboarding only, expires after ABUSE_BLACKLIST_TTL. */
   autoBlacklisted: (mobile: string) => `${numberTag(mobile)}:blacklist_auto:${mobile}`,
   /**

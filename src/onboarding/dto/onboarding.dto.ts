@@ -1,6 +1,5 @@
 import { IsMobileNumber } from '../../common/phone';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
 import {
   ArrayMaxSize,
   ArrayMinSize,
@@ -16,6 +15,7 @@ import {
   MinLength,
 } from 'class-validator';
 import { IsStorableText } from '../../common/validators/storable-text.validator';
+import { NumberPageQueryDto } from '../../common/number-page-query.dto';
 import { MAX_HASH_LENGTH, MIN_HASH_LENGTH } from '../hash';
 import { DEVICE_ID_PATTERN } from '../bind-token';
 
@@ -63,8 +63,12 @@ export class InboundSmsDto {
 }
 
 export class InboundSmsResponseDto {
-  @ApiProperty({ enum: ['verified', 'rejected'] })
-  status: 'verified' | 'rejected';
+  /**
+   * `opted_out`, `opted_in`, `help`: the SMS was an opt-out keyword (STOP, START, HELP and their synonyms), handled
+   * before onboarding: the number was suppressed, or no longer is, or only got the help text.
+   */
+  @ApiProperty({ enum: ['verified', 'rejected', 'opted_out', 'opted_in', 'help'] })
+  status: 'verified' | 'rejected' | 'opted_out' | 'opted_in' | 'help';
 
   /** Why it was rejected */
   @ApiPropertyOptional({
@@ -136,22 +140,7 @@ export class OnboardStatusDto {
   verified_at?: string;
 }
 
-export class BlacklistQueryDto {
-  /** next_cursor of the previous page */
-  @IsOptional()
-  @IsString()
-  @MaxLength(32)
-  @IsStorableText()
-  cursor?: string;
-
-  /** Page size, 1–500 */
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(500)
-  limit?: number = 100;
-}
+export class BlacklistQueryDto extends NumberPageQueryDto {}
 
 export class BlacklistEntryDto {
   mobile_number: string;
