@@ -116,34 +116,36 @@ export class DeviceBindingService {
   }
 
   /**
-   * Consumes the token and onboards the number (one step in the number's slot), then marks the device verified.
-   * Returns null when verified, else the rejection a concurrent delivery caused (it consumed or burned the
-   * token first).
+   * Consumes the token and onboards the number, in one step in the number's slot. Returns null when verified,
+   * else the rejection a concurrent delivery caused (it consumed or burned the token first).
    */
-  async complete(
+  async consume(
     id: TokenId,
     mobile: string,
-    device: string,
     verified: AuditEvent,
   ): Promise<'token_used' | 'token_burned' | 'token_expired' | 'token_sender_mismatch' | null> {
     const outcome = await this.repo.consume(id, mobile, verified);
-    if (outcome !== 'verified') {
-      return outcome === 'burned'
-        ? 'token_burned'
-        : outcome === 'expired'
-          ? 'token_expired'
-          : outcome === 'mismatch'
-            ? 'token_sender_mismatch'
-            : 'token_used';
-    }
-    // The number is onboarded whatever happens next: a failure here leaves the device pending until the token's
-    // expiry, and must not make the gateway deliver the SMS again (the retry would find the token used).
+    if (outcome === 'verified') return null;
+    return outcome === 'burned'
+      ? 'token_burned'
+      : outcome === 'expired'
+        ? 'token_expired'
+        : outcome === 'mismatch'
+          ? 'token_sender_mismatch'
+          : 'token_used';
+  }
+
+  /**
+   * After consume: the device is verified. Never throws: the number is onboarded whatever happens here, so a
+   * failure leaves the device pending until the token's expiry and must not make the gateway deliver the SMS
+   * again (the retry would find the token used).
+   */
+  async markVerified(id: TokenId, device: string, at: string): Promise<void> {
     await this.repo
-      .markVerified(device, id, verified.created_at, DEVICE_VERIFIED_SECONDS)
+      .markVerified(device, id, at, DEVICE_VERIFIED_SECONDS)
       .catch((err: Error) =>
         this.logger.warn(`device ${device.slice(0, 8)} not marked verified: ${err.message}`),
       );
-    return null;
   }
 
   /**

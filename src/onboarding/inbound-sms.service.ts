@@ -115,8 +115,15 @@ export class InboundSmsService {
     let reason = runInboundChecks(ctx, TOKEN_CHECKS);
     if (!reason) {
       const event = auditEvent('inbound_sms', mobile, 'verified', { details });
-      reason = await this.binding.complete(token, mobile, bound!.device, event);
-      if (!reason) return this.verified(mobile, sms, event);
+      reason = await this.binding.consume(token, mobile, event);
+      if (!reason) {
+        // The device's slot and Postgres at once.
+        const [answer] = await Promise.all([
+          this.verified(mobile, sms, event),
+          this.binding.markVerified(token, bound!.device, event.created_at),
+        ]);
+        return answer;
+      }
     }
     const [answer] = await Promise.all([
       this.reject(mobile, reason, details),
