@@ -273,6 +273,43 @@ describe('OTP pumping with a prefix on its own slot (OTP_PREFIX_DIGITS=4)', () =
   });
 });
 
+describe('OTP blocked prefixes, as admins list them', () => {
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await startTestApp({ OTP_PUMPING_MIN_SENDS: '2', OTP_PUMPING_MIN_RATIO: '0.5' });
+  });
+  afterAll(() => t.close());
+
+  it('pages by prefix with a cursor, and drops a block that lapsed by itself', async () => {
+    const blocked: string[] = [];
+    for (let k = 0; k < 3; k++) {
+      const p = freshPrefix();
+      for (let i = 0; i < 2; i++) expect((await send(t, p.number(i))).statusCode).toBe(200);
+      expect((await send(t, p.number(2))).json().code).toBe('PUMPING_SUSPECTED');
+      blocked.push(p.prefix);
+    }
+    blocked.sort();
+    const first = (await admin(t, 'GET', '/admin/otp/pumping?limit=2')).json();
+    expect(first.items.map((i: { prefix: string }) => i.prefix)).toEqual(blocked.slice(0, 2));
+    expect(first.next_cursor).toBe(blocked[1]);
+    const second = (
+      await admin(t, 'GET', `/admin/otp/pumping?limit=2&cursor=${encodeURIComponent(first.next_cursor)}`)
+    ).json();
+    expect(second).toEqual({
+      items: [expect.objectContaining({ prefix: blocked[2], sends: 2 })],
+      next_cursor: null,
+    });
+
+    // The block's marker expires when its sends have aged out: the list forgets it.
+    await t.redis.del(RedisKeys.otpPumpingBlock(blocked[0], 3));
+    const after = (await admin(t, 'GET', '/admin/otp/pumping')).json();
+    expect(after.items.map((i: { prefix: string }) => i.prefix)).toEqual(blocked.slice(1));
+    expect(await t.redis.zrange(RedisKeys.otpPumpingIndex(), 0, -1)).toEqual(blocked.slice(1));
+    expect((await admin(t, 'GET', '/admin/otp/pumping?cursor=91')).statusCode).toBe(400);
+  });
+});
+
 describe('OTP pumping with Redis unreachable', () => {
   let redis: RedisServer;
   let t: TestApp;
