@@ -6,7 +6,7 @@ import { isDataError } from '../database/pg-errors';
 import { sameHash } from './otp-code';
 import { REDIS, RedisClient } from '../redis/redis.constants';
 import { rateLimitScript, refundScript, reserveScript } from '../common/rate-limit/rate-limit';
-import { numberBlock, numberOffset, RedisKeys } from '../redis/redis-keys';
+import { BLOCK_DIGITS, numberBlock, numberOffset, RedisKeys } from '../redis/redis-keys';
 import {
   countVerifiedScript,
   dropOrphanScript,
@@ -92,7 +92,7 @@ export interface SendRequest {
 /** A prefix's and a country's rules for one send (docs/otp.md, SMS pumping). */
 export interface PumpingRules {
   prefix: string;
-  /** OTP_PREFIX_DIGITS: 3 puts the prefix in the number's slot, checked by its send script. */
+  /** OTP_PREFIX_DIGITS: BLOCK_DIGITS (3) puts the prefix in the number's slot, checked by its send script. */
   digits: number;
   country: string;
   prefixCap: number | '';
@@ -223,15 +223,15 @@ export class OtpRepository {
       RedisKeys.blacklistFlags(m),
       r.counters[0].key,
       RedisKeys.warmupMarkerOf(m),
-      RedisKeys.otpPrefixStats(block, 3, hour),
-      RedisKeys.otpPrefixStats(block, 3, previousHour),
-      RedisKeys.otpPumpingBlock(block, 3),
+      RedisKeys.otpPrefixStats(block, BLOCK_DIGITS, hour),
+      RedisKeys.otpPrefixStats(block, BLOCK_DIGITS, previousHour),
+      RedisKeys.otpPumpingBlock(block, BLOCK_DIGITS),
     ];
   }
 
   /** Whether the number's send script applies the prefix's rules (the prefix is the number's block). */
   private static prefixInSendScript(r: SendRequest): boolean {
-    return !r.unlimited && r.pumping?.digits === 3;
+    return !r.unlimited && r.pumping?.digits === BLOCK_DIGITS;
   }
 
   private static blockInfo(p: PumpingRules, now: number): string {
@@ -290,7 +290,7 @@ export class OtpRepository {
         );
       },
     };
-    if (p.digits === 3) return [country];
+    if (p.digits === BLOCK_DIGITS) return [country];
     const prefix = {
       which: 'prefix' as const,
       hashKey: RedisKeys.otpPrefixStats(p.prefix, p.digits, p.hour),
@@ -504,7 +504,7 @@ export class OtpRepository {
         RedisKeys.otpStatus(mobile),
         RedisKeys.blacklistFlags(mobile),
         RedisKeys.warmupMarkerOf(mobile),
-        RedisKeys.otpPrefixStats(numberBlock(mobile), 3, hoursAt(now).hour),
+        RedisKeys.otpPrefixStats(numberBlock(mobile), BLOCK_DIGITS, hoursAt(now).hour),
       ],
       [
         candidateHash,

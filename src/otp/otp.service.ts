@@ -16,7 +16,7 @@ import { SessionService } from '../session/session.service';
 import { TokenService } from '../session/token.service';
 import { randomUUID } from 'node:crypto';
 import { isRedisUnavailable } from '../redis/redis-errors';
-import { RedisKeys } from '../redis/redis-keys';
+import { BLOCK_DIGITS, RedisKeys } from '../redis/redis-keys';
 import { hashCode, newCode } from './otp-code';
 import { CaptchaVerifier } from './captcha.verifier';
 import {
@@ -231,6 +231,9 @@ export class OtpService implements OnModuleInit, OnModuleDestroy {
     };
     const o = this.config.otp;
     const unlimited = !!testCode || !!caller.fallback;
+    // The CAPTCHA last before anything is counted: a request refused for another reason spends no token.
+    // (Test numbers send nothing; the WhatsApp fallback is the service's own send.)
+    if (!unlimited) await this.captcha.check(input.captcha_token, caller.ip);
     const pumping = unlimited ? undefined : this.pumpingRules(mobile, now);
     const request: SendRequest = {
       pumping,
@@ -259,10 +262,6 @@ export class OtpService implements OnModuleInit, OnModuleDestroy {
         },
       ],
     };
-
-    // The CAPTCHA last before anything is counted: a request refused for another reason spends no token.
-    // (Test numbers send nothing; the WhatsApp fallback is the service's own send.)
-    if (!unlimited) await this.captcha.check(input.captcha_token, caller.ip);
 
     let redisUp = true;
     try {
@@ -538,7 +537,7 @@ export class OtpService implements OnModuleInit, OnModuleDestroy {
 
   /** Whether the verify script counts a success for the number's prefix (its block: OTP_PREFIX_DIGITS=3). */
   private countsInBlock(mobile: string): boolean {
-    return this.config.otp.pumping.prefixDigits === 3 && !this.config.otp.testNumbers.has(mobile);
+    return this.config.otp.pumping.prefixDigits === BLOCK_DIGITS && !this.config.otp.testNumbers.has(mobile);
   }
 
   /** The blocked prefixes after `cursor` (GET /admin/otp/pumping). */

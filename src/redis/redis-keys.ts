@@ -21,7 +21,7 @@ export const NUMBER_BUCKETS = 1024;
 /** How many buckets users (and so sessions) are hashed into: a session id's first two hex digits. */
 export const SESSION_BUCKETS = 256;
 /** Digits at the end of a number that index its bit in the block's flags (1000 numbers a block). */
-const BLOCK_DIGITS = 3;
+export const BLOCK_DIGITS = 3;
 
 /** 32-bit FNV-1a: stable across processes and versions (a bucket must never move). */
 function fnv1a(s: string): number {
