@@ -139,6 +139,18 @@ export class AppConfig {
     sendsPerClientPerMinute: number;
     /** Number types codes are sent to (premium-rate, toll-free ... are refused). */
     allowedNumberTypes: string[];
+    /** The SMS-pumping defence (docs/otp.md): a prefix's velocity and verified ÷ sent ratio, a country's velocity. */
+    pumping: {
+      prefixDigits: number;
+      prefixSendsPerHour?: number;
+      /** ISO region → sends per sliding hour. */
+      countrySendsPerHour: Map<string, number>;
+      minSends: number;
+      /** 0: the ratio rule is off. */
+      minRatio: number;
+    };
+    /** siteverify (hCaptcha, Turnstile): /otp/send requires captcha_token when set. */
+    captcha?: { verifyUrl: string; secret: string };
   };
   readonly sessionFallback: 'memory' | 'none';
   readonly sessions: {
@@ -273,6 +285,22 @@ export class AppConfig {
       },
       sendsPerClientPerMinute: env.OTP_SENDS_PER_CLIENT_PER_MINUTE,
       allowedNumberTypes: list(env.OTP_ALLOWED_NUMBER_TYPES).map((t) => t.toLowerCase()),
+      pumping: {
+        prefixDigits: env.OTP_PREFIX_DIGITS,
+        prefixSendsPerHour: env.OTP_PREFIX_SENDS_PER_HOUR,
+        countrySendsPerHour: new Map(
+          list(env.OTP_COUNTRY_SENDS_PER_HOUR).map((pair) => {
+            const [region, n] = pair.split(':');
+            return [region.trim().toUpperCase(), Number(n)] as const;
+          }),
+        ),
+        minSends: env.OTP_PUMPING_MIN_SENDS,
+        minRatio: env.OTP_PUMPING_MIN_RATIO,
+      },
+      captcha:
+        env.OTP_CAPTCHA_VERIFY_URL && env.OTP_CAPTCHA_SECRET
+          ? { verifyUrl: env.OTP_CAPTCHA_VERIFY_URL, secret: env.OTP_CAPTCHA_SECRET }
+          : undefined,
       testNumbers: new Map(
         this.isProduction && !env.OTP_TEST_NUMBERS_IN_PRODUCTION
           ? []

@@ -6,6 +6,7 @@ import {
   IsBoolean,
   IsIn,
   IsInt,
+  IsNumber,
   IsOptional,
   IsString,
   IsUrl,
@@ -30,6 +31,12 @@ const toBool = ({ value }: { value: unknown }) => {
   if (['false', '0', 'no', 'off'].includes(v)) return false;
   return value;
 };
+const toNumber = ({ value }: { value: unknown }) =>
+  value === undefined || value === ''
+    ? undefined
+    : /^\s*-?(\d+\.?\d*|\.\d+)\s*$/.test(String(value))
+      ? Number(value)
+      : value;
 /** An empty or blank value is no value: `SECRET="   "` counts as unset, never as a secret of spaces. */
 const emptyToUndefined = ({ value }: { value: unknown }) =>
   typeof value === 'string' && value.trim() === '' ? undefined : value;
@@ -262,6 +269,28 @@ export class Env {
     message: `OTP_ALLOWED_NUMBER_TYPES must be number types among ${NUMBER_TYPES.join(', ')}`,
   })
   OTP_ALLOWED_NUMBER_TYPES: string = 'mobile,fixed_line_or_mobile';
+  // SMS-pumping defence (docs/otp.md): a number's prefix is it without its last OTP_PREFIX_DIGITS digits.
+  @Transform(toInt) @IsInt() @Min(1) @Max(10) OTP_PREFIX_DIGITS: number = 3;
+  /** Sends per prefix per sliding hour; unset: no cap. */
+  @Transform(toInt) @IsOptional() @IsInt() @Min(1) @Max(100_000_000) OTP_PREFIX_SENDS_PER_HOUR?: number =
+    undefined;
+  /** Sends per country (ISO region) per sliding hour, `IN:50000,GB:200`; a country not listed has no cap. */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @Matches(/^\s*[A-Za-z]{2}\s*:\s*\d{1,9}(\s*,\s*[A-Za-z]{2}\s*:\s*\d{1,9})*\s*$/, {
+    message: 'OTP_COUNTRY_SENDS_PER_HOUR must be ISO region:sends pairs such as IN:50000,GB:200',
+  })
+  OTP_COUNTRY_SENDS_PER_HOUR?: string = undefined;
+  /** A prefix is judged on its verified ÷ sent ratio once it has this many sends in the sliding hour. */
+  @Transform(toInt) @IsInt() @Min(1) @Max(100_000_000) OTP_PUMPING_MIN_SENDS: number = 20;
+  /** Below this verified ÷ sent ratio a judged prefix is blocked (0 turns the rule off). */
+  @Transform(toNumber) @IsNumber() @Min(0) @Max(1) OTP_PUMPING_MIN_RATIO: number = 0.1;
+  /** hCaptcha / Turnstile-style siteverify URL: with OTP_CAPTCHA_SECRET, /otp/send requires captcha_token. */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsUrl({ require_tld: false, require_protocol: true, protocols: ['http', 'https'] })
+  OTP_CAPTCHA_VERIFY_URL?: string = undefined;
+  @Transform(emptyToUndefined) @IsOptional() @IsString() OTP_CAPTCHA_SECRET?: string = undefined;
   @IsIn(['memory', 'none']) SESSION_FALLBACK: string = 'memory';
   @Transform(toInt) @IsInt() @Min(1) @Max(86400) SESSION_TTL_SECONDS: number = 1800;
   @Transform(toInt) @IsInt() @Min(1) @Max(86400) SESSION_ACTIVE_TTL_SECONDS: number = 3600;
@@ -277,7 +306,7 @@ export class Env {
 export const ENV_KEYS = Object.keys(new Env()) as (keyof Env)[];
 
 /** The type checks say the most about a wrong value, so they are reported before range checks. */
-const CONSTRAINT_ORDER = ['isInt', 'isBoolean', 'isIn', 'isString', 'matches', 'isUrl'];
+const CONSTRAINT_ORDER = ['isInt', 'isNumber', 'isBoolean', 'isIn', 'isString', 'matches', 'isUrl'];
 
 function describe(errors: ValidationError[]): string[] {
   return errors.map((e) => {
@@ -432,6 +461,8 @@ export function validateEnv(raw: Record<string, string | undefined>): Env {
       idOf.set(e.secret, e.id);
     }
   }
+  if (!env.OTP_CAPTCHA_VERIFY_URL !== !env.OTP_CAPTCHA_SECRET)
+    problems.push('OTP_CAPTCHA_VERIFY_URL, OTP_CAPTCHA_SECRET: set both (CAPTCHA on /otp/send) or neither');
   problems.push(...providerProblems(env));
   const used = usedProviders(env);
   if (used.has('twilio')) {

@@ -3,6 +3,7 @@
 import { TemplatesService } from '../templates/templates.service';
 import { AppException } from '../common/app.exception';
 import type { RateLimiters } from '../common/rate-limit/rate-limit';
+import type { CaptchaVerifier } from './captcha.verifier';
 import { AppConfig } from '../config/app-config';
 import { validateEnv } from '../config/env';
 import type { MessagesService } from '../messages/messages.service';
@@ -63,6 +64,7 @@ class FakeRepo {
     return this.consumed;
   }
   async cacheVerified() {}
+  async countPrefixVerified() {}
 }
 
 const redisDown = () => Object.assign(new Error('Connection is closed.'), { name: 'Error' });
@@ -96,6 +98,7 @@ function setup(blacklistedInPostgres = false) {
     config,
     blacklist,
     {} as TemplatesService, // verify renders no message
+    {} as CaptchaVerifier, // nor checks a CAPTCHA
     metrics,
   );
   return { otp, repo };

@@ -21,7 +21,7 @@ export const NUMBER_BUCKETS = 1024;
 /** How many buckets users (and so sessions) are hashed into: a session id's first two hex digits. */
 export const SESSION_BUCKETS = 256;
 /** Digits at the end of a number that index its bit in the block's flags (1000 numbers a block). */
-const BLOCK_DIGITS = 3;
+export const BLOCK_DIGITS = 3;
 
 /** 32-bit FNV-1a: stable across processes and versions (a bucket must never move). */
 function fnv1a(s: string): number {
@@ -41,6 +41,12 @@ export const numberOffset = (mobile: string) => Number(mobile.slice(-BLOCK_DIGIT
 export const numberBucket = (mobile: string) => fnv1a(numberBlock(mobile)) % NUMBER_BUCKETS;
 const bucketTag = (bucket: number) => `{n${bucket}}`;
 const numberTag = (mobile: string) => bucketTag(numberBucket(mobile));
+/**
+ * The tag of an OTP number prefix's keys: with three digits cut (OTP_PREFIX_DIGITS=3) the prefix is the number's
+ * block, so its keys share the number's slot and the send script checks them; otherwise the prefix has its own.
+ */
+const prefixTag = (prefix: string, digits: number) =>
+  digits === BLOCK_DIGITS ? bucketTag(fnv1a(prefix) % NUMBER_BUCKETS) : `{otp_prefix:${prefix}}`;
 /** Every bucket number, for the jobs that walk them all. */
 export const allNumberBuckets = (): number[] => Array.from({ length: NUMBER_BUCKETS }, (_, i) => i);
 
@@ -104,6 +110,18 @@ export const RedisKeys = {
   otpStatus: (mobile: string) => `${numberTag(mobile)}:otp_status:${mobile}`,
   /** OTP sends to one number in the current window. */
   otpSendsPerNumber: (mobile: string) => `${numberTag(mobile)}:rate_limit:otp_send:${mobile}`,
+  /**
+   * An OTP number prefix's sends and verified codes in one hour (a hash: sent, verified), for its velocity and
+   * verified ÷ sent ratio over a sliding hour. `digits`: OTP_PREFIX_DIGITS (see prefixTag).
+   */
+  otpPrefixStats: (prefix: string, digits: number, hour: string) =>
+    `${prefixTag(prefix, digits)}:otp_prefix:${prefix}:${hour}`,
+  /** A prefix blocked as suspected SMS pumping: JSON {since, country}, while the block can last. */
+  otpPumpingBlock: (prefix: string, digits: number) => `${prefixTag(prefix, digits)}:otp_pumping:${prefix}`,
+  /** The blocked prefixes admins list (a sorted set by prefix, scores 0), on one shard. */
+  otpPumpingIndex: () => `{otp_pumping}:blocked`,
+  /** A country's OTP sends and verified codes in one hour (a hash: sent, verified), on the country's shard. */
+  otpCountryStats: (region: string, hour: string) => `{otp_country:${region}}:otp_country:${hour}`,
   /** Sends of the current hour across all numbers (the SMS-pumping budget): one key, on one shard. */
   otpHourlyBudget: (hour: string) => `rate_limit:{otp_budget:${hour}}`,
   /** A rate-limit counter, on the shard its identifier hashes to. */
