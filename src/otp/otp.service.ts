@@ -320,7 +320,8 @@ export class OtpService implements OnModuleInit, OnModuleDestroy {
       if (r.outcome !== 'ok')
         this.refuseSend(
           r.outcome === 'budget' ? 'limited' : r.outcome,
-          r.seconds * 1000,
+          // (refuseSend reads seconds for active and cooldown, milliseconds for limits)
+          r.outcome === 'active' || r.outcome === 'cooldown' ? r.seconds : r.seconds * 1000,
           r.outcome === 'budget' ? 'budget' : 'number',
         );
       for (const c of local) this.limits.countLocally(c.action, c.id!, 1, c.windowSeconds);

@@ -408,6 +408,19 @@ describe('OTP with Redis unreachable', () => {
     await redis.destroy();
   });
 
+  it('a second send while a code is live answers 409 OTP_ACTIVE with the seconds left, from Postgres', async () => {
+    const mobile = randomMobile();
+    const send = () =>
+      t.request({ method: 'POST', url: '/otp/send', payload: { mobile_number: mobile, channel: 'sms' } });
+    expect((await send()).statusCode).toBe(200);
+    const again = await send();
+    expect([again.statusCode, again.json().code]).toEqual([409, 'OTP_ACTIVE']);
+    const left = Number(again.headers['retry-after']);
+    expect(left).toBeGreaterThan(250);
+    expect(left).toBeLessThanOrEqual(t.config.otp.validitySec);
+    expect(again.json().retry_after_seconds).toBe(left);
+  });
+
   it('sends and verifies through Postgres, then uses Redis again when it returns', async () => {
     const db = t.app.get(DataSource);
     const mobile = randomMobile();
