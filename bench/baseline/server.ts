@@ -17,9 +17,16 @@ import { generateHash } from '../../src/onboarding/hash';
 import { runInboundChecks } from '../../src/onboarding/checks';
 import { registerScript } from '../../src/onboarding/onboarding.scripts';
 import { hashCode, newCode } from '../../src/otp/otp-code';
-import { sendScript, verifyScript } from '../../src/otp/otp.scripts';
+import { sendScript, velocityReserveScript, verifyScript } from '../../src/otp/otp.scripts';
 import { rateLimitScript, reserveScript } from '../../src/common/rate-limit/rate-limit';
-import { allNumberBuckets, numberOffset, RedisKeys, sessionBucket } from '../../src/redis/redis-keys';
+import {
+  allNumberBuckets,
+  BLOCK_DIGITS,
+  numberBlock,
+  numberOffset,
+  RedisKeys,
+  sessionBucket,
+} from '../../src/redis/redis-keys';
 import { serializeSession, parseSession, newSessionId } from '../../src/session/session-record';
 import { touchScript } from '../../src/session/session.scripts';
 
@@ -160,8 +167,9 @@ app.post<{ Body: { mobile_number: string; otp: string } }>('/otp/verify', async 
       RedisKeys.otpStatus(mobile),
       RedisKeys.blacklistFlags(mobile),
       RedisKeys.warmupMarkerOf(mobile),
+      RedisKeys.otpPrefixStats(numberBlock(mobile), BLOCK_DIGITS, new Date().toISOString().slice(0, 13)),
     ],
-    [hashCode(env.OTP_SECRET!, mobile, body.otp), Date.now(), 5, 3600, 3600, numberOffset(mobile), ''],
+    [hashCode(env.OTP_SECRET!, mobile, body.otp), Date.now(), 5, 3600, 3600, numberOffset(mobile), '', '1'],
   );
   if (outcome === 'locked') return fail(reply, 429, 'OTP_LOCKED');
   if (outcome !== 'ok') return fail(reply, 400, 'OTP_INVALID');
@@ -227,6 +235,14 @@ app.post<{ Body: { to: string; type: string; body: string } }>(
     } catch {
       return fail(reply, 400, 'INVALID_MOBILE_NUMBER');
     }
+    // The number's blocks (blacklist, opt-outs) in one pipeline, as the service reads them (NumberBlocks).
+    const [[, blacklisted], [, suppressed]] = (await redis
+      .pipeline()
+      .getbit(RedisKeys.blacklistFlags(to), numberOffset(to))
+      .getbit(RedisKeys.suppressionFlags(to), numberOffset(to))
+      .exists(RedisKeys.warmupMarkerOf(to))
+      .exec())!;
+    if (blacklisted === 1 || suppressed === 1) return fail(reply, 403, 'BLOCKED');
     const id = randomUUID();
     const { rows } = await pool.query(
       `WITH m AS (
@@ -279,9 +295,19 @@ app.post<{ Body: { mobile_number: string; channel: string } }>('/otp/send', asyn
   };
   const hour = otp.created_at.slice(0, 13);
   // The counters of other slots reserve a unit each (sent together), then the number's step, as the service does.
+  // (and the country's pumping counters, in the same parallel step; the prefix's rules run in the number's script)
+  const thisHour = new Date(now).toISOString().slice(0, 13);
+  const previousHour = new Date(now - 3_600_000).toISOString().slice(0, 13);
+  const country = RedisKeys.otpCountryStats('IN', thisHour);
+  const block = numberBlock(mobile);
   await Promise.all([
     reserveScript.run(redis, [RedisKeys.rateLimit('otp_client', 'bench')], [100_000_000, 60]),
     reserveScript.run(redis, [RedisKeys.otpHourlyBudget(hour)], [100_000_000, 7200]),
+    velocityReserveScript.run(
+      redis,
+      [country, RedisKeys.otpCountryStats('IN', previousHour), country],
+      [now, '', '', 0, '', 0],
+    ),
   ]);
   const [outcome] = await sendScript.run(
     redis,
@@ -291,6 +317,10 @@ app.post<{ Body: { mobile_number: string; channel: string } }>('/otp/send', asyn
       RedisKeys.blacklistFlags(mobile),
       RedisKeys.otpSendsPerNumber(mobile),
       RedisKeys.warmupMarkerOf(mobile),
+      RedisKeys.otpPrefixStats(block, BLOCK_DIGITS, thisHour),
+      RedisKeys.otpPrefixStats(block, BLOCK_DIGITS, previousHour),
+      RedisKeys.otpPumpingBlock(block, BLOCK_DIGITS),
+      RedisKeys.suppressionFlags(mobile),
     ],
     [
       JSON.stringify(otp),
@@ -307,6 +337,11 @@ app.post<{ Body: { mobile_number: string; channel: string } }>('/otp/send', asyn
       '',
       numberOffset(mobile),
       '',
+      '1',
+      '',
+      1_000_000_000,
+      0.1,
+      JSON.stringify({ since: new Date(now).toISOString(), country: 'IN' }),
     ],
   );
   if (outcome !== 'ok') return fail(reply, outcome === 'limited' ? 429 : 409, outcome.toUpperCase());
