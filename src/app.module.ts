@@ -1,9 +1,8 @@
 import { DynamicModule, Global, Module, Type } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { APP_FILTER, DiscoveryModule } from '@nestjs/core';
 import { EventEmitterModule } from '@nestjs/event-emitter';
 import { LoggerModule } from 'nestjs-pino';
 import { AllExceptionsFilter } from './http/all-exceptions.filter';
-import { ApiKeyGuard } from './http/api-key.guard';
 import { RateLimiters } from './common/rate-limit/rate-limit';
 import { BlacklistReader } from './onboarding/blacklist-reader';
 import { loggerParams } from './common/logging';
@@ -46,14 +45,22 @@ export class CoreModule {
   }
 }
 
-/** The HTTP side: controllers, the API-key guard, validation and the error filter. */
+/**
+ * The HTTP side: controllers and the error filter. The API-key guard is a Fastify hook of each route that needs a
+ * key (installApiKeyGuard, from bootstrap.ts), which reads the routes' access levels through DiscoveryModule.
+ */
 @Module({
-  imports: [HealthModule, OnboardingModule, MessagesModule, SessionModule, OtpModule, TemplatesModule],
-  controllers: [MetricsController],
-  providers: [
-    { provide: APP_GUARD, useClass: ApiKeyGuard },
-    { provide: APP_FILTER, useClass: AllExceptionsFilter },
+  imports: [
+    DiscoveryModule,
+    HealthModule,
+    OnboardingModule,
+    MessagesModule,
+    SessionModule,
+    OtpModule,
+    TemplatesModule,
   ],
+  controllers: [MetricsController],
+  providers: [{ provide: APP_FILTER, useClass: AllExceptionsFilter }],
 })
 export class ApiModule {}
 
