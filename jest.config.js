@@ -6,7 +6,7 @@ const transform = {
 };
 
 /** Onboarding, OTP, messages, sessions, the scheduler and health, run a second time on a cluster. */
-const CLUSTER_SUITES = ['onboarding', 'otp', 'messages', 'session', 'scheduler', 'http-basics'];
+const CLUSTER_SUITES = ['onboarding', 'onboarding-bind', 'otp', 'messages', 'session', 'scheduler', 'http-basics'];
 
 module.exports = {
   projects: [

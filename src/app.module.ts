@@ -4,7 +4,9 @@ import { EventEmitterModule } from '@nestjs/event-emitter';
 import { LoggerModule } from 'nestjs-pino';
 import { AllExceptionsFilter } from './http/all-exceptions.filter';
 import { RateLimiters } from './common/rate-limit/rate-limit';
-import { BlacklistReader } from './onboarding/blacklist-reader';
+import { NumberBlocks } from './suppression/number-blocks';
+import { SuppressionList } from './suppression/suppression-list';
+import { SuppressionModule } from './suppression/suppression.module';
 import { loggerParams } from './common/logging';
 import { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
@@ -39,8 +41,8 @@ export class CoreModule {
         // Typed in-process events (message status changes) between modules that must not import each other.
         EventEmitterModule.forRoot(),
       ],
-      providers: [ReadinessService, RateLimiters, BlacklistReader],
-      exports: [ReadinessService, RateLimiters, BlacklistReader],
+      providers: [ReadinessService, RateLimiters, NumberBlocks, SuppressionList],
+      exports: [ReadinessService, RateLimiters, NumberBlocks, SuppressionList],
     };
   }
 }
@@ -58,6 +60,7 @@ export class CoreModule {
     SessionModule,
     OtpModule,
     TemplatesModule,
+    SuppressionModule,
   ],
   controllers: [MetricsController],
   providers: [{ provide: APP_FILTER, useClass: AllExceptionsFilter }],

@@ -32,7 +32,8 @@ export const idTag = (id: string) => createHash('sha256').update(id).digest('hex
  * secret. A route that takes a secret in its path is declared here, and its URLs are logged with a tag in the
  * secret's place (a unit test walks the controllers for path parameters that look secret).
  */
-export const SECRET_ROUTES = ['/webhooks/msg91/status/:token'];
+// A device id is not a secret, but it identifies a person's phone: logs show a tag in its place.
+export const SECRET_ROUTES = ['/webhooks/msg91/status/:token', '/onboard/bind/:device_id'];
 
 const SECRET_ROUTE_PARTS = SECRET_ROUTES.map((r) => r.split('/').filter(Boolean));
 

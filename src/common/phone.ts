@@ -149,3 +149,15 @@ export function phoneType(e164: string): { callingCode: string; type: string } {
 }
 
 const SATELLITE_CODES = new Set(['870', '881', '882']);
+
+const regions = new Map<string, string>();
+/**
+ * The ISO region (IN, GB …) of an E.164 number, `ZZ` (CLDR's unknown region) for the non-geographic codes
+ * (+800, +881 …): the country the SMS-pumping rules count it in.
+ */
+export function phoneRegion(e164: string): string {
+  const known = regions.get(e164);
+  if (known) return known;
+  const parsed = numbers.get(e164) ?? parsePhoneNumberFromString(e164);
+  return remember(regions, e164, parsed?.country ?? 'ZZ');
+}

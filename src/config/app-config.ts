@@ -46,6 +46,14 @@ export class AppConfig {
   /** Keys by scope: client (API_KEYS), admin (ADMIN_API_KEYS), SMS gateway (GATEWAY_API_KEYS, only POST /onboard/sms). */
   readonly auth: { apiKeys: KeyEntry[]; adminApiKeys: KeyEntry[]; gatewayApiKeys: KeyEntry[] };
   readonly secrets: { otp: string; jwt: string; onboarding: string; webhook: string };
+  /** Device binding, the app-sent mode of reverse SMS (POST /onboard/bind). */
+  readonly binding: {
+    /** The number apps text their token to; binding answers 503 without it. */
+    vmn?: string;
+    /** Tokens a device may get per 24 h (from its first); past that it is refused until the 24 h are over. */
+    tokensPerDay: number;
+    tokenTtlSec: number;
+  };
   readonly jobs: {
     abuseThreshold: number;
     abuseCheckIntervalSec: number;
@@ -58,6 +66,8 @@ export class AppConfig {
     auditRetentionDays: number;
     messageEventRetentionDays: number;
   };
+  /** What the inbound doors answer to the opt-out keywords (empty: no reply). */
+  readonly keywordReplies: { opt_out: string; opt_in: string; help: string };
   readonly messages: {
     syncProcessing: boolean;
     smsProvider: string;
@@ -129,6 +139,18 @@ export class AppConfig {
     sendsPerClientPerMinute: number;
     /** Number types codes are sent to (premium-rate, toll-free ... are refused). */
     allowedNumberTypes: string[];
+    /** The SMS-pumping defence (docs/otp.md): a prefix's velocity and verified ÷ sent ratio, a country's velocity. */
+    pumping: {
+      prefixDigits: number;
+      prefixSendsPerHour?: number;
+      /** ISO region → sends per sliding hour. */
+      countrySendsPerHour: Map<string, number>;
+      minSends: number;
+      /** 0: the ratio rule is off. */
+      minRatio: number;
+    };
+    /** siteverify (hCaptcha, Turnstile): /otp/send requires captcha_token when set. */
+    captcha?: { verifyUrl: string; secret: string };
   };
   readonly sessionFallback: 'memory' | 'none';
   readonly sessions: {
@@ -194,6 +216,11 @@ export class AppConfig {
       onboarding: secret('ONBOARDING_SECRET', env.ONBOARDING_SECRET),
       webhook: secret('WEBHOOK_SIGNING_SECRET', env.WEBHOOK_SIGNING_SECRET),
     };
+    this.binding = {
+      vmn: env.ONBOARDING_VMN,
+      tokensPerDay: env.ONBOARDING_DEVICE_TOKENS_PER_DAY,
+      tokenTtlSec: env.ONBOARDING_TOKEN_TTL_SECONDS,
+    };
     this.jobs = {
       abuseThreshold: env.ABUSE_THRESHOLD,
       abuseCheckIntervalSec: env.ABUSE_CHECK_INTERVAL,
@@ -204,6 +231,7 @@ export class AppConfig {
       auditRetentionDays: env.AUDIT_RETENTION_DAYS,
       messageEventRetentionDays: env.MESSAGE_EVENT_RETENTION_DAYS,
     };
+    this.keywordReplies = { opt_out: env.OPT_OUT_REPLY, opt_in: env.OPT_IN_REPLY, help: env.HELP_REPLY };
     this.messages = {
       syncProcessing: env.SYNC_MESSAGE_PROCESSING,
       smsProvider: env.SMS_PROVIDER,
@@ -257,6 +285,22 @@ export class AppConfig {
       },
       sendsPerClientPerMinute: env.OTP_SENDS_PER_CLIENT_PER_MINUTE,
       allowedNumberTypes: list(env.OTP_ALLOWED_NUMBER_TYPES).map((t) => t.toLowerCase()),
+      pumping: {
+        prefixDigits: env.OTP_PREFIX_DIGITS,
+        prefixSendsPerHour: env.OTP_PREFIX_SENDS_PER_HOUR,
+        countrySendsPerHour: new Map(
+          list(env.OTP_COUNTRY_SENDS_PER_HOUR).map((pair) => {
+            const [region, n] = pair.split(':');
+            return [region.trim().toUpperCase(), Number(n)] as const;
+          }),
+        ),
+        minSends: env.OTP_PUMPING_MIN_SENDS,
+        minRatio: env.OTP_PUMPING_MIN_RATIO,
+      },
+      captcha:
+        env.OTP_CAPTCHA_VERIFY_URL && env.OTP_CAPTCHA_SECRET
+          ? { verifyUrl: env.OTP_CAPTCHA_VERIFY_URL, secret: env.OTP_CAPTCHA_SECRET }
+          : undefined,
       testNumbers: new Map(
         this.isProduction && !env.OTP_TEST_NUMBERS_IN_PRODUCTION
           ? []

@@ -279,6 +279,60 @@ describe('AppConfig', () => {
   });
 });
 
+describe('the SMS-pumping and CAPTCHA settings', () => {
+  it('defaults to a 3-digit prefix judged after 20 sends below a ratio of 0.1, no caps and no CAPTCHA', () => {
+    const { pumping, captcha } = new AppConfig(validateEnv(base), 'api').otp;
+    expect(pumping).toEqual({
+      prefixDigits: 3,
+      prefixSendsPerHour: undefined,
+      countrySendsPerHour: new Map(),
+      minSends: 20,
+      minRatio: 0.1,
+    });
+    expect(captcha).toBeUndefined();
+  });
+
+  it('reads caps per country, a ratio and a CAPTCHA verifier', () => {
+    const otp = new AppConfig(
+      validateEnv({
+        ...base,
+        OTP_COUNTRY_SENDS_PER_HOUR: 'IN:50000, gb : 200',
+        OTP_PUMPING_MIN_RATIO: '0.25',
+        OTP_PREFIX_SENDS_PER_HOUR: '100',
+        OTP_CAPTCHA_VERIFY_URL: 'https://api.hcaptcha.com/siteverify',
+        OTP_CAPTCHA_SECRET: 's3cret',
+      }),
+      'api',
+    ).otp;
+    expect([...otp.pumping.countrySendsPerHour]).toEqual([
+      ['IN', 50000],
+      ['GB', 200],
+    ]);
+    expect(otp.pumping.minRatio).toBe(0.25);
+    expect(otp.pumping.prefixSendsPerHour).toBe(100);
+    expect(otp.captcha).toEqual({ verifyUrl: 'https://api.hcaptcha.com/siteverify', secret: 's3cret' });
+  });
+
+  it('refuses a bad country list, a ratio above 1, and a CAPTCHA URL without its secret (never echoing it)', () => {
+    const found = problems({
+      ...base,
+      OTP_COUNTRY_SENDS_PER_HOUR: 'India:5',
+      OTP_PUMPING_MIN_RATIO: '1.5',
+      OTP_PREFIX_DIGITS: '0',
+      OTP_CAPTCHA_VERIFY_URL: 'https://challenges.cloudflare.com/turnstile/v0/siteverify',
+    });
+    expect(found.map((p) => p.split(':')[0]).sort()).toEqual([
+      'OTP_CAPTCHA_VERIFY_URL, OTP_CAPTCHA_SECRET',
+      'OTP_COUNTRY_SENDS_PER_HOUR',
+      'OTP_PREFIX_DIGITS',
+      'OTP_PUMPING_MIN_RATIO',
+    ]);
+    expect(problems({ ...base, OTP_PUMPING_MIN_RATIO: 'lots' })[0]).toMatch(
+      /^OTP_PUMPING_MIN_RATIO: .*number/,
+    );
+  });
+});
+
 describe('.env.example', () => {
   it('lists every variable and is itself a valid configuration', () => {
     const text = readFileSync(join(__dirname, '..', '..', '.env.example'), 'utf8');

@@ -6,6 +6,7 @@ import {
   IsBoolean,
   IsIn,
   IsInt,
+  IsNumber,
   IsOptional,
   IsString,
   IsUrl,
@@ -30,6 +31,12 @@ const toBool = ({ value }: { value: unknown }) => {
   if (['false', '0', 'no', 'off'].includes(v)) return false;
   return value;
 };
+const toNumber = ({ value }: { value: unknown }) =>
+  value === undefined || value === ''
+    ? undefined
+    : /^\s*-?(\d+\.?\d*|\.\d+)\s*$/.test(String(value))
+      ? Number(value)
+      : value;
 /** An empty or blank value is no value: `SECRET="   "` counts as unset, never as a secret of spaces. */
 const emptyToUndefined = ({ value }: { value: unknown }) =>
   typeof value === 'string' && value.trim() === '' ? undefined : value;
@@ -106,9 +113,25 @@ export class Env {
   @Transform(emptyToUndefined) @IsOptional() @IsString() ONBOARDING_SECRET?: string = undefined;
   @Transform(emptyToUndefined) @IsOptional() @IsString() WEBHOOK_SIGNING_SECRET?: string = undefined;
 
+  /** Device binding (POST /onboard/bind): the number apps text their token to, a long number or a short code. */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @Matches(/^(\+[1-9]\d{5,14}|\d{3,8})$/, {
+    message: 'ONBOARDING_VMN must be a number in E.164 (+919876543210) or a short code of 3 to 8 digits',
+  })
+  ONBOARDING_VMN?: string = undefined;
+  @Transform(toInt) @IsInt() @Min(1) @Max(1000) ONBOARDING_DEVICE_TOKENS_PER_DAY: number = 3;
+  @Transform(toInt) @IsInt() @Min(60) @Max(86400) ONBOARDING_TOKEN_TTL_SECONDS: number = 900;
+
   @Transform(toInt) @IsInt() @Min(1) @Max(1_000_000) ABUSE_THRESHOLD: number = 10;
   @Transform(toInt) @IsInt() @Min(1) @Max(86400) ABUSE_CHECK_INTERVAL: number = 60;
   @Transform(toInt) @IsInt() @Min(1) @Max(31_536_000) ABUSE_BLACKLIST_TTL: number = 86400;
+  /** The answers to STOP, START and HELP at the inbound doors (empty: no reply). */
+  @IsString() @MaxLength(1600) OPT_OUT_REPLY: string =
+    'You are unsubscribed and will get no more messages from us. Reply START to subscribe again.';
+  @IsString() @MaxLength(1600) OPT_IN_REPLY: string =
+    'You are subscribed again. Reply STOP to unsubscribe, HELP for help.';
+  @IsString() @MaxLength(1600) HELP_REPLY: string = 'Reply STOP to unsubscribe, START to subscribe again.';
   @Transform(toInt) @IsInt() @Min(1) @Max(10000) MONITOR_BATCH_SIZE: number = 100;
   @Transform(toInt) @IsInt() @Min(1) @Max(86400) MONITOR_LOG_INTERVAL: number = 30;
   @Transform(toInt) @IsInt() @Min(1) @Max(3600) WORKER_HEARTBEAT_INTERVAL: number = 10;
@@ -246,6 +269,28 @@ export class Env {
     message: `OTP_ALLOWED_NUMBER_TYPES must be number types among ${NUMBER_TYPES.join(', ')}`,
   })
   OTP_ALLOWED_NUMBER_TYPES: string = 'mobile,fixed_line_or_mobile';
+  // SMS-pumping defence (docs/otp.md): a number's prefix is it without its last OTP_PREFIX_DIGITS digits.
+  @Transform(toInt) @IsInt() @Min(1) @Max(10) OTP_PREFIX_DIGITS: number = 3;
+  /** Sends per prefix per sliding hour; unset: no cap. */
+  @Transform(toInt) @IsOptional() @IsInt() @Min(1) @Max(100_000_000) OTP_PREFIX_SENDS_PER_HOUR?: number =
+    undefined;
+  /** Sends per country (ISO region) per sliding hour, `IN:50000,GB:200`; a country not listed has no cap. */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @Matches(/^\s*[A-Za-z]{2}\s*:\s*\d{1,9}(\s*,\s*[A-Za-z]{2}\s*:\s*\d{1,9})*\s*$/, {
+    message: 'OTP_COUNTRY_SENDS_PER_HOUR must be ISO region:sends pairs such as IN:50000,GB:200',
+  })
+  OTP_COUNTRY_SENDS_PER_HOUR?: string = undefined;
+  /** A prefix is judged on its verified ÷ sent ratio once it has this many sends in the sliding hour. */
+  @Transform(toInt) @IsInt() @Min(1) @Max(100_000_000) OTP_PUMPING_MIN_SENDS: number = 20;
+  /** Below this verified ÷ sent ratio a judged prefix is blocked (0 turns the rule off). */
+  @Transform(toNumber) @IsNumber() @Min(0) @Max(1) OTP_PUMPING_MIN_RATIO: number = 0.1;
+  /** hCaptcha / Turnstile-style siteverify URL: with OTP_CAPTCHA_SECRET, /otp/send requires captcha_token. */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsUrl({ require_tld: false, require_protocol: true, protocols: ['http', 'https'] })
+  OTP_CAPTCHA_VERIFY_URL?: string = undefined;
+  @Transform(emptyToUndefined) @IsOptional() @IsString() OTP_CAPTCHA_SECRET?: string = undefined;
   @IsIn(['memory', 'none']) SESSION_FALLBACK: string = 'memory';
   @Transform(toInt) @IsInt() @Min(1) @Max(86400) SESSION_TTL_SECONDS: number = 1800;
   @Transform(toInt) @IsInt() @Min(1) @Max(86400) SESSION_ACTIVE_TTL_SECONDS: number = 3600;
@@ -261,7 +306,7 @@ export class Env {
 export const ENV_KEYS = Object.keys(new Env()) as (keyof Env)[];
 
 /** The type checks say the most about a wrong value, so they are reported before range checks. */
-const CONSTRAINT_ORDER = ['isInt', 'isBoolean', 'isIn', 'isString', 'matches', 'isUrl'];
+const CONSTRAINT_ORDER = ['isInt', 'isNumber', 'isBoolean', 'isIn', 'isString', 'matches', 'isUrl'];
 
 function describe(errors: ValidationError[]): string[] {
   return errors.map((e) => {
@@ -416,6 +461,8 @@ export function validateEnv(raw: Record<string, string | undefined>): Env {
       idOf.set(e.secret, e.id);
     }
   }
+  if (!env.OTP_CAPTCHA_VERIFY_URL !== !env.OTP_CAPTCHA_SECRET)
+    problems.push('OTP_CAPTCHA_VERIFY_URL, OTP_CAPTCHA_SECRET: set both (CAPTCHA on /otp/send) or neither');
   problems.push(...providerProblems(env));
   const used = usedProviders(env);
   if (used.has('twilio')) {

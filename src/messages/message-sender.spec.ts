@@ -2,7 +2,8 @@
 // whether the provider is called, and whether BullMQ is asked to retry. The same rules under real faults are
 // in test/integration/messages-at-most-once.e2e-spec.ts and test/chaos/.
 import type { MetricsService } from '../metrics/metrics.service';
-import type { BlacklistReader } from '../onboarding/blacklist-reader';
+import type { NumberBlock, NumberBlocks } from '../suppression/number-blocks';
+import type { SuppressionList } from '../suppression/suppression-list';
 import { MessageSender } from './message-sender';
 import type { MessageStatusService } from './message-status.service';
 import type { TransitionFields } from './messages.repository';
@@ -82,19 +83,30 @@ function setup(opts: {
   row?: Partial<MessageRow>;
   answer?: () => Promise<SendResult>;
   blacklisted?: boolean;
+  block?: NumberBlock;
 }) {
   const status = new FakeStatus(message(opts.row));
   const provider = new FakeProvider('sms-fake', opts.answer ?? (async () => ({ providerMessageId: 'p1' })));
   const email = new FakeProvider('email-fake', async () => ({ providerMessageId: 'e1' }));
-  const blacklist = { manuallyBlacklisted: async () => !!opts.blacklisted } as unknown as BlacklistReader;
+  const blocks = {
+    of: async (): Promise<NumberBlock> => opts.block ?? (opts.blacklisted ? 'blacklisted' : null),
+  } as unknown as NumberBlocks;
+  const suppressed: string[] = [];
+  const suppressions = {
+    add: async (mobile: string) => {
+      suppressed.push(mobile);
+      return true;
+    },
+  } as unknown as SuppressionList;
   const sender = new MessageSender(
     status as unknown as MessageStatusService,
     provider,
     email,
-    blacklist,
+    blocks,
+    suppressions,
     metrics,
   );
-  return { sender, status, provider, email };
+  return { sender, status, provider, email, suppressed };
 }
 
 const first = { number: 1, final: false };
@@ -141,6 +153,30 @@ describe('MessageSender', () => {
     expect(status.moves.map((m) => [m.to, m.fields.error])).toEqual([
       ['sending', undefined],
       ['failed', 'BLACKLISTED'],
+    ]);
+  });
+
+  it('fails a message whose number opted out since with OPTED_OUT, not retried, without calling the provider', async () => {
+    const { sender, status, provider } = setup({ block: 'opted_out' });
+    expect(await sender.send('m1', { number: 1, final: false })).toBe('failed');
+    expect(provider.calls).toBe(0);
+    expect(status.moves.map((m) => [m.to, m.fields.error])).toEqual([
+      ['sending', undefined],
+      ['failed', 'OPTED_OUT'],
+    ]);
+  });
+
+  it("fails for good, and suppresses the number, on a provider's opt-out error", async () => {
+    const { sender, status, suppressed } = setup({
+      answer: async () => {
+        throw new ProviderError('Twilio 400 error 21610: unsubscribed', 'rejected', 'OPTED_OUT');
+      },
+    });
+    expect(await sender.send('m1', first)).toBe('failed');
+    expect(suppressed).toEqual([message().to]);
+    expect(status.moves.map((m) => [m.to, m.fields.error])).toEqual([
+      ['sending', undefined],
+      ['failed', 'OPTED_OUT'],
     ]);
   });
 

@@ -1,7 +1,8 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { MetricsService } from '../metrics/metrics.service';
-import { BlacklistReader } from '../onboarding/blacklist-reader';
-import { DELIVERY_UNKNOWN, EXPIRED, MessageRow } from './message.types';
+import { NumberBlocks } from '../suppression/number-blocks';
+import { SuppressionList } from '../suppression/suppression-list';
+import { DELIVERY_UNKNOWN, EXPIRED, MessageRow, OPTED_OUT } from './message.types';
 import { MessageStatusService } from './message-status.service';
 import { EMAIL_PROVIDER, MessageProvider, ProviderError, SMS_PROVIDER } from './providers/provider';
 import { RATE_LIMITED } from './providers/router';
@@ -29,6 +30,7 @@ export type SendOutcome = 'sent' | 'failed' | 'skipped';
  */
 @Injectable()
 export class MessageSender {
+  private readonly logger = new Logger('MessageSender');
   private readonly latency;
   private readonly segments;
 
@@ -36,7 +38,8 @@ export class MessageSender {
     private readonly status: MessageStatusService,
     @Inject(SMS_PROVIDER) private readonly sms: MessageProvider,
     @Inject(EMAIL_PROVIDER) private readonly email: MessageProvider,
-    private readonly blacklist: BlacklistReader,
+    private readonly blocks: NumberBlocks,
+    private readonly suppressions: SuppressionList,
     metrics: MetricsService,
   ) {
     this.latency = metrics.histogram(
@@ -68,11 +71,13 @@ export class MessageSender {
       await this.status.move(messageId, ['sending'], 'failed', { error: EXPIRED });
       return 'failed';
     }
-    if (sending.type !== 'email' && (await this.blacklist.manuallyBlacklisted(sending.to))) {
-      // Blacklisted by an admin after it was accepted (a scheduled or queued message): it never leaves.
+    const block = sending.type === 'email' ? null : await this.blocks.of(sending.to);
+    if (block) {
+      // Blacklisted by an admin, or opted out, after it was accepted (a scheduled or queued message): it never
+      // leaves, and is not retried.
       await this.status.move(messageId, ['sending'], 'failed', {
         provider: provider.name,
-        error: 'BLACKLISTED',
+        error: block === 'blacklisted' ? 'BLACKLISTED' : OPTED_OUT,
       });
       return 'failed';
     }
@@ -101,6 +106,20 @@ export class MessageSender {
         // Its validity ran out between providers, or while one waited for a slot: never sent late.
         await this.status.move(messageId, ['sending'], 'failed', {
           error: EXPIRED,
+          detail,
+          attempts: err.attempts,
+        });
+        return 'failed';
+      }
+      if (err.code === OPTED_OUT) {
+        // The provider says the person opted out or blocks the sender: failed for good, and no more messages
+        // to the number until it opts in again (a failure to record that is logged; the message fails anyway).
+        await this.suppressions
+          .add(sending.to, 'provider', err.message)
+          .catch((e: Error) => this.logger.warn(`suppression not recorded: ${e.message}`));
+        await this.status.move(messageId, ['sending'], 'failed', {
+          provider: name,
+          error: OPTED_OUT,
           detail,
           attempts: err.attempts,
         });

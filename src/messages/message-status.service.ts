@@ -6,6 +6,7 @@ import { isUUID } from 'class-validator';
 import { Injectable } from '@nestjs/common';
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import { MetricsService } from '../metrics/metrics.service';
+import { SuppressionList } from '../suppression/suppression-list';
 import { DELIVERY_UNKNOWN, MessageRow, MessageStatus } from './message.types';
 import { MessagesRepository, TransitionedRow, TransitionFields } from './messages.repository';
 
@@ -31,6 +32,8 @@ export interface ProviderReport {
   /** What to record as the message's error (absent: unchanged, or cleared when it was sent or delivered). */
   error?: string;
   detail?: Record<string, unknown>;
+  /** The provider says the person opted out or blocks the sender: the number is suppressed first. */
+  optedOut?: boolean;
 }
 
 @Injectable()
@@ -40,6 +43,7 @@ export class MessageStatusService {
   constructor(
     private readonly repo: MessagesRepository,
     private readonly events: EventEmitter2,
+    private readonly suppressions: SuppressionList,
     metrics: MetricsService,
   ) {
     this.reached = metrics.counter(
@@ -74,6 +78,9 @@ export class MessageStatusService {
       (await this.repo.findByProviderId(r.provider, r.providerMessageId)) ??
       (r.messageId && isUUID(r.messageId) ? await this.repo.find(r.messageId) : null);
     if (!message) return null;
+    // Suppressed before the status moves, so nothing the move sets off (the OTP WhatsApp→SMS fallback) sends
+    // to the number again.
+    if (r.optedOut) await this.suppressions.add(message.to, 'provider', r.error ?? null);
     const reached = r.status === 'sent' || r.status === 'delivered';
     return this.move(message.id, MessagesRepository.statusesBefore(r.status), r.status, {
       providerMessageId: r.providerMessageId,

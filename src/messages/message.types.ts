@@ -85,3 +85,8 @@ export const DELIVERY_UNKNOWN = 'DELIVERY_UNKNOWN';
 
 /** The error of a message whose validity ran out before it could be handed to a provider. */
 export const EXPIRED = 'EXPIRED';
+/**
+ * The error of a message to a number on the suppression list (it opted out after the message was accepted), or
+ * that a provider refused because the person opted out or blocks the sender: failed, never retried.
+ */
+export const OPTED_OUT = 'OPTED_OUT';

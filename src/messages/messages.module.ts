@@ -1,5 +1,6 @@
 import { BullModule } from '@nestjs/bullmq';
 import { Logger, Module } from '@nestjs/common';
+import { EventEmitter2 } from '@nestjs/event-emitter';
 import { REDIS, RedisClient } from '../redis/redis.constants';
 import { recordCircuit } from './providers/provider-circuits';
 import { RateLimiters } from '../common/rate-limit/rate-limit';
@@ -18,6 +19,7 @@ import { MessagesService } from './messages.service';
 import { EMAIL_PROVIDER, SMS_PROVIDER } from './providers/provider';
 import { ProviderReports } from './providers/provider-reports';
 import { emailProvider, smsProvider } from './providers/providers';
+import { SMS_RECEIVED } from './providers/smpp.provider';
 import { StatusCallbacks } from './status-callbacks';
 import { Msg91WebhooksController } from './msg91-webhooks.controller';
 import { TwilioWebhooksController } from './twilio-webhooks.controller';
@@ -53,8 +55,14 @@ import { TemplatesCoreModule } from '../templates/templates.module';
     ProviderReports,
     {
       provide: SMS_PROVIDER,
-      inject: [AppConfig, ProviderReports, REDIS, RateLimiters],
-      useFactory: (config: AppConfig, reports: ProviderReports, redis: RedisClient, limits: RateLimiters) => {
+      inject: [AppConfig, ProviderReports, REDIS, RateLimiters, EventEmitter2],
+      useFactory: (
+        config: AppConfig,
+        reports: ProviderReports,
+        redis: RedisClient,
+        limits: RateLimiters,
+        events: EventEmitter2,
+      ) => {
         const logger = new Logger('Providers');
         const rates = config.messages.providerRates;
         return smsProvider(
@@ -73,6 +81,12 @@ import { TemplatesCoreModule } from '../templates/templates.module';
                 () => true,
                 () => false,
               ),
+          // Mobile-originated SMS on an SMPP bind: to the inbound pipeline (onboarding's SmsReceivedListener).
+          async (mo) => {
+            const answers = (await events.emitAsync(SMS_RECEIVED, mo)) as (string | null)[];
+            if (!answers.length) throw new Error('no inbound SMS pipeline in this process');
+            return answers[0] ?? null;
+          },
         );
       },
     },

@@ -8,7 +8,7 @@ import { Batcher } from '../common/batcher';
 import { parsePhone } from '../common/phone';
 import { AppConfig } from '../config/app-config';
 import { OTP_CLIENT_ID } from '../config/env';
-import { BlacklistReader } from '../onboarding/blacklist-reader';
+import { blockedError, NumberBlocks } from '../suppression/number-blocks';
 import { MetricsService } from '../metrics/metrics.service';
 import { JobName, QueueName, SendMessagePayload, sendJobOptions } from '../workers/job-catalogue';
 import type { AcceptedMessageDto, MessageDto, SendMessageDto } from './dto/messages.dto';
@@ -104,7 +104,7 @@ export class MessagesService {
     private readonly idempotency: IdempotencyStore,
     private readonly sender: MessageSender,
     private readonly config: AppConfig,
-    private readonly blacklist: BlacklistReader,
+    private readonly blocks: NumberBlocks,
     private readonly templates: TemplatesService,
     @InjectQueue(QueueName.Sms) sms: Queue,
     @InjectQueue(QueueName.Mms) mms: Queue,
@@ -137,8 +137,11 @@ export class MessagesService {
 
   async accept(clientId: string, dto: SendMessageDto, opts: AcceptOptions = {}): Promise<AcceptedMessageDto> {
     const m = this.normalize(dto, opts.content ?? (await this.content(dto)));
-    if (m.type !== 'email' && clientId !== OTP_CLIENT_ID && (await this.blacklist.manuallyBlacklisted(m.to)))
-      throw new AppException(403, 'BLACKLISTED', 'This number is blacklisted');
+    if (m.type !== 'email' && clientId !== OTP_CLIENT_ID) {
+      // (OTP's send script checked the same lists in its own step.)
+      const block = await this.blocks.of(m.to);
+      if (block) throw blockedError(block);
+    }
     if (dto.status_callback) {
       await checkCallbackUrl(dto.status_callback, this.config.messages.allowPrivateCallbackUrls).catch(
         (err: Error) => {

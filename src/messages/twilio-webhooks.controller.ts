@@ -7,10 +7,11 @@ import { Public } from '../http/access.decorator';
 import { ErrorDto } from '../http/error.dto';
 import { hasUnstorableText } from '../common/validators/storable-text.validator';
 import { AppConfig } from '../config/app-config';
-import { InboundSmsService } from '../onboarding/inbound-sms.service';
+import { InboundAnswer, InboundSmsService, isKeywordAnswer } from '../onboarding/inbound-sms.service';
 import { render } from '../templates/template';
 import { TemplatesService } from '../templates/templates.service';
-import type { MessageStatus } from './message.types';
+import { OPTED_OUT, type MessageStatus } from './message.types';
+import { TWILIO_OPT_OUT_CODES } from './providers/twilio.provider';
 import { MessageStatusService } from './message-status.service';
 import { validTwilioSignature } from './twilio-signature';
 import { Validated } from '../http/validation.pipe';
@@ -58,12 +59,18 @@ export class TwilioWebhooksController {
     const status = TWILIO_STATUS[one(form.MessageStatus) ?? ''];
     if (!sid || !status) return '';
     const errorCode = one(form.ErrorCode);
+    // An opt-out or a block by the recipient (21610, 63014): failed for good, and the number suppressed.
+    const optedOut = !!errorCode && TWILIO_OPT_OUT_CODES.has(Number(errorCode));
     await this.statuses.providerReport({
       provider: 'twilio',
       providerMessageId: sid,
       messageId: (req.query as Record<string, string>).message_id,
-      status,
-      ...(errorCode ? { error: `Twilio error ${errorCode}` } : {}),
+      status: optedOut ? 'failed' : status,
+      ...(optedOut
+        ? { error: OPTED_OUT, optedOut }
+        : errorCode
+          ? { error: `Twilio error ${errorCode}` }
+          : {}),
       detail: { twilio_status: one(form.MessageStatus), error_code: errorCode ?? null },
     });
     return '';
@@ -76,7 +83,7 @@ export class TwilioWebhooksController {
   @ApiOperation({
     summary: 'Twilio inbound SMS (paste {PUBLIC_BASE_URL}/webhooks/twilio/inbound into Twilio)',
     description:
-      'Hands the SMS (From, Body, MessageSid) to the onboarding pipeline; answers TwiML: empty, or one reply rendered from the onboarding_verified / onboarding_rejected template when it exists.',
+      'Hands the SMS (From, Body, MessageSid) to the inbound pipeline: opt-out keywords first (STOP and its synonyms suppress the number, START lifts it, HELP; answered with OPT_OUT_REPLY, OPT_IN_REPLY or HELP_REPLY as TwiML), then onboarding, answered with empty TwiML or one reply rendered from the onboarding_verified / onboarding_rejected template when it exists.',
   })
   @ApiOkResponse({ description: 'TwiML: <Response/>, or <Response><Message>…</Message></Response>' })
   async inboundSms(@Req() req: FastifyRequest, @Body(Validated) form: Form): Promise<string> {
@@ -102,11 +109,17 @@ export class TwilioWebhooksController {
    * (in its first locale; `reason` is given to a template that declares it): TwiML with one message. No such
    * template, or one that cannot be filled: no reply.
    */
-  private async replyTo(answer: { status: string; reason?: string }): Promise<string> {
+  private async replyTo(answer: InboundAnswer): Promise<string> {
+    if (isKeywordAnswer(answer)) {
+      const text = this.inbound.keywordReply(answer);
+      return text ? twimlReply(text) : EMPTY_TWIML;
+    }
     const t = await this.templates.find(`onboarding_${answer.status}`).catch(() => null);
     if (!t) return EMPTY_TWIML;
     try {
-      const given = t.variables.includes('reason') ? { reason: answer.reason ?? answer.status } : {};
+      const given = t.variables.includes('reason')
+        ? { reason: 'reason' in answer ? answer.reason : answer.status }
+        : {};
       const { body } = render(t, given);
       return twimlReply(body);
     } catch (err) {

@@ -2,7 +2,8 @@
 // monitor-logger. The event id makes the move idempotent.
 import { randomUUID } from 'node:crypto';
 
-export type AuditEventType = 'register' | 'inbound_sms' | 'blacklist' | 'unblacklist';
+export type AuditEventType =
+  'register' | 'bind' | 'inbound_sms' | 'blacklist' | 'unblacklist' | 'opt_out' | 'opt_in';
 
 export interface AuditEvent {
   event_id: string;

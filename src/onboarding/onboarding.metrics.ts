@@ -7,6 +7,8 @@ export class OnboardingMetrics {
   readonly register;
   readonly inbound;
   readonly blacklisted;
+  readonly bind;
+  readonly devicesFlagged;
 
   constructor(metrics: MetricsService, repo: OnboardingRepository) {
     this.register = metrics.counter('smsb_onboarding_register_total', 'Register requests by outcome', [
@@ -19,6 +21,14 @@ export class OnboardingMetrics {
     this.blacklisted = metrics.counter('smsb_numbers_blacklisted_total', 'Numbers added to the blacklist', [
       'source',
     ]);
+    this.bind = metrics.counter('smsb_device_bind_total', 'Device-binding token requests by outcome', [
+      'outcome',
+    ]);
+    this.devicesFlagged = metrics.counter(
+      'smsb_devices_flagged_total',
+      'Devices flagged because a token of theirs came from a number it was not bound to',
+      [],
+    );
     metrics.gauge(
       'smsb_audit_backlog',
       'Audit events waiting in Redis for the monitor-logger',

@@ -7,6 +7,8 @@ import { moveLegacyAuditQueue } from '../redis/layout-migration';
 import { REDIS, RedisClient } from '../redis/redis.constants';
 import { allNumberBuckets, numberOffset, RedisKeys } from '../redis/redis-keys';
 import type { AuditEvent } from './audit-event';
+import { boundToken } from './bind-token';
+import type { BoundToken } from './checks';
 import { registerScript, trimAuditScript, warmBlacklistEntryScript } from './onboarding.scripts';
 
 const DAY_SECONDS = 86400;
@@ -22,6 +24,8 @@ export interface InboundSnapshot {
   onboarded: boolean;
   /** The number's bucket holds the flags loaded from Postgres (false after a flush or a shard's data loss). */
   warm: boolean;
+  /** The device-binding token read with it (only when one was asked for): null when it is gone. */
+  token?: BoundToken | null;
 }
 
 export interface PostgresStatus {
@@ -80,12 +84,16 @@ export class OnboardingRepository {
     return { outcome: outcome as RegisterOutcome | 'cold', hash: hash || null };
   }
 
-  /** One round trip: everything the inbound checks read, and the abuse counter's increment (24 h window). */
-  async inboundSnapshot(mobile: string): Promise<InboundSnapshot> {
+  /**
+   * One round trip: everything the inbound checks read, and the abuse counter's increment (24 h window). With
+   * `tokenKey` (a device-binding token in the sender's bucket, so in the same slot) the token is read with it.
+   */
+  async inboundSnapshot(mobile: string, tokenKey?: string): Promise<InboundSnapshot> {
     const counter = RedisKeys.abuseCounter(mobile);
     const bit = numberOffset(mobile);
-    const res = await this.redis
-      .multi()
+    const multi = this.redis.multi();
+    if (tokenKey) multi.hgetall(tokenKey);
+    const res = await multi
       .getbit(RedisKeys.blacklistFlags(mobile), bit)
       .incr(counter)
       .expire(counter, DAY_SECONDS, 'NX')
@@ -96,7 +104,9 @@ export class OnboardingRepository {
       .exec();
     if (!res) throw new Error('inbound snapshot transaction was aborted');
     for (const [err] of res) if (err) throw err;
+    const token = tokenKey ? boundToken(res.shift()![1] as Record<string, string>) : undefined;
     return {
+      ...(tokenKey && { token }),
       blacklisted: res[0][1] === 1 || res[5][1] === 1,
       inboundCount: Number(res[1][1]),
       storedHash: (res[3][1] as string | null) ?? null,

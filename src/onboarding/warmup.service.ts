@@ -5,13 +5,14 @@ import { LayoutMigration } from '../redis/layout-migration';
 import { REDIS, RedisClient } from '../redis/redis.constants';
 import { OnboardingRepository } from './onboarding.repository';
 import { SettingsService } from './settings.service';
+import { SuppressionList } from '../suppression/suppression-list';
 
 const BATCH = 5000;
 /** How often a replica checks that Redis still holds the flags (a flush or a restart without AOF loses them). */
 const CHECK_MS = 30_000;
 
 /**
- * Loads out_sms and blacklist_sms into the numbers' flags in Redis (keyset pages; one SETBIT per number, sent
+ * Loads out_sms, blacklist_sms and suppressions into the numbers' flags in Redis (keyset pages; one SETBIT per number, sent
  * together) and the settings into memory. Readiness is false until the first warm-up succeeds; it is retried
  * with backoff while Postgres or Redis is away. A marker key in every number bucket records that Redis is warm,
  * so a replica notices when Redis, or one shard of it, lost its data (FLUSHDB, restart without persistence) and
@@ -30,6 +31,7 @@ export class WarmupService implements OnApplicationBootstrap, OnApplicationShutd
     private readonly readiness: ReadinessService,
     @Inject(REDIS) private readonly redis: RedisClient,
     private readonly config: AppConfig,
+    private readonly suppressions: SuppressionList,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -73,9 +75,10 @@ export class WarmupService implements OnApplicationBootstrap, OnApplicationShutd
     const started = Date.now();
     const onboarded = await this.loadOnboarded();
     const blacklisted = await this.loadBlacklist();
+    const suppressed = await this.suppressions.warm(BATCH);
     await this.repo.markWarm();
     this.logger.log(
-      `Redis number flags warmed from Postgres: ${onboarded} onboarded, ${blacklisted} blacklisted (${Date.now() - started} ms)`,
+      `Redis number flags warmed from Postgres: ${onboarded} onboarded, ${blacklisted} blacklisted, ${suppressed} suppressed (${Date.now() - started} ms)`,
     );
   }
 

@@ -3,11 +3,12 @@
 import { TemplatesService } from '../templates/templates.service';
 import { AppException } from '../common/app.exception';
 import type { RateLimiters } from '../common/rate-limit/rate-limit';
+import type { CaptchaVerifier } from './captcha.verifier';
 import { AppConfig } from '../config/app-config';
 import { validateEnv } from '../config/env';
 import type { MessagesService } from '../messages/messages.service';
 import type { MetricsService } from '../metrics/metrics.service';
-import type { BlacklistReader } from '../onboarding/blacklist-reader';
+import type { NumberBlocks } from '../suppression/number-blocks';
 import type { SessionService } from '../session/session.service';
 import type { TokenService } from '../session/token.service';
 import type { Failures, FallbackVerify, OtpRepository } from './otp.repository';
@@ -63,6 +64,7 @@ class FakeRepo {
     return this.consumed;
   }
   async cacheVerified() {}
+  async countPrefixVerified() {}
 }
 
 const redisDown = () => Object.assign(new Error('Connection is closed.'), { name: 'Error' });
@@ -84,9 +86,9 @@ function setup(blacklistedInPostgres = false) {
   const blacklist = {
     inPostgres: async () => {
       repo.calls.push('blacklist in Postgres');
-      return blacklistedInPostgres;
+      return blacklistedInPostgres ? 'blacklisted' : null;
     },
-  } as unknown as BlacklistReader;
+  } as unknown as NumberBlocks;
   const otp = new OtpService(
     repo as unknown as OtpRepository,
     limits,
@@ -96,6 +98,7 @@ function setup(blacklistedInPostgres = false) {
     config,
     blacklist,
     {} as TemplatesService, // verify renders no message
+    {} as CaptchaVerifier, // nor checks a CAPTCHA
     metrics,
   );
   return { otp, repo };

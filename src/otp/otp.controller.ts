@@ -52,23 +52,31 @@ export class OtpController {
     status: 400,
     type: ErrorDto,
     description:
-      'bad input, or a number type codes are not sent to (NUMBER_TYPE_NOT_ALLOWED: premium-rate, toll-free, shared-cost, VoIP ...; see OTP_ALLOWED_NUMBER_TYPES)',
+      'bad input, a number type codes are not sent to (NUMBER_TYPE_NOT_ALLOWED: premium-rate, toll-free, shared-cost, VoIP ...; see OTP_ALLOWED_NUMBER_TYPES), or no captcha_token while OTP_CAPTCHA_VERIFY_URL is set (CAPTCHA_REQUIRED)',
   })
   @ApiResponse({
     status: 403,
     type: ErrorDto,
-    description: 'blacklisted, or a country not in OTP_ALLOWED_COUNTRIES',
+    description:
+      'blacklisted, a country not in OTP_ALLOWED_COUNTRIES, or a captcha_token the verifier refused (CAPTCHA_FAILED)',
   })
   @ApiResponse({
     status: 429,
     type: ErrorDto,
     description:
-      'a limit refused the send (Retry-After): per number, per end-user IP, per API key (OTP_SENDS_PER_CLIENT_PER_MINUTE) or the hourly budget (OTP_BUDGET_EXHAUSTED); a refused send counts against nothing',
+      "a limit refused the send (Retry-After): per number, per end-user IP, per API key (OTP_SENDS_PER_CLIENT_PER_MINUTE), per number prefix or country per sliding hour (OTP_PREFIX_SENDS_PER_HOUR, OTP_COUNTRY_SENDS_PER_HOUR), the hourly budget (OTP_BUDGET_EXHAUSTED), or the number's prefix is blocked as suspected SMS pumping (PUMPING_SUSPECTED: too few of its codes verified); a refused send counts against nothing",
   })
   @ApiResponse({
     status: 409,
     type: ErrorDto,
     description: 'a code is still active (OTP_ACTIVE) or the resend cooldown runs',
+  })
+  @ApiResponse({
+    status: 503,
+    type: ErrorDto,
+    description:
+      'a store is unreachable, or the CAPTCHA verifier cannot be asked (CAPTCHA_UNAVAILABLE: sends fail closed)',
+    headers: { 'Retry-After': { description: 'seconds to wait', schema: { type: 'integer' } } },
   })
   send(@Body(Validated) body: SendOtpDto, @Req() req: FastifyRequest): Promise<OtpSentDto> {
     const { ip, ...input } = body;

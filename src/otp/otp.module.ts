@@ -2,13 +2,15 @@ import { Module } from '@nestjs/common';
 import { MessagesCoreModule } from '../messages/messages.module';
 import { SessionCoreModule } from '../session/session.module';
 import { OtpController, UserVerificationController } from './otp.controller';
+import { OtpPumpingAdminController } from './otp-admin.controller';
 import { OtpRepository } from './otp.repository';
 import { OtpService } from './otp.service';
+import { CaptchaVerifier } from './captcha.verifier';
 
 @Module({
   imports: [MessagesCoreModule, SessionCoreModule],
-  controllers: [OtpController, UserVerificationController],
-  providers: [OtpRepository, OtpService],
+  controllers: [OtpController, UserVerificationController, OtpPumpingAdminController],
+  providers: [OtpRepository, OtpService, CaptchaVerifier],
 })
 export class OtpModule {}
 
@@ -18,6 +20,6 @@ export class OtpModule {}
  */
 @Module({
   imports: [MessagesCoreModule, SessionCoreModule],
-  providers: [OtpRepository, OtpService],
+  providers: [OtpRepository, OtpService, CaptchaVerifier],
 })
 export class OtpWorkerModule {}

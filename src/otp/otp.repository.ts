@@ -6,14 +6,17 @@ import { isDataError } from '../database/pg-errors';
 import { sameHash } from './otp-code';
 import { REDIS, RedisClient } from '../redis/redis.constants';
 import { rateLimitScript, refundScript, reserveScript } from '../common/rate-limit/rate-limit';
-import { numberOffset, RedisKeys } from '../redis/redis-keys';
+import { BLOCK_DIGITS, numberBlock, numberOffset, RedisKeys } from '../redis/redis-keys';
 import {
+  countVerifiedScript,
   dropOrphanScript,
   dropStaleCodeScript,
+  refundSentScript,
   SendResult,
   sendScript,
   syncAttemptsScript,
   undoSendScript,
+  velocityReserveScript,
   verifyScript,
   VerifyResult,
 } from './otp.scripts';
@@ -73,12 +76,53 @@ export interface SendRequest {
   unlimited: boolean;
   /** Per number, per end-user IP, per API key, hourly budget (in that order). */
   counters: [SendCounter, SendCounter, SendCounter, SendCounter];
-  /** Postgres said the number is not on the manual blacklist (asked while Redis is not warm). */
-  notBlacklisted?: boolean;
+  /** Postgres said nothing blocks the number (asked while Redis is not warm): see NumberBlocks. */
+  notBlocked?: boolean;
   /** The only code (row id) this send may replace: the WhatsApp fallback's, checked atomically. */
   replacing?: string;
-  /** The shared counters' units this send took, and when their windows end (set by OtpRepository.send). */
-  reserved?: { key: string; windowEnds: number }[];
+  /** The SMS-pumping rules this send is judged by (absent for test numbers and the WhatsApp fallback). */
+  pumping?: PumpingRules;
+  /**
+   * The shared counters' units this send took, and when their windows end (set by OtpRepository.send); `hash`:
+   * a send counted in a prefix's or country's hour (given back to that hour's hash).
+   */
+  reserved?: { key: string; windowEnds: number; hash?: boolean }[];
+}
+
+/** A prefix's and a country's rules for one send (docs/otp.md, SMS pumping). */
+export interface PumpingRules {
+  prefix: string;
+  /** OTP_PREFIX_DIGITS: BLOCK_DIGITS (3) puts the prefix in the number's slot, checked by its send script. */
+  digits: number;
+  country: string;
+  prefixCap: number | '';
+  countryCap: number | '';
+  /** '' : no ratio rule. */
+  minSends: number | '';
+  minRatio: number;
+  /** The hour of the send and the one before (the keys' hour names: 2026-12-04T10). */
+  hour: string;
+  previousHour: string;
+  /** This replica's verified codes of the country not yet in Redis: added by this send's country step. */
+  countryVerified: number;
+}
+
+/** The hour names a sliding hour at `ms` reads: this hour's and the previous one's. */
+export function hoursAt(ms: number): { hour: string; previousHour: string } {
+  return {
+    hour: new Date(ms).toISOString().slice(0, 13),
+    previousHour: new Date(ms - 3_600_000).toISOString().slice(0, 13),
+  };
+}
+
+/** A blocked prefix as admins see it. */
+export interface PumpingBlock {
+  prefix: string;
+  country: string;
+  since: string;
+  sends: number;
+  verified: number;
+  ratio: number;
 }
 
 /** Failures counted in Postgres for a number, and the seconds left in their window. */
@@ -94,7 +138,11 @@ export type FallbackVerify =
   | { outcome: 'none' | 'expired'; failures: number };
 
 export type FallbackSend =
-  { outcome: 'ok' } | { outcome: 'active' | 'cooldown' | 'limited' | 'budget' | 'replaced'; seconds: number };
+  | { outcome: 'ok' }
+  | {
+      outcome: 'active' | 'cooldown' | 'limited' | 'budget' | 'replaced' | 'prefix' | 'pumping';
+      seconds: number;
+    };
 
 @Injectable()
 export class OtpRepository {
@@ -166,18 +214,36 @@ export class OtpRepository {
 
   private sendKeys(r: SendRequest): string[] {
     const m = r.otp.mobile_number;
+    // The number's block's prefix keys, whether or not the script applies the prefix's rules (one slot).
+    const { hour, previousHour } = r.pumping ?? hoursAt(r.otp.created_ms);
+    const block = numberBlock(m);
     return [
       RedisKeys.otp(m),
       RedisKeys.otpStatus(m),
       RedisKeys.blacklistFlags(m),
       r.counters[0].key,
       RedisKeys.warmupMarkerOf(m),
+      RedisKeys.otpPrefixStats(block, BLOCK_DIGITS, hour),
+      RedisKeys.otpPrefixStats(block, BLOCK_DIGITS, previousHour),
+      RedisKeys.otpPumpingBlock(block, BLOCK_DIGITS),
+      RedisKeys.suppressionFlags(m),
     ];
+  }
+
+  /** Whether the number's send script applies the prefix's rules (the prefix is the number's block). */
+  private static prefixInSendScript(r: SendRequest): boolean {
+    return !r.unlimited && r.pumping?.digits === BLOCK_DIGITS;
+  }
+
+  private static blockInfo(p: PumpingRules, now: number): string {
+    return JSON.stringify({ since: new Date(now).toISOString(), country: p.country });
   }
 
   private runSend(r: SendRequest, checkOnly: boolean): Promise<SendResult> {
     const status = { status: 'pending', expires_ms: r.otp.expires_ms, message_id: r.otp.message_id };
     const [own] = r.counters;
+    const p = r.pumping;
+    const inScript = OtpRepository.prefixInSendScript(r);
     return sendScript.run(this.redis, this.sendKeys(r), [
       JSON.stringify(r.otp),
       JSON.stringify(status),
@@ -189,11 +255,58 @@ export class OtpRepository {
       r.unlimited ? '1' : '',
       own.limit,
       own.windowSeconds,
-      r.notBlacklisted ? '1' : '',
+      r.notBlocked ? '1' : '',
       r.replacing ?? '',
       numberOffset(r.otp.mobile_number),
       checkOnly ? '1' : '',
+      inScript ? '1' : '',
+      p?.prefixCap ?? '',
+      p?.minSends ?? '',
+      p?.minRatio ?? 0,
+      p ? OtpRepository.blockInfo(p, r.otp.created_ms) : '',
     ]);
+  }
+
+  /**
+   * The rules of other slots than the number's, as reservations of the parallel step: the country's (always),
+   * and the prefix's when it is not the number's block. Each is [taken, ms to wait, verdict, new block].
+   */
+  private velocitySteps(r: SendRequest): {
+    which: 'country' | 'prefix';
+    hashKey: string;
+    run: () => Promise<[number, number, string | null, number]>;
+  }[] {
+    const p = r.pumping;
+    if (r.unlimited || !p) return [];
+    const now = r.otp.created_ms;
+    const country = {
+      which: 'country' as const,
+      hashKey: RedisKeys.otpCountryStats(p.country, p.hour),
+      run: () => {
+        const cur = RedisKeys.otpCountryStats(p.country, p.hour);
+        return velocityReserveScript.run(
+          this.redis,
+          [cur, RedisKeys.otpCountryStats(p.country, p.previousHour), cur],
+          [now, p.countryCap, '', 0, '', p.countryVerified],
+        );
+      },
+    };
+    if (p.digits === BLOCK_DIGITS) return [country];
+    const prefix = {
+      which: 'prefix' as const,
+      hashKey: RedisKeys.otpPrefixStats(p.prefix, p.digits, p.hour),
+      run: () =>
+        velocityReserveScript.run(
+          this.redis,
+          [
+            RedisKeys.otpPrefixStats(p.prefix, p.digits, p.hour),
+            RedisKeys.otpPrefixStats(p.prefix, p.digits, p.previousHour),
+            RedisKeys.otpPumpingBlock(p.prefix, p.digits),
+          ],
+          [now, p.prefixCap, p.minSends, p.minRatio, OtpRepository.blockInfo(p, now), 0],
+        ),
+    };
+    return [country, prefix];
   }
 
   /** The counters of other slots than the number's that this send counts (end-user IP, API key, budget). */
@@ -213,21 +326,39 @@ export class OtpRepository {
    */
   async send(r: SendRequest): Promise<SendResult> {
     const shared = this.sharedCounters(r);
-    const taken = await Promise.all(
-      shared.map((c) =>
-        reserveScript.run(this.redis, [c.counter.key], [c.counter.limit, c.counter.windowSeconds]),
+    const velocity = this.velocitySteps(r);
+    // One parallel step: the shared counters, then the country's (and an own-slot prefix's) rules.
+    const [taken, judged] = await Promise.all([
+      Promise.all(
+        shared.map((c) =>
+          reserveScript.run(this.redis, [c.counter.key], [c.counter.limit, c.counter.windowSeconds]),
+        ),
       ),
-    );
+      Promise.all(velocity.map((v) => v.run())),
+    ]);
+    // The country's verified codes went in with its step (whatever it answered).
+    if (r.pumping && velocity.length) r.pumping.countryVerified = 0;
     const refused = taken.findIndex(([ok]) => ok === 0);
     // What was taken, and from which window: given back there only (see refundScript).
-    r.reserved = shared
-      .map((c, i) => ({ key: c.counter.key, windowEnds: taken[i][2] }))
-      .filter((_, i) => taken[i][0] === 1);
+    r.reserved = [
+      ...shared
+        .map((c, i) => ({ key: c.counter.key, windowEnds: taken[i][2] }))
+        .filter((_, i) => taken[i][0] === 1),
+      ...velocity
+        .map((v) => ({ key: v.hashKey, windowEnds: 0, hash: true }))
+        .filter((_, i) => judged[i][0] === 1),
+    ];
     const giveBack = () => this.giveBack(r);
-    if (refused >= 0) {
+    const refusedRule = judged.findIndex(([ok]) => ok === 0);
+    if (refused >= 0 || refusedRule >= 0) {
       await giveBack();
       const own = await this.runSend(r, true);
-      return own[0] !== 'ok' ? own : ['limited', taken[refused][1], shared[refused].which, null];
+      if (own[0] !== 'ok') return own;
+      if (refused >= 0) return ['limited', taken[refused][1], shared[refused].which, null];
+      const [, wait, verdict, isNew] = judged[refusedRule];
+      return verdict === 'pumping'
+        ? ['pumping', wait, 'prefix', null, isNew]
+        : ['limited', wait, velocity[refusedRule].which, null];
     }
     const res = await this.runSend(r, false);
     if (res[0] !== 'ok') await giveBack();
@@ -240,8 +371,12 @@ export class OtpRepository {
     await Promise.all([
       undoSendScript.run(
         this.redis,
-        [RedisKeys.otp(m), RedisKeys.otpStatus(m), r.counters[0].key],
-        [r.otp.row_id, !r.unlimited && r.counters[0].limit !== '' ? '1' : ''],
+        [RedisKeys.otp(m), RedisKeys.otpStatus(m), r.counters[0].key, this.sendKeys(r)[5]],
+        [
+          r.otp.row_id,
+          !r.unlimited && r.counters[0].limit !== '' ? '1' : '',
+          OtpRepository.prefixInSendScript(r) ? '1' : '',
+        ],
       ),
       this.giveBack(r),
     ]);
@@ -250,7 +385,102 @@ export class OtpRepository {
   private async giveBack(r: SendRequest): Promise<void> {
     const reserved = r.reserved ?? [];
     r.reserved = [];
-    await Promise.all(reserved.map((u) => refundScript.run(this.redis, [u.key], [u.windowEnds])));
+    await Promise.all(
+      reserved.map((u) =>
+        u.hash
+          ? refundSentScript.run(this.redis, [u.key], [])
+          : refundScript.run(this.redis, [u.key], [u.windowEnds]),
+      ),
+    );
+  }
+
+  /** Records a newly blocked prefix in the list admins read. */
+  async indexPumpingBlock(prefix: string): Promise<void> {
+    await this.redis.zadd(RedisKeys.otpPumpingIndex(), 0, prefix);
+  }
+
+  /** Counts a verified code for a prefix on its own slot (OTP_PREFIX_DIGITS not 3; see verifyScript). */
+  async countPrefixVerified(prefix: string, digits: number, now: number): Promise<void> {
+    await countVerifiedScript.run(
+      this.redis,
+      [RedisKeys.otpPrefixStats(prefix, digits, hoursAt(now).hour)],
+      [],
+    );
+  }
+
+  /** Adds verified codes to a country's hour (what a replica still held when it stops). */
+  async addCountryVerified(country: string, n: number, now: number): Promise<void> {
+    const key = RedisKeys.otpCountryStats(country, hoursAt(now).hour);
+    await this.redis.multi().hincrby(key, 'verified', n).expire(key, 7200).exec();
+  }
+
+  /**
+   * The blocked prefixes after `cursor` (by prefix), with their sliding hour; an entry whose block has lapsed
+   * (its marker expired: the sends aged out) leaves the list. [blocks still on, the last prefix read].
+   */
+  async pumpingBlocks(
+    cursor: string,
+    limit: number,
+    digits: number,
+    now: number,
+  ): Promise<{ items: PumpingBlock[]; last: string | null; full: boolean }> {
+    const prefixes = await this.redis.zrangebylex(
+      RedisKeys.otpPumpingIndex(),
+      cursor ? `(${cursor}` : '-',
+      '+',
+      'LIMIT',
+      0,
+      limit,
+    );
+    const { hour, previousHour } = hoursAt(now);
+    const w = 1 - (now % 3_600_000) / 3_600_000;
+    const read = await Promise.all(
+      prefixes.map(async (prefix) => {
+        const [marker, cur, prev] = await Promise.all([
+          this.redis.get(RedisKeys.otpPumpingBlock(prefix, digits)),
+          this.redis.hmget(RedisKeys.otpPrefixStats(prefix, digits, hour), 'sent', 'verified'),
+          this.redis.hmget(RedisKeys.otpPrefixStats(prefix, digits, previousHour), 'sent', 'verified'),
+        ]);
+        if (!marker) return { prefix, block: null };
+        const info = JSON.parse(marker) as { since: string; country: string };
+        const n = (v: string | null) => Number(v ?? 0);
+        const sends = n(prev[0]) * w + n(cur[0]);
+        const verified = n(prev[1]) * w + n(cur[1]);
+        return {
+          prefix,
+          block: {
+            prefix,
+            country: info.country,
+            since: info.since,
+            sends: Math.round(sends),
+            verified: Math.round(verified),
+            ratio: sends > 0 ? Math.round((Math.min(verified, sends) / sends) * 1000) / 1000 : 0,
+          },
+        };
+      }),
+    );
+    const lapsed = read.filter((r) => !r.block).map((r) => r.prefix);
+    if (lapsed.length) await this.redis.zrem(RedisKeys.otpPumpingIndex(), ...lapsed);
+    return {
+      items: read.flatMap((r) => (r.block ? [r.block] : [])),
+      last: prefixes.at(-1) ?? null,
+      full: prefixes.length === limit,
+    };
+  }
+
+  /**
+   * Clears a prefix's block and its sliding hour (it needs OTP_PUMPING_MIN_SENDS sends again before it is
+   * judged). Whether it was blocked.
+   */
+  async clearPumpingBlock(prefix: string, digits: number, now: number): Promise<boolean> {
+    const { hour, previousHour } = hoursAt(now);
+    const [removed, deleted] = await Promise.all([
+      this.redis.zrem(RedisKeys.otpPumpingIndex(), prefix),
+      this.redis.del(RedisKeys.otpPumpingBlock(prefix, digits)),
+      this.redis.del(RedisKeys.otpPrefixStats(prefix, digits, hour)),
+      this.redis.del(RedisKeys.otpPrefixStats(prefix, digits, previousHour)),
+    ]);
+    return removed + deleted > 0;
   }
 
   /** Counts one verify request of an end-user IP: [requests in the window, ms before it resets]. */
@@ -264,7 +494,9 @@ export class OtpRepository {
     candidateHash: string,
     maxAttempts: number,
     notBlacklisted = false,
+    countInBlock = false,
   ): Promise<VerifyResult> {
+    const now = Date.now();
     return verifyScript.run(
       this.redis,
       [
@@ -273,15 +505,17 @@ export class OtpRepository {
         RedisKeys.otpStatus(mobile),
         RedisKeys.blacklistFlags(mobile),
         RedisKeys.warmupMarkerOf(mobile),
+        RedisKeys.otpPrefixStats(numberBlock(mobile), BLOCK_DIGITS, hoursAt(now).hour),
       ],
       [
         candidateHash,
-        Date.now(),
+        now,
         maxAttempts,
         ATTEMPTS_TTL_SECONDS,
         STATUS_TTL_SECONDS,
         numberOffset(mobile),
         notBlacklisted ? '1' : '',
+        countInBlock ? '1' : '',
       ],
     );
   }
@@ -438,9 +672,15 @@ export class OtpRepository {
       perNumber: { limit: number; windowSeconds: number };
       perHour: number;
       replacing?: string;
+      /** The prefix's rules, judged on the codes of the last hour (the country's are not: see docs/otp.md). */
+      pumping?: PumpingRules;
     },
   ): Promise<FallbackSend> {
     return this.db.transaction(async (tx) => {
+      const p = rules.unlimited ? undefined : rules.pumping;
+      // The prefix first (always in this order, so two sends never wait on each other's locks).
+      if (p)
+        await tx.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`otp-prefix:${p.prefix}`]);
       await tx.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [
         `otp-send:${otp.mobile_number}`,
       ]);
@@ -474,6 +714,18 @@ export class OtpRepository {
         if (recent >= rules.perNumber.limit)
           return { outcome: 'limited', seconds: rules.perNumber.windowSeconds };
         if (hour >= rules.perHour) return { outcome: 'budget', seconds: 300 };
+      }
+      if (p) {
+        // The prefix's numbers: the same length, between prefix00…0 and prefix99…9 (the mobile_number index).
+        const [{ sent, verified }]: { sent: number; verified: number }[] = await tx.query(
+          `SELECT count(*)::int AS sent, count(used_at)::int AS verified FROM otp_codes
+           WHERE mobile_number BETWEEN $1 AND $2 AND length(mobile_number) = $3
+             AND created_at > now() - interval '1 hour'`,
+          [p.prefix + '0'.repeat(p.digits), p.prefix + '9'.repeat(p.digits), p.prefix.length + p.digits],
+        );
+        if (p.minSends !== '' && p.minRatio > 0 && sent >= p.minSends && verified < p.minRatio * sent)
+          return { outcome: 'pumping', seconds: 3600 };
+        if (p.prefixCap !== '' && sent >= p.prefixCap) return { outcome: 'prefix', seconds: 3600 };
       }
       await tx.query(
         `WITH v AS (UPDATE otp_codes SET voided_at = now() WHERE mobile_number = $2 AND used_at IS NULL AND voided_at IS NULL)

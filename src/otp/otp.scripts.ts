@@ -2,8 +2,97 @@
 import { FIXED_WINDOW_LUA } from '../common/rate-limit/rate-limit';
 import { defineScript } from '../redis/redis-script';
 
-/** [result, seconds or ms (see sendScript), the limit that refused, the live code's JSON when active/cooldown]. */
-export type SendResult = [string, number, string | null, string | null];
+/**
+ * [result, seconds or ms (see sendScript), the limit that refused, the live code's JSON when active/cooldown,
+ * 1 when a `pumping` refusal blocked the prefix just now].
+ */
+export type SendResult = [string, number, string | null, string | null, number?];
+
+/**
+ * The SMS-pumping rules of a prefix or a country, as Lua functions the send scripts embed. A sliding hour is two
+ * fixed hours' hashes (fields sent, verified): the previous one weighted by the part of it still inside the
+ * hour, plus the current one. judge(cur, prev, now, cap, min_sends, min_ratio) returns the verdict before this
+ * send: false | 'pumping' (at least min_sends sends and verified < min_ratio × sent) | 'capped' (sent ≥ cap),
+ * with the ms until the rule lets a send through again if nothing else happens (sends age out of the hour).
+ * count_sent(cur) counts a send (the hash lives 2 h, the length of its use). block(marker, info, ms) records
+ * a pumping block (JSON since and country) while it can last: 1 when it was not recorded before.
+ */
+export const PUMPING_LUA = `
+local HOUR_MS = 3600000
+local function until_below(t, ps, cs, into)
+  if cs < t then
+    if ps <= 0 then return 1000 end
+    local f = 1 - (t - cs) / ps
+    return math.max(0, math.ceil(f * HOUR_MS - into)) + 1000
+  end
+  return math.ceil(HOUR_MS - into + (1 - t / cs) * HOUR_MS) + 1000
+end
+local function judge(cur, prev, now, cap, min_sends, min_ratio)
+  local c = redis.call('HMGET', cur, 'sent', 'verified')
+  local p = redis.call('HMGET', prev, 'sent', 'verified')
+  local into = now % HOUR_MS
+  local w = 1 - into / HOUR_MS
+  local ps, cs = tonumber(p[1]) or 0, tonumber(c[1]) or 0
+  local sent = ps * w + cs
+  local verified = (tonumber(p[2]) or 0) * w + (tonumber(c[2]) or 0)
+  if min_sends and min_ratio > 0 and sent >= min_sends and verified < min_ratio * sent then
+    return 'pumping', until_below(min_sends, ps, cs, into)
+  end
+  if cap and sent >= cap then return 'capped', until_below(cap, ps, cs, into) end
+  return false, 0
+end
+local function count_sent(cur)
+  redis.call('HINCRBY', cur, 'sent', 1)
+  redis.call('EXPIRE', cur, 7200)
+end
+local function block(marker, info, ms)
+  if redis.call('SET', marker, info, 'NX', 'PX', ms) then return 1 end
+  redis.call('PEXPIRE', marker, ms)
+  return 0
+end
+`;
+
+/**
+ * A prefix's or a country's part of a send when it lives on another slot than the number (a country always; a
+ * prefix when OTP_PREFIX_DIGITS is not 3): judged and, when it lets the send through, counted, in the send's
+ * parallel reserve step; OtpRepository.send gives the count back when a later step refuses (refundSentScript).
+ * KEYS: this hour's hash, the previous hour's, the block marker (a prefix's; a country passes its hash again).
+ * ARGV: now (ms), cap ('' none), min sends ('' = no ratio rule), min ratio, the block's JSON, verified codes to
+ * add first (a country's, counted by this replica's verifies since its last send there).
+ * Returns {1 taken | 0 refused, ms to wait, 'capped' | 'pumping' | false, 1 when the block is new}.
+ */
+export const velocityReserveScript = defineScript<[number, number, string | null, number]>(
+  'otp_velocity_reserve',
+  3,
+  `${PUMPING_LUA}
+if tonumber(ARGV[6]) > 0 then
+  redis.call('HINCRBY', KEYS[1], 'verified', tonumber(ARGV[6]))
+  redis.call('EXPIRE', KEYS[1], 7200)
+end
+local verdict, wait = judge(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]),
+  tonumber(ARGV[4]) or 0)
+if verdict == 'pumping' then return {0, wait, verdict, block(KEYS[3], ARGV[5], wait)} end
+if verdict then return {0, wait, verdict, 0} end
+count_sent(KEYS[1])
+return {1, 0, false, 0}`,
+);
+
+/** Gives back a send velocityReserveScript counted (its hour's hash names the window). KEYS: the hash. */
+export const refundSentScript = defineScript<number>(
+  'otp_velocity_refund',
+  1,
+  `if tonumber(redis.call('HGET', KEYS[1], 'sent') or '0') > 0 then return redis.call('HINCRBY', KEYS[1], 'sent', -1) end
+return 0`,
+);
+
+/** Counts a verified code for a prefix on another slot than the number (OTP_PREFIX_DIGITS not 3). KEYS: its hash. */
+export const countVerifiedScript = defineScript<number>(
+  'otp_count_verified',
+  1,
+  `redis.call('HINCRBY', KEYS[1], 'verified', 1)
+redis.call('EXPIRE', KEYS[1], 7200)
+return 1`,
+);
 
 /**
  * Send, the number's part: its checks, its own limit and the store of the new code in one step (the number's
@@ -13,18 +102,24 @@ export type SendResult = [string, number, string | null, string | null];
  * KEYS: otp:{m}, otp:status:{m}, the number's blacklist flags, its send counter, its bucket's warm-up marker.
  * ARGV: stored JSON, status JSON, now (ms), validity (s), status TTL (s), resend ('1'), cooldown (s), no limits
  * ('1' for test numbers and the fallback), the number's limit ('' = not applied) and window (s), '1' when
- * Postgres already said the number is not on the manual blacklist, the row id of the only code this send may
+ * Postgres already said the number is neither on the manual blacklist nor suppressed, the row id of the only code this send may
  * replace ('' = any: the WhatsApp fallback's compare-and-swap, answered `replaced` when another code is live),
- * the number's bit in its block's flags, '1' to check only (nothing written).
- * Returns {result, n, limit, live}: blacklisted | cold (Redis lost its blacklist and is not warm again: ask
- * Postgres, then run again) | replaced | active <s left> | cooldown <s to wait> | limited <ms left> number | ok;
+ * the number's bit in its block's flags, '1' to check only (nothing written), then the prefix's rules when the
+ * prefix is the number's block (OTP_PREFIX_DIGITS=3, so its keys share the slot): '1' to apply them, its cap
+ * ('' none), min sends ('' no ratio rule), min ratio, the block's JSON ({since, country}).
+ * KEYS (continued): the prefix's hash of this hour and of the previous one, its block marker, the number's
+ * suppression flags (opt-outs).
+ * Returns {result, n, limit, live, new block}: blacklisted | opted_out | cold (Redis lost its blacklist and is not warm
+ * again: ask Postgres, then run again) | replaced | active <s left> | cooldown <s to wait> | limited <ms left>
+ * number | limited <ms> prefix | pumping <ms> prefix (1 when the block began now) | ok;
  * `live` is the stored JSON of the code that made it active or cooldown.
  */
 export const sendScript = defineScript<SendResult>(
   'otp_send',
-  5,
-  `${FIXED_WINDOW_LUA}
+  9,
+  `${FIXED_WINDOW_LUA}${PUMPING_LUA}
 if redis.call('GETBIT', KEYS[3], tonumber(ARGV[13])) == 1 then return {'blacklisted', 0, false} end
+if redis.call('GETBIT', KEYS[9], tonumber(ARGV[13])) == 1 then return {'opted_out', 0, false} end
 if ARGV[11] ~= '1' and redis.call('EXISTS', KEYS[5]) == 0 then return {'cold', 0, false} end
 local now = tonumber(ARGV[3])
 local raw = redis.call('GET', KEYS[1])
@@ -45,8 +140,17 @@ if limited then
   local n, left = count(KEYS[4], 0, tonumber(ARGV[10]))
   if n >= tonumber(ARGV[9]) then return {'limited', left, 'number'} end
 end
+local prefix = ARGV[8] ~= '1' and ARGV[15] == '1'
+if prefix then
+  local verdict, wait = judge(KEYS[6], KEYS[7], now, tonumber(ARGV[16]), tonumber(ARGV[17]), tonumber(ARGV[18]) or 0)
+  if verdict == 'pumping' then
+    return {'pumping', wait, 'prefix', false, ARGV[14] == '1' and 0 or block(KEYS[8], ARGV[19], wait)}
+  end
+  if verdict then return {'limited', wait, 'prefix'} end
+end
 if ARGV[14] == '1' then return {'ok', 0, false} end
 if limited then count(KEYS[4], 1, tonumber(ARGV[10])) end
+if prefix then count_sent(KEYS[6]) end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[4]))
 redis.call('SET', KEYS[2], ARGV[2], 'EX', tonumber(ARGV[4]) + tonumber(ARGV[5]))
 return {'ok', 0, false}
@@ -55,16 +159,20 @@ return {'ok', 0, false}
 
 /**
  * Undoes the number's part of a send whose code could not be recorded in Postgres: removes the code if it is
- * still this one, and gives back the number's count. KEYS: otp:{m}, otp:status:{m}, the number's send counter.
- * ARGV: the code's row id, '1' when the send counted the number.
+ * still this one, and gives back the number's count and its prefix's (when sendScript counted it).
+ * KEYS: otp:{m}, otp:status:{m}, the number's send counter, the prefix's hash of the send's hour.
+ * ARGV: the code's row id, '1' when the send counted the number, '1' when it counted the prefix.
  */
 export const undoSendScript = defineScript<number>(
   'otp_send_undo',
-  3,
+  4,
   `
 local raw = redis.call('GET', KEYS[1])
 if raw and cjson.decode(raw).row_id == ARGV[1] then redis.call('DEL', KEYS[1], KEYS[2]) end
 if ARGV[2] == '1' and tonumber(redis.call('GET', KEYS[3]) or '0') > 0 then redis.call('DECR', KEYS[3]) end
+if ARGV[3] == '1' and tonumber(redis.call('HGET', KEYS[4], 'sent') or '0') > 0 then
+  redis.call('HINCRBY', KEYS[4], 'sent', -1)
+end
 return 1
 `,
 );
@@ -78,8 +186,9 @@ export type VerifyResult = [string, number, string | null];
  * before this runs (see OtpService.verify).
  * KEYS: otp:{m}, otp:attempts:{m}, otp:status:{m}, the number's blacklist flags, its bucket's warm-up marker.
  * ARGV: candidate HMAC, now (ms), max attempts, attempts TTL (s), status TTL (s), the number's bit in its block's
- * flags, '1' when Postgres already said the number is not on the manual blacklist. A number an admin
- * blacklisted answers `blacklisted`, even for a code issued before.
+ * flags, '1' when Postgres already said the number is not on the manual blacklist, '1' to count a success as
+ * verified in the prefix's hash (KEYS[6], this hour's; the prefix is the number's block: SMS-pumping ratio).
+ * A number an admin blacklisted answers `blacklisted`, even for a code issued before.
  * Returns {result, n, extra}: cold (as in sendScript; nothing counted) | blacklisted | locked <ttl s> | miss
  * <attempts> (Redis has no code: Postgres may) | expired <attempts> | none <attempts> | wrong <attempts> <the
  * code's row id> | ok 0 <stored>.
@@ -91,7 +200,7 @@ export type VerifyResult = [string, number, string | null];
  */
 export const verifyScript = defineScript<VerifyResult>(
   'otp_verify',
-  5,
+  6,
   `
 local blacklisted = redis.call('GETBIT', KEYS[4], tonumber(ARGV[6])) == 1
 if ARGV[7] ~= '1' and not blacklisted and redis.call('EXISTS', KEYS[5]) == 0 then return {'cold', 0, false} end
@@ -124,6 +233,10 @@ if data.otp_hash ~= ARGV[1] then
 end
 redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('SET', KEYS[3], cjson.encode({status = 'approved', message_id = data.message_id}), 'EX', tonumber(ARGV[5]))
+if ARGV[8] == '1' then
+  redis.call('HINCRBY', KEYS[6], 'verified', 1)
+  redis.call('EXPIRE', KEYS[6], 7200)
+end
 return {'ok', 0, raw}
 `,
 );

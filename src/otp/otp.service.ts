@@ -1,12 +1,12 @@
-import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { OnEvent } from '@nestjs/event-emitter';
 import { AppException } from '../common/app.exception';
 import { maskPhone } from '../common/mask';
-import { phoneType } from '../common/phone';
+import { phoneRegion, phoneType } from '../common/phone';
 import { RateLimiters } from '../common/rate-limit/rate-limit';
 import { AppConfig } from '../config/app-config';
 import { OTP_CLIENT_ID } from '../config/env';
-import { BlacklistReader } from '../onboarding/blacklist-reader';
+import { blockedError, NumberBlocks } from '../suppression/number-blocks';
 import { MetricsService } from '../metrics/metrics.service';
 import { Content, MessagesService } from '../messages/messages.service';
 import { contentVariables, OTP_TEMPLATE, render, TemplateError } from '../templates/template';
@@ -16,13 +16,16 @@ import { SessionService } from '../session/session.service';
 import { TokenService } from '../session/token.service';
 import { randomUUID } from 'node:crypto';
 import { isRedisUnavailable } from '../redis/redis-errors';
-import { RedisKeys } from '../redis/redis-keys';
+import { BLOCK_DIGITS, RedisKeys } from '../redis/redis-keys';
 import { hashCode, newCode } from './otp-code';
+import { CaptchaVerifier } from './captcha.verifier';
 import {
   Failures,
+  hoursAt,
   ORPHAN_GRACE_MS,
   OTP_IP_LIMIT,
   OtpRepository,
+  PumpingRules,
   SendRequest,
   StoredOtp,
 } from './otp.repository';
@@ -46,6 +49,8 @@ export interface SendOtpInput {
   resend?: boolean;
   locale?: string;
   app_hash?: string;
+  /** The CAPTCHA / attestation token, required when OTP_CAPTCHA_VERIFY_URL is set. */
+  captcha_token?: string;
 }
 
 /** Who asks: the end user's IP (absent: no per-IP limit) and the API key's client id (its own budget). */
@@ -66,12 +71,18 @@ export interface OtpCaller {
  * unreachable, send and verify run on the Postgres rows instead.
  */
 @Injectable()
-export class OtpService implements OnModuleInit {
+export class OtpService implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger('Otp');
   private readonly sends;
   private readonly verifies;
   private readonly fallbacks;
   private readonly budgetExceeded;
+  private readonly pumpingBlocked;
+  /**
+   * Verified codes per country this replica has not yet added to Redis: they go with its next send to that
+   * country (inside the send's existing country step), so a verify spends no Redis command on them.
+   */
+  private readonly countryVerified = new Map<string, number>();
 
   constructor(
     private readonly repo: OtpRepository,
@@ -80,8 +91,9 @@ export class OtpService implements OnModuleInit {
     private readonly sessions: SessionService,
     private readonly tokens: TokenService,
     private readonly config: AppConfig,
-    private readonly blacklist: BlacklistReader,
+    private readonly blocks: NumberBlocks,
     private readonly templates: TemplatesService,
+    private readonly captcha: CaptchaVerifier,
     metrics: MetricsService,
   ) {
     this.sends = metrics.counter('smsb_otp_sends_total', 'OTP codes sent', ['channel', 'store']);
@@ -97,10 +109,24 @@ export class OtpService implements OnModuleInit {
       'smsb_otp_budget_exceeded_total',
       'OTP sends refused by the global hourly budget (SMS pumping alert)',
     );
+    this.pumpingBlocked = metrics.counter(
+      'smsb_otp_pumping_blocked_total',
+      'OTP sends refused because their prefix looks like SMS pumping (few codes verified)',
+      ['country'],
+    );
   }
 
   onModuleInit(): void {
     this.repo.onRedisReady(() => this.syncAllAfterOutage());
+  }
+
+  /** The verified counts this replica still holds go to Redis as it stops (best effort). */
+  async onModuleDestroy(): Promise<void> {
+    const held = [...this.countryVerified];
+    this.countryVerified.clear();
+    await Promise.all(
+      held.map(([country, n]) => this.repo.addCountryVerified(country, n, Date.now()).catch(() => undefined)),
+    );
   }
 
   /**
@@ -118,9 +144,9 @@ export class OtpService implements OnModuleInit {
       return;
     const row = await this.repo.rowForMessage(m.id);
     // Only the live code falls back: not one used, replaced (voided) or expired meanwhile, whose failure
-    // arrives late; and never to a number an admin blacklisted since.
+    // arrives late; and never to a number an admin blacklisted, or that opted out, since.
     if (!row || row.used_at || row.voided_at || new Date(row.expires_at).getTime() <= Date.now()) return;
-    if (await this.blacklist.manuallyBlacklisted(m.to)) return;
+    if (await this.blocks.of(m.to)) return;
     this.logger.log(`WhatsApp code to ${maskPhone(m.to)} ${m.status}: sending a new one by SMS`);
     const input = {
       mobile_number: m.to,
@@ -204,12 +230,18 @@ export class OtpService implements OnModuleInit {
       row_id: randomUUID(),
     };
     const o = this.config.otp;
+    const unlimited = !!testCode || !!caller.fallback;
+    // The CAPTCHA last before anything is counted: a request refused for another reason spends no token.
+    // (Test numbers send nothing; the WhatsApp fallback is the service's own send.)
+    if (!unlimited) await this.captcha.check(input.captcha_token, caller.ip);
+    const pumping = unlimited ? undefined : this.pumpingRules(mobile, now);
     const request: SendRequest = {
+      pumping,
       otp,
       validitySec: validity,
       resend: input.resend === true,
       cooldownSec: caller.fallback ? 0 : o.resendCooldownSec,
-      unlimited: !!testCode || !!caller.fallback,
+      unlimited,
       replacing: caller.replacing,
       counters: [
         { key: RedisKeys.otpSendsPerNumber(mobile), ...o.sendsPerNumber },
@@ -233,16 +265,21 @@ export class OtpService implements OnModuleInit {
 
     let redisUp = true;
     try {
-      let result = await this.repo.send(request);
+      let result = await this.repo.send(request).catch((err: unknown) => {
+        this.keepCountryVerified(pumping);
+        throw err;
+      });
       if (result[0] === 'cold') {
-        // Redis lost its data and the warm-up has not restored the blacklist yet: Postgres answers for it.
-        if (await this.blacklist.inPostgres(mobile)) throw this.refusal('blacklisted', 0, null);
-        request.notBlacklisted = true;
+        // Redis lost its data and the warm-up has not restored the lists yet: Postgres answers for them.
+        const block = await this.blocks.inPostgres(mobile);
+        if (block) throw blockedError(block);
+        request.notBlocked = true;
         result = await this.repo.send(request);
       }
       const [first, , , live] = result;
       if ((first === 'active' || first === 'cooldown') && (await this.droppedOrphan(mobile, live)))
         result = await this.repo.send(request);
+      if (result[0] === 'pumping') throw await this.pumpingRefusal(pumping!, result[1], result[4] === 1);
       this.refuseSend(result[0], result[1], result[2]);
     } catch (err) {
       if (!isRedisUnavailable(err)) throw err;
@@ -250,7 +287,8 @@ export class OtpService implements OnModuleInit {
       this.fallbacks.inc({ operation: 'send' });
     }
     if (!redisUp) {
-      if (await this.blacklist.inPostgres(mobile)) throw this.refusal('blacklisted', 0, null);
+      const block = await this.blocks.inPostgres(mobile);
+      if (block) throw blockedError(block);
       // The per-IP and per-key limits hold per replica meanwhile (checked here, counted once a code is issued).
       const local = request.unlimited
         ? []
@@ -275,7 +313,10 @@ export class OtpService implements OnModuleInit {
         perNumber: o.sendsPerNumber,
         perHour: o.maxSendsPerHour,
         replacing: caller.replacing,
+        pumping,
       });
+      if (r.outcome === 'pumping') throw await this.pumpingRefusal(pumping!, r.seconds * 1000, false);
+      if (r.outcome === 'prefix') this.refuseSend('limited', r.seconds * 1000, 'prefix');
       if (r.outcome !== 'ok')
         this.refuseSend(
           r.outcome === 'budget' ? 'limited' : r.outcome,
@@ -320,6 +361,64 @@ export class OtpService implements OnModuleInit {
     return this.repo.dropOrphan(mobile, code.row_id);
   }
 
+  /** The SMS-pumping rules of a send to this number (docs/otp.md). */
+  private pumpingRules(mobile: string, now: number): PumpingRules {
+    const p = this.config.otp.pumping;
+    const country = phoneRegion(mobile);
+    return {
+      prefix: mobile.slice(0, -p.prefixDigits),
+      digits: p.prefixDigits,
+      country,
+      prefixCap: p.prefixSendsPerHour ?? '',
+      countryCap: p.countrySendsPerHour.get(country) ?? '',
+      minSends: p.minRatio > 0 ? p.minSends : '',
+      minRatio: p.minRatio,
+      ...hoursAt(now),
+      countryVerified: this.takeCountryVerified(country),
+    };
+  }
+
+  private takeCountryVerified(country: string): number {
+    const n = this.countryVerified.get(country) ?? 0;
+    this.countryVerified.delete(country);
+    return n;
+  }
+
+  /** A send that failed before its country step ran keeps the verified counts it was to carry. */
+  private keepCountryVerified(p: PumpingRules | undefined): void {
+    if (p?.countryVerified) this.countVerified(p.country, p.countryVerified);
+  }
+
+  private countVerified(country: string, n = 1): void {
+    this.countryVerified.set(country, (this.countryVerified.get(country) ?? 0) + n);
+  }
+
+  /**
+   * The answer to a send whose prefix is blocked as suspected SMS pumping: counted, logged and listed for admins
+   * the first time (GET /admin/otp/pumping), with Retry-After until the prefix's sends age out of the hour.
+   */
+  private async pumpingRefusal(p: PumpingRules, ms: number, newBlock: boolean): Promise<AppException> {
+    this.pumpingBlocked.inc({ country: p.country });
+    if (newBlock) {
+      this.logger.warn(
+        `OTP sends to ${p.prefix}${'x'.repeat(p.digits)} (${p.country}) blocked: few codes sent there are verified (suspected SMS pumping)`,
+      );
+      await this.repo
+        .indexPumpingBlock(p.prefix)
+        .catch((err: Error) =>
+          this.logger.warn(`blocked prefix ${p.prefix} not listed for admins: ${err.message}`),
+        );
+    }
+    const seconds = Math.max(1, Math.ceil(ms / 1000));
+    return new AppException(
+      429,
+      'PUMPING_SUSPECTED',
+      `Codes to this number range are paused: too few of those sent were verified; retry in ${seconds} s`,
+      { retry_after_seconds: seconds },
+      seconds,
+    );
+  }
+
   /** Throws the answer for a send the rules refused (`n`: seconds for active/cooldown, ms for limited). */
   private refuseSend(outcome: string, n: number, which: string | null): void {
     if (outcome === 'ok') return;
@@ -329,7 +428,8 @@ export class OtpService implements OnModuleInit {
   private refusal(outcome: string, n: number, which: string | null): AppException {
     switch (outcome) {
       case 'blacklisted':
-        return new AppException(403, 'BLACKLISTED', 'This number is blacklisted');
+      case 'opted_out':
+        return blockedError(outcome);
       case 'active':
         return new AppException(
           409,
@@ -361,7 +461,13 @@ export class OtpService implements OnModuleInit {
           );
         }
         return this.limits.rejection(
-          which === 'number' ? 'otp_send' : which === 'ip' ? OTP_IP_LIMIT : 'otp_client',
+          which === 'number'
+            ? 'otp_send'
+            : which === 'ip'
+              ? OTP_IP_LIMIT
+              : which === 'prefix' || which === 'country'
+                ? `otp_${which}`
+                : 'otp_client',
           n,
         );
     }
@@ -386,11 +492,12 @@ export class OtpService implements OnModuleInit {
         caller.setHeaders?.(RateLimiters.headers(ipRule.limit, used, left));
         if (used > ipRule.limit) throw this.limits.rejection(OTP_IP_LIMIT, left);
       }
-      result = await this.repo.verify(mobile, candidate, MAX_ATTEMPTS);
+      result = await this.repo.verify(mobile, candidate, MAX_ATTEMPTS, false, this.countsInBlock(mobile));
       if (result[0] === 'cold') {
-        // As in send: the blacklist is not in Redis again yet, so Postgres answers for it.
-        if (await this.blacklist.inPostgres(mobile)) throw this.refusal('blacklisted', 0, null);
-        result = await this.repo.verify(mobile, candidate, MAX_ATTEMPTS, true);
+        // As in send: the blacklist is not in Redis again yet, so Postgres answers for it. (An opt-out stops
+        // new codes, not the check of one sent before.)
+        if ((await this.blocks.inPostgres(mobile)) === 'blacklisted') throw blockedError('blacklisted');
+        result = await this.repo.verify(mobile, candidate, MAX_ATTEMPTS, true, this.countsInBlock(mobile));
       }
     } catch (err) {
       if (!isRedisUnavailable(err)) throw err;
@@ -429,7 +536,36 @@ export class OtpService implements OnModuleInit {
       if (f && f.failures >= MAX_ATTEMPTS) throw this.locked(f.ttl);
       return this.failure('none', f?.failures ?? 0);
     }
-    return this.approve(mobile, stored.user_id);
+    return this.approve(mobile, stored.user_id, this.countsInBlock(mobile));
+  }
+
+  /** Whether the verify script counts a success for the number's prefix (its block: OTP_PREFIX_DIGITS=3). */
+  private countsInBlock(mobile: string): boolean {
+    return this.config.otp.pumping.prefixDigits === BLOCK_DIGITS && !this.config.otp.testNumbers.has(mobile);
+  }
+
+  /** The blocked prefixes after `cursor` (GET /admin/otp/pumping). */
+  async pumpingBlocks(cursor: string | undefined, limit: number) {
+    const page = await this.repo.pumpingBlocks(
+      cursor ?? '',
+      limit,
+      this.config.otp.pumping.prefixDigits,
+      Date.now(),
+    );
+    return { items: page.items, next_cursor: page.full ? page.last : null };
+  }
+
+  /** Releases a blocked prefix: it is judged again after OTP_PUMPING_MIN_SENDS new sends. */
+  async clearPumpingBlock(prefix: string): Promise<void> {
+    const cleared = await this.repo.clearPumpingBlock(
+      prefix,
+      this.config.otp.pumping.prefixDigits,
+      Date.now(),
+    );
+    if (!cleared) throw new AppException(404, 'NOT_BLOCKED', 'This prefix is not blocked');
+    this.logger.log(
+      `OTP sends to ${prefix}${'x'.repeat(this.config.otp.pumping.prefixDigits)} released by an admin`,
+    );
   }
 
   async remaining(mobile: string) {
@@ -483,7 +619,8 @@ export class OtpService implements OnModuleInit {
   }
 
   private async verifyInPostgres(mobile: string, candidate: string, redisUp: boolean) {
-    if (!redisUp && (await this.blacklist.inPostgres(mobile))) throw this.refusal('blacklisted', 0, null);
+    if (!redisUp && (await this.blocks.inPostgres(mobile)) === 'blacklisted')
+      throw blockedError('blacklisted');
     const r = await this.repo.verifyInPostgres(mobile, candidate, MAX_ATTEMPTS);
     if (r.outcome === 'ok') return this.approve(mobile, r.userId);
     if (r.outcome === 'locked') throw this.locked(r.ttl);
@@ -520,7 +657,23 @@ export class OtpService implements OnModuleInit {
     });
   }
 
-  private async approve(mobile: string, userId: string | null) {
+  /**
+   * A verified code counts for the SMS-pumping ratio of its prefix and its country: the prefix's in the verify
+   * script when it is the number's block (`countedForPrefix`), else here without waiting; the country's with
+   * this replica's next send there.
+   */
+  private countForPumping(mobile: string, countedForPrefix: boolean): void {
+    if (this.config.otp.testNumbers.has(mobile)) return;
+    const p = this.config.otp.pumping;
+    this.countVerified(phoneRegion(mobile));
+    if (!countedForPrefix)
+      void this.repo
+        .countPrefixVerified(mobile.slice(0, -p.prefixDigits), p.prefixDigits, Date.now())
+        .catch(() => undefined);
+  }
+
+  private async approve(mobile: string, userId: string | null, countedForPrefix = false) {
+    this.countForPumping(mobile, countedForPrefix);
     const subject = userId ?? mobile;
     if (userId) await this.repo.cacheVerified(userId).catch(() => undefined);
     const session = await this.sessions.create({ userId: subject, context: { via: 'otp' } });

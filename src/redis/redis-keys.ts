@@ -21,7 +21,7 @@ export const NUMBER_BUCKETS = 1024;
 /** How many buckets users (and so sessions) are hashed into: a session id's first two hex digits. */
 export const SESSION_BUCKETS = 256;
 /** Digits at the end of a number that index its bit in the block's flags (1000 numbers a block). */
-const BLOCK_DIGITS = 3;
+export const BLOCK_DIGITS = 3;
 
 /** 32-bit FNV-1a: stable across processes and versions (a bucket must never move). */
 function fnv1a(s: string): number {
@@ -41,6 +41,12 @@ export const numberOffset = (mobile: string) => Number(mobile.slice(-BLOCK_DIGIT
 export const numberBucket = (mobile: string) => fnv1a(numberBlock(mobile)) % NUMBER_BUCKETS;
 const bucketTag = (bucket: number) => `{n${bucket}}`;
 const numberTag = (mobile: string) => bucketTag(numberBucket(mobile));
+/**
+ * The tag of an OTP number prefix's keys: with three digits cut (OTP_PREFIX_DIGITS=3) the prefix is the number's
+ * block, so its keys share the number's slot and the send script checks them; otherwise the prefix has its own.
+ */
+const prefixTag = (prefix: string, digits: number) =>
+  digits === BLOCK_DIGITS ? bucketTag(fnv1a(prefix) % NUMBER_BUCKETS) : `{otp_prefix:${prefix}}`;
 /** Every bucket number, for the jobs that walk them all. */
 export const allNumberBuckets = (): number[] => Array.from({ length: NUMBER_BUCKETS }, (_, i) => i);
 
@@ -57,6 +63,10 @@ export const RedisKeys = {
   onboardedFlags: (mobile: string) => `${numberTag(mobile)}:onboarded:${numberBlock(mobile)}`,
   /** Manual blacklist entries (admin), as onboardedFlags: block onboarding, OTP and messages until removed. */
   blacklistFlags: (mobile: string) => `${numberTag(mobile)}:blacklist:${numberBlock(mobile)}`,
+  /** Suppressed numbers (opted out by STOP, by a provider's report, or by an admin), as onboardedFlags. */
+  suppressionFlags: (mobile: string) => `${numberTag(mobile)}:suppressed:${numberBlock(mobile)}`,
+  /** Set for an hour when a number's suppression changes: a warm-up's older read of Postgres leaves it alone. */
+  suppressionChanged: (mobile: string) => `${numberTag(mobile)}:suppression_change:${mobile}`,
   /** An automatic blacklist entry (abuse detector): blocks onboarding only, expires after ABUSE_BLACKLIST_TTL. */
   autoBlacklisted: (mobile: string) => `${numberTag(mobile)}:blacklist_auto:${mobile}`,
   /**
@@ -77,6 +87,22 @@ export const RedisKeys = {
    */
   warmupMarker: (bucket: number) => `${bucketTag(bucket)}:warm`,
   warmupMarkerOf: (mobile: string) => `${numberTag(mobile)}:warm`,
+  /**
+   * A device-binding token (a hash: bound number `m`, device digest `d`, state `s` live/used/burned), by the
+   * token's digest, in the bucket its first two characters name: the bound number's, so the inbound step that
+   * reads or consumes it shares the sender's slot when the sender is the bound number.
+   */
+  bindToken: (bucket: number, digest: string) => `${bucketTag(bucket)}:bind:${digest}`,
+  /**
+   * A device's keys (by the keyed digest of its device_id, which is also their tag): tokens asked for in the
+   * current 24 h (a counter), the flag of a device whose token came from two numbers, its latest token while
+   * unused (pending), when one of its tokens completed onboarding (verified), and its live tokens (a set).
+   */
+  deviceTokens: (device: string) => `{d:${device}}:device_tokens`,
+  deviceFlag: (device: string) => `{d:${device}}:device_flag`,
+  devicePending: (device: string) => `{d:${device}}:device_pending`,
+  deviceVerified: (device: string) => `{d:${device}}:device_verified`,
+  deviceLiveTokens: (device: string) => `{d:${device}}:device_live`,
   /** Inbound SMS already processed, by gateway sms_id, with the answer given (idempotency). */
   inboundSms: (smsId: string) => `inbound_sms:${smsId}`,
   otp: (mobile: string) => `${numberTag(mobile)}:otp:${mobile}`,
@@ -84,6 +110,18 @@ export const RedisKeys = {
   otpStatus: (mobile: string) => `${numberTag(mobile)}:otp_status:${mobile}`,
   /** OTP sends to one number in the current window. */
   otpSendsPerNumber: (mobile: string) => `${numberTag(mobile)}:rate_limit:otp_send:${mobile}`,
+  /**
+   * An OTP number prefix's sends and verified codes in one hour (a hash: sent, verified), for its velocity and
+   * verified ÷ sent ratio over a sliding hour. `digits`: OTP_PREFIX_DIGITS (see prefixTag).
+   */
+  otpPrefixStats: (prefix: string, digits: number, hour: string) =>
+    `${prefixTag(prefix, digits)}:otp_prefix:${prefix}:${hour}`,
+  /** A prefix blocked as suspected SMS pumping: JSON {since, country}, while the block can last. */
+  otpPumpingBlock: (prefix: string, digits: number) => `${prefixTag(prefix, digits)}:otp_pumping:${prefix}`,
+  /** The blocked prefixes admins list (a sorted set by prefix, scores 0), on one shard. */
+  otpPumpingIndex: () => `{otp_pumping}:blocked`,
+  /** A country's OTP sends and verified codes in one hour (a hash: sent, verified), on the country's shard. */
+  otpCountryStats: (region: string, hour: string) => `{otp_country:${region}}:otp_country:${hour}`,
   /** Sends of the current hour across all numbers (the SMS-pumping budget): one key, on one shard. */
   otpHourlyBudget: (hour: string) => `rate_limit:{otp_budget:${hour}}`,
   /** A rate-limit counter, on the shard its identifier hashes to. */

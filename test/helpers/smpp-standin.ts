@@ -179,6 +179,29 @@ export class SmppStandIn {
     );
   }
 
+  /**
+   * A mobile-originated SMS (esm_class 0: not a receipt) from `from` (E.164) to `to`, on the first session; the
+   * client's deliver_sm_resp status.
+   */
+  sendMobileOriginated(from: string, to: string, text: string): Promise<number> {
+    const session = this.server?.sessions[0];
+    if (!session) throw new Error('no session to deliver on');
+    return new Promise((resolve) =>
+      session.send(
+        new smpp.PDU('deliver_sm', {
+          source_addr_ton: 1,
+          source_addr_npi: 1,
+          source_addr: from.replace(/^\+/, ''),
+          destination_addr: to,
+          esm_class: 0,
+          data_coding: 0,
+          short_message: { message: text },
+        }),
+        (resp) => resolve(Number(resp.command_status)),
+      ),
+    );
+  }
+
   /** A delivery receipt as SMSCs send them: esm_class 0x04, the TLVs, and the text of SMPP 3.4 appendix B. */
   sendReceipt(session: smpp.Session | undefined, submit: SmppSubmit, stat: string): void {
     const target = session ?? this.server?.sessions[0];

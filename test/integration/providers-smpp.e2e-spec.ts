@@ -307,6 +307,21 @@ describe('providers: smpp', () => {
     expect(smsc.to(to)).toHaveLength(1);
     expect(provider.isBound).toBe(true);
   });
+  it('takes mobile-originated SMS into the inbound pipeline: STOP suppresses the number and is answered on the bind, a hash onboards', async () => {
+    const person = randomMobile();
+    expect(await smsc.sendMobileOriginated(person, '15005550006', ' stop. ')).toBe(0);
+    const reply = await waitFor(() => smsc.to(person)[0], 'the opt-out reply submitted');
+    expect(reply).toMatchObject({ source: '15005550006', registeredDelivery: 0 });
+    expect(reply.text).toMatch(/unsubscribed/);
+    const refused = await send({ to: person, type: 'sms', body: 'x' });
+    expect([refused.statusCode, refused.json().code]).toEqual([403, 'OPTED_OUT']);
+
+    const other = randomMobile();
+    const { hash } = (await t.request({ url: `/onboard/register/${other}` })).json();
+    expect(await smsc.sendMobileOriginated(other, '15005550006', `ONBOARD ${hash}`)).toBe(0);
+    expect((await t.request({ url: `/onboard/status/${other}` })).json().status).toBe('verified');
+    expect(smsc.to(other)).toHaveLength(0); // no keyword: no reply
+  });
 });
 
 describe('providers: smpp, validity used up while waiting for a window slot', () => {
@@ -412,6 +427,21 @@ describe('providers: smpp, a receipt that cannot be stored', () => {
       'the receipt kept',
     );
     expect(smsc.receiptsRefused).toBe(1);
+  });
+
+  it('answers a mobile-originated SMS it cannot handle with ESME_RX_T_APPN, and handles it when delivered again', async () => {
+    const person = randomMobile();
+    await redis.stop();
+    expect(await smsc.sendMobileOriginated(person, '15005550006', 'STOP')).toBe(smpp.errors.ESME_RX_T_APPN);
+    await redis.startProcess();
+    await waitFor(async () => (await t.redis.ping().catch(() => '')) === 'PONG', 'Redis back');
+    expect(await smsc.sendMobileOriginated(person, '15005550006', 'STOP')).toBe(0);
+    const res = await t.request({
+      method: 'POST',
+      url: '/otp/send',
+      payload: { mobile_number: person, channel: 'sms' },
+    });
+    expect([res.statusCode, res.json().code]).toEqual([403, 'OPTED_OUT']);
   });
 });
 

@@ -11,6 +11,7 @@ import { MessageSegmentsValidity1764750000000 } from './1764750000000-message-se
 import { Templates1764760000000 } from './1764760000000-templates';
 import { CallbackRetries1764770000000 } from './1764770000000-callback-retries';
 import { MessageAttempts1764780000000 } from './1764780000000-message-attempts';
+import { Suppressions1764790000000 } from './1764790000000-suppressions';
 
 export const MIGRATIONS: (new () => object)[] = [
   Onboarding1763770000000,
@@ -25,4 +26,5 @@ export const MIGRATIONS: (new () => object)[] = [
   Templates1764760000000,
   CallbackRetries1764770000000,
   MessageAttempts1764780000000,
+  Suppressions1764790000000,
 ];

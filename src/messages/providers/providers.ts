@@ -4,7 +4,7 @@ import { Msg91Provider } from './msg91.provider';
 import type { MessageProvider } from './provider';
 import { CircuitState, SmsRouter } from './router';
 import type { ProviderReports } from './provider-reports';
-import { SmppProvider } from './smpp.provider';
+import { InboundSink, SmppProvider } from './smpp.provider';
 import { SmtpProvider } from './smtp.provider';
 import { TwilioProvider } from './twilio.provider';
 
@@ -18,14 +18,20 @@ export function smsProvider(
   reports: ProviderReports,
   onCircuit?: (provider: string, state: CircuitState) => void,
   takeRate?: (provider: string) => Promise<boolean>,
+  inbound?: InboundSink,
 ): SmsRouter {
   const m = config.messages;
   const names = new Set(m.routes.flatMap((r) => r.providers));
-  const providers = new Map([...names].map((name) => [name, oneProvider(name, config, reports)]));
+  const providers = new Map([...names].map((name) => [name, oneProvider(name, config, reports, inbound)]));
   return new SmsRouter(m.routes, providers, m.circuit, onCircuit, takeRate);
 }
 
-function oneProvider(name: string, config: AppConfig, reports: ProviderReports): MessageProvider {
+function oneProvider(
+  name: string,
+  config: AppConfig,
+  reports: ProviderReports,
+  inbound?: InboundSink,
+): MessageProvider {
   const m = config.messages;
   switch (name) {
     case 'twilio':
@@ -43,6 +49,7 @@ function oneProvider(name: string, config: AppConfig, reports: ProviderReports):
       return new SmppProvider(
         { ...m.smpp!, timeoutMs: m.providerTimeoutMs, hold: config.runsWorker, dltEntityId: m.dlt.entityId },
         (r) => reports.record(r),
+        inbound,
       );
     case 'msg91':
       return new Msg91Provider({

@@ -40,6 +40,23 @@ smpp.addTLV('dlt_template_id', { id: 0x1401, type: smpp.types.tlv.cstring });
  */
 export type ReportSink = (report: ProviderReport) => Promise<ReportOutcome>;
 
+/** The event a mobile-originated SMS is announced with (the inbound pipeline listens; see InboundSink). */
+export const SMS_RECEIVED = 'sms.received';
+
+/** A mobile-originated SMS (deliver_sm that is not a receipt): who sent it, to which of our numbers, its text. */
+export interface MobileOriginated {
+  from: string;
+  to: string;
+  text: string;
+}
+
+/**
+ * Where mobile-originated SMS go (the inbound pipeline, through the SMS_RECEIVED event): resolves with the text
+ * to answer with (an opt-out keyword's reply) or null once it was handled; throws when it was not (the SMSC is
+ * told to deliver it again).
+ */
+export type InboundSink = (mo: MobileOriginated) => Promise<string | null>;
+
 const ERROR_NAMES = new Map(Object.entries(smpp.errors).map(([name, code]) => [code, name]));
 
 /**
@@ -117,6 +134,7 @@ export class SmppProvider implements MessageProvider, OnApplicationBootstrap, On
   constructor(
     private readonly opts: SmppOptions,
     private readonly reports: ReportSink,
+    private readonly inbound?: InboundSink,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -168,8 +186,16 @@ export class SmppProvider implements MessageProvider, OnApplicationBootstrap, On
   }
 
   /** Writes submit_sm; its window slot is given back only when the SMSC answers it or the bind is gone. */
-  private submit(session: smpp.Session, m: MessageRow, validity?: number): Promise<SendResult> {
-    const pdu = new smpp.PDU('submit_sm', this.submitFields(m, validity));
+  private submit(
+    session: smpp.Session,
+    m: MessageRow,
+    validity?: number,
+    receipt = true,
+  ): Promise<SendResult> {
+    const pdu = new smpp.PDU('submit_sm', {
+      ...this.submitFields(m, validity),
+      registered_delivery: receipt ? 1 : 0,
+    });
     return new Promise<SendResult>((resolve, reject) => {
       let gaveUp: ((sent: boolean) => void) | undefined;
       const answered = (resp: smpp.PDU | null) => {
@@ -453,14 +479,7 @@ export class SmppProvider implements MessageProvider, OnApplicationBootstrap, On
   /** A receipt is stored (applied or parked) before deliver_sm_resp; not stored, the SMSC is told to retry. */
   private async onDeliverSm(session: smpp.Session, pdu: smpp.PDU): Promise<void> {
     const receipt = readReceipt(pdu);
-    if (!receipt) {
-      // A mobile-originated message: not handled by this provider yet (docs/providers.md); acknowledged.
-      this.logger.warn(
-        `SMPP deliver_sm that is not a delivery receipt ignored (from ${maskPhone(`+${String(pdu.source_addr ?? '')}`)})`,
-      );
-      session.send(pdu.response());
-      return;
-    }
+    if (!receipt) return this.onMobileOriginated(session, pdu);
     try {
       if (receipt.status)
         await this.reports({
@@ -478,6 +497,53 @@ export class SmppProvider implements MessageProvider, OnApplicationBootstrap, On
         `SMPP receipt for ${receipt.id} not stored (${(err as Error).message}); the SMSC will send it again`,
       );
       session.send(pdu.response({ command_status: smpp.errors.ESME_RX_T_APPN }));
+    }
+  }
+
+  /**
+   * A mobile-originated SMS: handed to the inbound pipeline (opt-out keywords, then onboarding) before
+   * deliver_sm_resp; not handled (Redis or Postgres away), the SMSC is told to deliver it again. A keyword's
+   * reply goes back at once on the bind, from the number the person texted, without a receipt: the one message
+   * a number that just opted out still gets.
+   */
+  private async onMobileOriginated(session: smpp.Session, pdu: smpp.PDU): Promise<void> {
+    const mo = readMobileOriginated(pdu);
+    if (!this.inbound || !mo) {
+      this.logger.warn(
+        `SMPP deliver_sm ignored: ${this.inbound ? 'no sender or text' : 'no inbound pipeline in this process'}`,
+      );
+      session.send(pdu.response());
+      return;
+    }
+    let reply: string | null;
+    try {
+      reply = await this.inbound(mo);
+    } catch (err) {
+      this.logger.warn(
+        `SMPP mobile-originated SMS from ${maskPhone(mo.from)} not handled (${(err as Error).message}); the SMSC will deliver it again`,
+      );
+      session.send(pdu.response({ command_status: smpp.errors.ESME_RX_T_APPN }));
+      return;
+    }
+    session.send(pdu.response());
+    if (reply) await this.reply(mo, reply);
+  }
+
+  private async reply(mo: MobileOriginated, text: string): Promise<void> {
+    const deadline = Date.now() + this.opts.timeoutMs;
+    try {
+      await this.windowSlot(deadline);
+      let session: smpp.Session;
+      try {
+        session = await this.boundSession(deadline);
+      } catch (err) {
+        this.releaseSlot();
+        throw err;
+      }
+      const row = { id: 'reply', to: mo.from, from: mo.to || null, body: text } as MessageRow;
+      await this.submit(session, row, undefined, false);
+    } catch (err) {
+      this.logger.warn(`SMPP reply to ${maskPhone(mo.from)} not sent: ${(err as Error).message}`);
     }
   }
 
@@ -561,18 +627,7 @@ interface Receipt {
  * the text's `id:… stat:… err:…` (SMPP 3.4 appendix B); null when the deliver_sm is not a receipt.
  */
 export function readReceipt(pdu: smpp.PDU): Receipt | null {
-  const raw = (pdu.short_message ?? pdu.message_payload) as
-    { message?: unknown } | Buffer | string | undefined;
-  const text =
-    typeof raw === 'string'
-      ? raw
-      : Buffer.isBuffer(raw)
-        ? raw.toString('latin1')
-        : typeof raw?.message === 'string'
-          ? raw.message
-          : Buffer.isBuffer(raw?.message)
-            ? raw.message.toString('latin1')
-            : '';
+  const text = readText(pdu);
   const isReceipt =
     RECEIPT_TYPES.has(Number(pdu.esm_class ?? 0) & 0x3c) || pdu.receipted_message_id !== undefined;
   if (!isReceipt) return null;
@@ -585,4 +640,38 @@ export function readReceipt(pdu: smpp.PDU): Receipt | null {
       : field('stat')
     )?.toUpperCase() ?? 'UNKNOWN';
   return { id, stat, err: field('err'), status: STAT[stat] };
+}
+
+/** A deliver_sm's text (short_message, or message_payload when it is empty), as the package decoded it. */
+function readText(pdu: smpp.PDU): string {
+  const short = pdu.short_message as { message?: unknown } | Buffer | string | undefined;
+  const empty =
+    short === undefined ||
+    (typeof short === 'string' && !short) ||
+    (Buffer.isBuffer(short) && !short.length) ||
+    (typeof short === 'object' && !Buffer.isBuffer(short) && !(short.message as { length?: number })?.length);
+  const raw = (empty && pdu.message_payload ? pdu.message_payload : short) as
+    { message?: unknown } | Buffer | string | undefined;
+  return typeof raw === 'string'
+    ? raw
+    : Buffer.isBuffer(raw)
+      ? raw.toString('latin1')
+      : typeof raw?.message === 'string'
+        ? raw.message
+        : Buffer.isBuffer(raw?.message)
+          ? raw.message.toString('latin1')
+          : '';
+}
+
+/**
+ * A mobile-originated SMS: its sender (in E.164 when the SMSC gives it as an international number, TON 1, or
+ * as plain digits), the number it was sent to, and its text; null for a receipt or a deliver_sm without a
+ * sender.
+ */
+export function readMobileOriginated(pdu: smpp.PDU): MobileOriginated | null {
+  if (readReceipt(pdu)) return null;
+  const digits = (v: unknown) => String(v ?? '').replace(/^\+/, '');
+  const from = digits(pdu.source_addr);
+  if (!/^\d{4,15}$/.test(from)) return null;
+  return { from: `+${from}`, to: String(pdu.destination_addr ?? ''), text: readText(pdu) };
 }

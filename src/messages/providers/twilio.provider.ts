@@ -1,4 +1,4 @@
-import type { MessageRow } from '../message.types';
+import { OPTED_OUT, type MessageRow } from '../message.types';
 import { expiredError, MessageProvider, ProviderError, SendResult } from './provider';
 import { ProviderHttp, unknownOutcome } from './provider-http';
 
@@ -28,6 +28,13 @@ const RETRYABLE_CODES = new Set([20429, 20500, 20503, 30001, 30002]);
  * circuit. (A 401 or 403 without a code is read the same way.)
  */
 const ACCOUNT_CODES = new Set([20003, 20005, 20404, 21212, 21603, 21606]);
+
+/**
+ * The person opted out or blocks the sender: 21610 (an SMS to a number that texted STOP to the sender or its
+ * Messaging Service), 63014 (a WhatsApp or other channel message blocked by the recipient's action: blocked the
+ * business, withdrew consent). Failed for good with OPTED_OUT, and the number is suppressed.
+ */
+export const TWILIO_OPT_OUT_CODES = new Set([21610, 63014]);
 
 /** Twilio's Messages API over HTTPS (or a local stand-in at TWILIO_BASE_URL in tests). */
 export class TwilioProvider implements MessageProvider {
@@ -82,6 +89,8 @@ export class TwilioProvider implements MessageProvider {
     const detail = `Twilio ${res.status}${code ? ` error ${code}` : ''}: ${body.message ?? res.statusText}`;
     const errorCode = code ? String(code) : `HTTP_${res.status}`;
     if (body.sid) throw unknownOutcome(`${detail}, with a message sid`);
+    if (code !== undefined && TWILIO_OPT_OUT_CODES.has(code))
+      throw new ProviderError(detail, 'rejected', OPTED_OUT);
     const refused =
       res.status === 429 ||
       res.status >= 500 ||

@@ -2,8 +2,10 @@ import { abuseCheck } from './abuse.check';
 import { blacklistCheck } from './blacklist.check';
 import { hashCheck } from './hash.check';
 import { headerCheck } from './header.check';
-import { INBOUND_CHECKS, InboundContext, runInboundChecks } from '.';
+import { INBOUND_CHECKS, InboundContext, runInboundChecks, TOKEN_CHECKS } from '.';
 import { onboardedCheck } from './onboarded.check';
+import { tokenHeaderCheck } from './token-header.check';
+import { tokenCheck } from './token.check';
 
 const ctx = (over: Partial<InboundContext> = {}): InboundContext => ({
   mobile: '+919876543210',
@@ -54,5 +56,38 @@ describe('inbound checks', () => {
     expect(runInboundChecks(ctx({ inboundCount: 99, message: 'x' }))).toBe('abuse_threshold_exceeded');
     expect(runInboundChecks(ctx({ message: 'NOPE X', storedHash: null }))).toBe('unknown_header');
     expect(runInboundChecks(ctx({ storedHash: null, onboarded: true }))).toBe('hash_expired');
+  });
+
+  describe('device binding', () => {
+    const TOKEN = '7K3VQ9M2XD8TR4HN6PWBJC1FGZ5Y0AESKQ2MNV8D';
+    const bound = { mobile: '+919876543210', device: 'd1', state: 'live' as const };
+    const tctx = (over: Partial<InboundContext> = {}) => ctx({ message: TOKEN, token: bound, ...over });
+
+    it('header: optional; when given, permitted', () => {
+      expect(tokenHeaderCheck.check(tctx())).toBeNull();
+      expect(tokenHeaderCheck.check(tctx({ message: `geo ${TOKEN}` }))).toBeNull();
+      expect(tokenHeaderCheck.check(tctx({ message: `HELLO ${TOKEN}` }))).toBe('unknown_header');
+      expect(tokenHeaderCheck.check(tctx({ message: `A B ${TOKEN}` }))).toBe('malformed_message');
+    });
+
+    it('token: issued, bound to the sender (whatever its state), unused, not burned', () => {
+      expect(tokenCheck.check(tctx())).toBeNull();
+      expect(tokenCheck.check(tctx({ token: null }))).toBe('token_expired');
+      expect(tokenCheck.check(tctx({ mobile: '+919876543211' }))).toBe('token_sender_mismatch');
+      expect(tokenCheck.check(tctx({ mobile: '+919876543211', token: { ...bound, state: 'used' } }))).toBe(
+        'token_sender_mismatch',
+      );
+      expect(tokenCheck.check(tctx({ token: { ...bound, state: 'used' } }))).toBe('token_used');
+      expect(tokenCheck.check(tctx({ token: { ...bound, state: 'burned' } }))).toBe('token_burned');
+    });
+
+    it('runs blacklist, abuse, header, token; an onboarded number may bind a new device', () => {
+      expect(TOKEN_CHECKS.map((c) => c.name)).toEqual(['blacklist', 'abuse', 'token_header', 'token']);
+      expect(runInboundChecks(tctx({ onboarded: true }), TOKEN_CHECKS)).toBeNull();
+      expect(runInboundChecks(tctx({ blacklisted: true, mobile: '+1' }), TOKEN_CHECKS)).toBe('blacklisted');
+      expect(runInboundChecks(tctx({ inboundCount: 99, token: null }), TOKEN_CHECKS)).toBe(
+        'abuse_threshold_exceeded',
+      );
+    });
   });
 });

@@ -10,6 +10,16 @@ export interface InboundContext {
   storedHash: string | null;
   onboarded: boolean;
   settings: OnboardingSettings;
+  /** The device-binding flow only: the token the SMS carries, as Redis holds it (null: gone or never issued). */
+  token?: BoundToken | null;
+}
+
+/** A device-binding token as stored: the number and device it is bound to, and whether it is still usable. */
+export interface BoundToken {
+  mobile: string;
+  /** The keyed digest of the device id. */
+  device: string;
+  state: 'live' | 'used' | 'burned';
 }
 
 export type RejectReason =
@@ -19,7 +29,11 @@ export type RejectReason =
   | 'unknown_header'
   | 'hash_expired'
   | 'hash_mismatch'
-  | 'already_onboarded';
+  | 'already_onboarded'
+  | 'token_expired'
+  | 'token_sender_mismatch'
+  | 'token_used'
+  | 'token_burned';
 
 export interface InboundCheck {
   readonly name: string;

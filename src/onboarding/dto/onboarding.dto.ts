@@ -1,6 +1,5 @@
 import { IsMobileNumber } from '../../common/phone';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
 import {
   ArrayMaxSize,
   ArrayMinSize,
@@ -16,7 +15,11 @@ import {
   MinLength,
 } from 'class-validator';
 import { IsStorableText } from '../../common/validators/storable-text.validator';
+import { NumberPageQueryDto } from '../../common/number-page-query.dto';
 import { MAX_HASH_LENGTH, MIN_HASH_LENGTH } from '../hash';
+import { DEVICE_ID_PATTERN } from '../bind-token';
+
+const DEVICE_ID_MESSAGE = 'device_id must be 8 to 128 letters, digits, dots, underscores, colons or dashes';
 
 const MOBILE_EXAMPLE = '+919876543210';
 
@@ -60,8 +63,12 @@ export class InboundSmsDto {
 }
 
 export class InboundSmsResponseDto {
-  @ApiProperty({ enum: ['verified', 'rejected'] })
-  status: 'verified' | 'rejected';
+  /**
+   * `opted_out`, `opted_in`, `help`: the SMS was an opt-out keyword (STOP, START, HELP and their synonyms), handled
+   * before onboarding: the number was suppressed, or no longer is, or only got the help text.
+   */
+  @ApiProperty({ enum: ['verified', 'rejected', 'opted_out', 'opted_in', 'help'] })
+  status: 'verified' | 'rejected' | 'opted_out' | 'opted_in' | 'help';
 
   /** Why it was rejected */
   @ApiPropertyOptional({
@@ -73,9 +80,53 @@ export class InboundSmsResponseDto {
       'hash_expired',
       'hash_mismatch',
       'already_onboarded',
+      'token_expired',
+      'token_sender_mismatch',
+      'token_used',
+      'token_burned',
     ],
   })
   reason?: string;
+}
+
+export class BindRequestDto {
+  /** The number the person will send the token from: E.164 (+919876543210) or national format */
+  @ApiProperty({ example: MOBILE_EXAMPLE })
+  @IsMobileNumber()
+  mobile_number: string;
+
+  /** The app's stable id for this device (an IDFV, an Android id, a UUID the app keeps): 8–128 letters, digits and . _ : - */
+  @ApiProperty({ example: '6F9619FF-8B86-D011-B42D-00C04FC964FF', pattern: DEVICE_ID_PATTERN.source })
+  @IsString()
+  @Matches(DEVICE_ID_PATTERN, { message: DEVICE_ID_MESSAGE })
+  device_id: string;
+}
+
+export class BindResponseDto {
+  /** What the app sends by SMS from the number, alone or after a permitted header; bound to this device and number, usable once */
+  @ApiProperty({ example: '7K3VQ9M2XD8TR4HN6PWBJC1FGZ5Y0AESKQ2MNV8D', minLength: 40, maxLength: 40 })
+  token: string;
+
+  /** The number to send it to (ONBOARDING_VMN) */
+  @ApiProperty({ example: '+919000000000' })
+  vmn: string;
+
+  /** Seconds the token stays usable */
+  @ApiProperty({ example: 900 })
+  expires_in: number;
+}
+
+export class DeviceIdParamDto {
+  @ApiProperty({ pattern: DEVICE_ID_PATTERN.source, minLength: 8, maxLength: 128 })
+  @IsString()
+  @Matches(DEVICE_ID_PATTERN, { message: DEVICE_ID_MESSAGE })
+  device_id: string;
+}
+
+export class DeviceStatusDto {
+  /** `blocked`: flagged, or past its daily tokens; `pending`: its latest token is unused and unexpired; `verified`: one of its tokens completed onboarding (within 30 days); else `unknown` */
+  @ApiProperty({ enum: ['verified', 'pending', 'blocked', 'unknown'] })
+  status: 'verified' | 'pending' | 'blocked' | 'unknown';
 }
 
 export class OnboardStatusDto {
@@ -89,22 +140,7 @@ export class OnboardStatusDto {
   verified_at?: string;
 }
 
-export class BlacklistQueryDto {
-  /** next_cursor of the previous page */
-  @IsOptional()
-  @IsString()
-  @MaxLength(32)
-  @IsStorableText()
-  cursor?: string;
-
-  /** Page size, 1–500 */
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(500)
-  limit?: number = 100;
-}
+export class BlacklistQueryDto extends NumberPageQueryDto {}
 
 export class BlacklistEntryDto {
   mobile_number: string;

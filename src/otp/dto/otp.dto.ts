@@ -1,6 +1,7 @@
 import { IsMobileNumber } from '../../common/phone';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsBoolean, IsIn, IsIP, IsOptional, IsString, Matches } from 'class-validator';
+import { Type } from 'class-transformer';
+import { IsBoolean, IsIn, IsInt, IsIP, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
 
 export class SendOtpDto {
   /** E.164 or national number */
@@ -49,6 +50,17 @@ export class SendOtpDto {
   @IsString()
   @Matches(/^[A-Za-z0-9+/]{11}$/, { message: 'app_hash must be the 11-character hash of an Android app' })
   app_hash?: string;
+
+  /**
+   * A CAPTCHA or attestation token from your client (hCaptcha, Cloudflare Turnstile or any verifier with their
+   * siteverify API): required when the service has OTP_CAPTCHA_VERIFY_URL set, which it checks server-to-server
+   * (400 CAPTCHA_REQUIRED without it, 403 CAPTCHA_FAILED when refused). Tokens are single-use.
+   */
+  @ApiPropertyOptional({ example: '10000000-aaaa-bbbb-cccc-000000000001', maxLength: 8192 })
+  @IsOptional()
+  @IsString()
+  @Matches(/^[\x21-\x7e]{1,8192}$/, { message: 'captcha_token must be 1 to 8192 printable ASCII characters' })
+  captcha_token?: string;
 }
 
 export class OtpSentDto {
@@ -115,4 +127,52 @@ export class UserIdParamDto {
   @IsString()
   @Matches(/^[A-Za-z0-9_.:@+-]{1,128}$/, { message: 'user_id must be 1-128 letters, digits or _.:@+-' })
   user_id: string;
+}
+
+export class PumpingQueryDto {
+  /** next_cursor of the previous page */
+  @IsOptional()
+  @Matches(/^\+\d{1,15}$/, { message: 'cursor must be a prefix such as +91987654' })
+  cursor?: string;
+
+  /** Page size, 1–500 */
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(500)
+  limit?: number = 100;
+}
+
+export class PumpingPrefixParamDto {
+  /** A number prefix: E.164 without its last OTP_PREFIX_DIGITS digits (+91987654 for +91987654321) */
+  @ApiProperty({ example: '+91987654' })
+  @Matches(/^\+\d{1,15}$/, { message: 'prefix must be + and digits, such as +91987654' })
+  prefix: string;
+}
+
+export class PumpingBlockDto {
+  /** E.164 without its last OTP_PREFIX_DIGITS digits */
+  @ApiProperty({ example: '+91987654' })
+  prefix: string;
+  /** ISO region of the prefix's numbers (ZZ: non-geographic) */
+  @ApiProperty({ example: 'IN' })
+  country: string;
+  /** Codes sent to the prefix in the sliding hour (refused sends are not counted) */
+  sends: number;
+  /** Codes of the prefix verified in the sliding hour */
+  verified: number;
+  /** verified ÷ sends */
+  @ApiProperty({ example: 0.05 })
+  ratio: number;
+  /** When the block began */
+  @ApiProperty({ format: 'date-time' })
+  since: string;
+}
+
+export class PumpingPageDto {
+  items: PumpingBlockDto[];
+  /** Pass as `cursor` for the next page; null on the last page */
+  @ApiProperty({ type: String, nullable: true })
+  next_cursor: string | null;
 }
