@@ -1,9 +1,8 @@
 import { DynamicModule, Global, Module, Type } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { APP_FILTER, DiscoveryModule } from '@nestjs/core';
 import { EventEmitterModule } from '@nestjs/event-emitter';
 import { LoggerModule } from 'nestjs-pino';
 import { AllExceptionsFilter } from './http/all-exceptions.filter';
-import { ApiKeyGuard } from './http/api-key.guard';
 import { RateLimiters } from './common/rate-limit/rate-limit';
 import { NumberBlocks } from './suppression/number-blocks';
 import { SuppressionList } from './suppression/suppression-list';
@@ -48,9 +47,13 @@ export class CoreModule {
   }
 }
 
-/** The HTTP side: controllers, the API-key guard, validation and the error filter. */
+/**
+ * The HTTP side: controllers and the error filter. The API-key guard is a Fastify hook of each route that needs a
+ * key (installApiKeyGuard, from bootstrap.ts), which reads the routes' access levels through DiscoveryModule.
+ */
 @Module({
   imports: [
+    DiscoveryModule,
     HealthModule,
     OnboardingModule,
     MessagesModule,
@@ -60,10 +63,7 @@ export class CoreModule {
     SuppressionModule,
   ],
   controllers: [MetricsController],
-  providers: [
-    { provide: APP_GUARD, useClass: ApiKeyGuard },
-    { provide: APP_FILTER, useClass: AllExceptionsFilter },
-  ],
+  providers: [{ provide: APP_FILTER, useClass: AllExceptionsFilter }],
 })
 export class ApiModule {}
 

@@ -9,13 +9,15 @@ import { AppConfig } from './config/app-config';
 import { InvalidConfigError } from './config/env';
 import type { AppRole } from './config/env';
 import { loadConfig } from './config/load-config';
+import { installApiKeyGuard } from './http/api-key.guard';
 import { httpAdapter, installRequestHooks } from './http/request-pipeline';
 import { setupSwagger } from './http/swagger';
 import { mountQueueDashboard } from './messages/queue-dashboard';
 
 /**
  * The API: the modules of its role on Fastify (limits, ids, Fastify's own errors in SPEC's shape), Nest's logger,
- * the hooks every request passes, Swagger UI at /docs and the queue dashboard at /admin/queues.
+ * the hooks every request passes, the API-key check of each route that needs one, Swagger UI at /docs and the
+ * queue dashboard at /admin/queues.
  */
 export async function createApiApp(
   config: AppConfig,
@@ -28,6 +30,7 @@ export async function createApiApp(
   );
   app.useLogger(app.get(Logger));
   installRequestHooks(app);
+  installApiKeyGuard(app);
   setupSwagger(app);
   await mountQueueDashboard(app, config);
   return app;

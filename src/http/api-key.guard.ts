@@ -1,7 +1,9 @@
-import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
-import { Reflector } from '@nestjs/core';
+import { INestApplicationContext, RequestMethod, Type } from '@nestjs/common';
+import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants';
+import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { hash, timingSafeEqual } from 'node:crypto';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyRequest, preHandlerHookHandler } from 'fastify';
 import { AppConfig, KeyEntry } from '../config/app-config';
 import { AppException } from '../common/app.exception';
 import { Access, ACCESS_KEY } from './access.decorator';
@@ -74,40 +76,29 @@ export class KeyRing {
 }
 
 /**
- * The global guard: every route needs a key of its scope unless it is marked otherwise. Client routes take a
- * client (or admin) key; `/admin/*` an admin key; `POST /onboard/sms` a gateway key once any is configured (and
- * always in production). No key is 401. On `/admin/*` any other key is 403; elsewhere an unknown key is 401 and a
- * known key of another scope is 403. Keys are compared as SHA-256 digests with
- * timingSafeEqual against every configured key of every scope, so neither the comparison nor the number of keys
- * checked depends on how much of a guess was right.
+ * The API-key check of every route: each needs a key of its scope unless it is marked otherwise. Client routes
+ * take a client (or admin) key; `/admin/*` an admin key; `POST /onboard/sms` a gateway key once any is configured
+ * (and always in production). No key is 401. On `/admin/*` any other key is 403; elsewhere an unknown key is 401
+ * and a known key of another scope is 403. Keys are compared as SHA-256 digests with timingSafeEqual against
+ * every configured key of every scope, so neither the comparison nor the number of keys checked depends on how
+ * much of a guess was right.
+ *
+ * It runs as a Fastify `preHandler` of each route that needs a key (installed by `installApiKeyGuard`), where
+ * Nest's global guard ran before: at the same point (after the body is read, before guards of the route's own,
+ * pipes and the handler), answered the same way (the error goes through Nest's error filter), but synchronous.
  */
-@Injectable()
-export class ApiKeyGuard implements CanActivate {
+export class ApiKeyGuard {
   private readonly keys: KeyRing;
   private readonly gatewayRequired: boolean;
 
-  constructor(
-    private readonly reflector: Reflector,
-    config: AppConfig,
-  ) {
+  constructor(config: AppConfig) {
     this.keys = new KeyRing(config);
     this.gatewayRequired = this.keys.hasGatewayKeys || config.isProduction;
   }
 
-  /** The access level of each controller's handlers, read from their metadata once (it never changes). */
-  private readonly accessOf = new WeakMap<object, Map<object, Access>>();
-
-  canActivate(context: ExecutionContext): boolean {
-    const [handler, controller] = [context.getHandler(), context.getClass()];
-    let handlers = this.accessOf.get(controller);
-    if (!handlers) this.accessOf.set(controller, (handlers = new Map()));
-    let access = handlers.get(handler);
-    if (access === undefined) {
-      access = this.reflector.getAllAndOverride<Access>(ACCESS_KEY, [handler, controller]) ?? 'client';
-      handlers.set(handler, access);
-    }
-    if (access === 'public' || access === 'end-user') return true;
-    const req = context.switchToHttp().getRequest<AuthenticatedRequest>();
+  /** Lets the request through to a route of `access` (recording its client id), or throws its 401 or 403. */
+  check(access: Access, req: AuthenticatedRequest): void {
+    if (access === 'public' || access === 'end-user') return;
     const key = presentedKey(req);
     if (!key)
       throw new AppException(
@@ -137,10 +128,84 @@ export class ApiKeyGuard implements CanActivate {
   }
 }
 
-function accept(req: AuthenticatedRequest, key: Key, isAdmin: boolean): true {
+/**
+ * The access level of every controller route, by `METHOD /path` as the route is registered with Fastify: the
+ * route's `@Public()`, `@AdminOnly()`, `@EndUser()` or `@GatewayOnly()`, else its controller's, else `client`.
+ * Read once at start, with Nest's DiscoveryService and Reflector, from the metadata the decorators set.
+ */
+export function routeAccess(app: INestApplicationContext): Map<string, Access> {
+  const reflector = app.get(Reflector);
+  const scanner = app.get(MetadataScanner);
+  const routes = new Map<string, Access>();
+  for (const { metatype } of app.get(DiscoveryService).getControllers()) {
+    if (typeof metatype !== 'function') continue;
+    const controller = metatype as Type;
+    const bases = pathsOf(Reflect.getMetadata(PATH_METADATA, controller));
+    for (const name of scanner.getAllMethodNames(controller.prototype)) {
+      const handler = (controller.prototype as Record<string, Type>)[name];
+      const own = Reflect.getMetadata(PATH_METADATA, handler) as string | string[] | undefined;
+      if (own === undefined) continue; // not a route
+      const method = RequestMethod[Reflect.getMetadata(METHOD_METADATA, handler) as RequestMethod];
+      const access = reflector.getAllAndOverride<Access>(ACCESS_KEY, [handler, controller]) ?? 'client';
+      for (const base of bases)
+        for (const path of pathsOf(own)) routes.set(`${method} ${joinPath(base, path)}`, access);
+    }
+  }
+  return routes;
+}
+
+const pathsOf = (p: string | string[] | undefined): string[] => (Array.isArray(p) ? p : [p ?? '']);
+/** Nest's joining of a controller's and a route's paths: one slash between, a leading one, none trailing. */
+const joinPath = (...parts: string[]): string =>
+  `/${parts
+    .map((p) => p.replace(/^\/+|\/+$/g, ''))
+    .filter(Boolean)
+    .join('/')}`;
+
+/**
+ * Puts the API-key check in front of every controller route that needs a key, as a `preHandler` of that route
+ * (Fastify's `onRoute` hook, as Nest registers it): a callback that makes no promise, and none at all on public
+ * routes. Routes that are not Nest's (Swagger UI, the queue dashboard, which checks its own key) get none, as
+ * before. Called before the app is initialised; the app refuses to start if a controller route was not seen
+ * (so a route cannot go unguarded because its path was read differently here).
+ */
+export function installApiKeyGuard(app: NestFastifyApplication): void {
+  const guard = new ApiKeyGuard(app.get(AppConfig));
+  const routes = routeAccess(app);
+  const unseen = new Set(routes.keys());
+  const fastify = app.getHttpAdapter().getInstance();
+  fastify.addHook('onRoute', (route) => {
+    for (const method of Array.isArray(route.method) ? route.method : [route.method]) {
+      const key = `${method} ${route.url}`;
+      // Fastify's own HEAD route of a GET route has the GET route's access.
+      const access = routes.get(key) ?? (method === 'HEAD' ? routes.get(`GET ${route.url}`) : undefined);
+      if (access === undefined) continue;
+      unseen.delete(key);
+      if (access === 'public' || access === 'end-user') return;
+      const check: preHandlerHookHandler = (req, _reply, done) => {
+        try {
+          guard.check(access, req);
+        } catch (err) {
+          return done(err as Error);
+        }
+        done();
+      };
+      route.preHandler = [check, ...(route.preHandler ? [route.preHandler].flat() : [])];
+      return;
+    }
+  });
+  fastify.addHook('onReady', (done) => {
+    done(
+      unseen.size
+        ? new Error(`routes registered without their API-key check: ${[...unseen].join(', ')}`)
+        : undefined,
+    );
+  });
+}
+
+function accept(req: AuthenticatedRequest, key: Key, isAdmin: boolean): void {
   req.clientId = key.clientId;
   req.isAdmin = isAdmin;
-  return true;
 }
 
 /** The key among `keys` equal to `presented`, comparing with every one of them. */

@@ -1,13 +1,13 @@
 import {
   Body,
   Controller,
+  createParamDecorator,
   Delete,
+  ExecutionContext,
   Get,
   HttpCode,
-  Injectable,
   Param,
   Patch,
-  PipeTransform,
   Post,
   Query,
   Req,
@@ -52,19 +52,18 @@ const UNAVAILABLE = ApiResponse({
 });
 
 /**
- * A session id of any shape: one that cannot be a session's is unknown like any other, so GET and PATCH answer
- * 404 (not 400), and DELETE (`lenient`) has nothing to end.
+ * The `:id` path parameter, a session id of any shape: one that cannot be a session's is unknown like any other,
+ * so GET and PATCH answer 404 (not 400), and DELETE (`lenient`) has nothing to end (null). Checked as Nest takes
+ * it from the request (a parameter decorator), not by a pipe: Nest makes several promises per pipe and request,
+ * and session get is a hot route.
  */
-@Injectable()
-export class SessionIdPipe implements PipeTransform<string, string | null> {
-  constructor(private readonly lenient = false) {}
-
-  transform(id: string): string | null {
-    if (SESSION_ID_PATTERN.test(id)) return id;
-    if (this.lenient) return null;
-    throw notFound();
-  }
-}
+export const readSessionIdParam = (lenient: boolean | undefined, ctx: ExecutionContext): string | null => {
+  const id = ctx.switchToHttp().getRequest<FastifyRequest<{ Params: { id: string } }>>().params.id;
+  if (SESSION_ID_PATTERN.test(id)) return id;
+  if (lenient) return null;
+  throw notFound();
+};
+export const SessionIdParam = createParamDecorator(readSessionIdParam);
 
 @ApiTags('sessions')
 @Controller()
@@ -106,7 +105,7 @@ export class SessionController {
     name: 'id',
     schema: { type: 'string', pattern: SESSION_ID_PATTERN.source, example: SESSION_ID_EXAMPLE },
   })
-  get(@Param('id', new SessionIdPipe()) id: string): Promise<SessionDto> {
+  get(@SessionIdParam() id: string): Promise<SessionDto> {
     return this.sessions.get(id);
   }
 
@@ -121,10 +120,8 @@ export class SessionController {
   @NOT_FOUND
   @ApiResponse({ status: 409, type: ErrorDto, description: 'kept changing during the merge (SESSION_BUSY)' })
   @UNAVAILABLE
-  update(
-    @Param('id', new SessionIdPipe()) id: string,
-    @Body(Validated) body: UpdateSessionDto,
-  ): Promise<SessionDto> {
+  @ApiParam({ name: 'id', type: String })
+  update(@SessionIdParam() id: string, @Body(Validated) body: UpdateSessionDto): Promise<SessionDto> {
     return this.sessions.mergeContext(id, body.context);
   }
 
@@ -134,7 +131,7 @@ export class SessionController {
   @ApiNoContentResponse({ description: 'ended, or there was no such session' })
   @NO_KEY
   @UNAVAILABLE
-  async remove(@Param('id', new SessionIdPipe(true)) id: string | null): Promise<void> {
+  async remove(@SessionIdParam(true) id: string | null): Promise<void> {
     if (id) await this.sessions.delete(id);
   }
 
