@@ -47,7 +47,11 @@ export async function ensureDatabase(url: string): Promise<boolean> {
   const admin = new URL(url);
   admin.pathname = '/postgres';
   const client = new Client({ connectionString: admin.toString(), connectionTimeoutMillis: 5000 });
-  await client.connect();
+  await client.connect().catch((err: Error) => {
+    throw new Error(
+      `Postgres is not reachable at ${target.host} (${err.message}): start it, or set DATABASE_URL in .env`,
+    );
+  });
   try {
     const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
     if (found.rowCount) return false;

@@ -53,8 +53,9 @@ export const RateLimit = (action: string, size: RateLimitSize, key: RateLimitKey
   applyDecorators(SetMetadata(RULES, [{ action, size, key }]), UseGuards(RateLimitGuard));
 
 /**
- * The fixed-window counter every limit uses, as a Lua function other scripts embed (OTP's send and verify
- * count their limits inside their own round trip with it): `count(key, points, window_s)` adds `points`
+ * The fixed-window counter every limit uses, as a Lua function other scripts embed (OTP's send counts the
+ * number's limit inside its own round trip with it; OTP verify counts the end-user IP with rateLimitScript, and
+ * its wrong-code count is the number's lock, not a rate limit): `count(key, points, window_s)` adds `points`
  * (0 reads) to the counter, starting the window at its first request, and returns {count, ms left}.
  */
 export const FIXED_WINDOW_LUA = `
