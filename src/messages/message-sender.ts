@@ -111,6 +111,16 @@ export class MessageSender {
         });
         return 'failed';
       }
+      if (err.blocked) {
+        // Blocked while it waited inside the provider (see blockedError): nothing left.
+        await this.status.move(messageId, ['sending'], 'failed', {
+          provider: name,
+          error: err.code,
+          detail,
+          attempts: err.attempts,
+        });
+        return 'failed';
+      }
       if (err.code === OPTED_OUT) {
         // The provider says the person opted out or blocks the sender: failed for good, and no more messages
         // to the number until it opts in again (a failure to record that is logged; the message fails anyway).

@@ -80,7 +80,11 @@ export class MessageStatusService {
     if (!message) return null;
     // Suppressed before the status moves, so nothing the move sets off (the OTP WhatsApp→SMS fallback) sends
     // to the number again.
-    if (r.optedOut) await this.suppressions.add(message.to, 'provider', r.error ?? null);
+    if (r.optedOut)
+      await this.suppressions.add(message.to, 'provider', r.error ?? null, {
+        // A late report on a message accepted before the person opted in again does not undo their START.
+        unlessOptedInAfter: new Date(message.created_at),
+      });
     const reached = r.status === 'sent' || r.status === 'delivered';
     return this.move(message.id, MessagesRepository.statusesBefore(r.status), r.status, {
       providerMessageId: r.providerMessageId,

@@ -20,6 +20,7 @@ import { EMAIL_PROVIDER, SMS_PROVIDER } from './providers/provider';
 import { ProviderReports } from './providers/provider-reports';
 import { emailProvider, smsProvider } from './providers/providers';
 import { SMS_RECEIVED } from './providers/smpp.provider';
+import { NumberBlocks } from '../suppression/number-blocks';
 import { StatusCallbacks } from './status-callbacks';
 import { Msg91WebhooksController } from './msg91-webhooks.controller';
 import { TwilioWebhooksController } from './twilio-webhooks.controller';
@@ -55,13 +56,14 @@ import { TemplatesCoreModule } from '../templates/templates.module';
     ProviderReports,
     {
       provide: SMS_PROVIDER,
-      inject: [AppConfig, ProviderReports, REDIS, RateLimiters, EventEmitter2],
+      inject: [AppConfig, ProviderReports, REDIS, RateLimiters, EventEmitter2, NumberBlocks],
       useFactory: (
         config: AppConfig,
         reports: ProviderReports,
         redis: RedisClient,
         limits: RateLimiters,
         events: EventEmitter2,
+        blocks: NumberBlocks,
       ) => {
         const logger = new Logger('Providers');
         const rates = config.messages.providerRates;
@@ -86,6 +88,10 @@ import { TemplatesCoreModule } from '../templates/templates.module';
             const answers = (await events.emitAsync(SMS_RECEIVED, mo)) as (string | null)[];
             if (!answers.length) throw new Error('no inbound SMS pipeline in this process');
             return answers[0] ?? null;
+          },
+          async (to) => {
+            const block = await blocks.of(to);
+            return block === 'blacklisted' ? 'BLACKLISTED' : block === 'opted_out' ? 'OPTED_OUT' : null;
           },
         );
       },

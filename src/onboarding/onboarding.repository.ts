@@ -9,9 +9,16 @@ import { allNumberBuckets, numberOffset, RedisKeys } from '../redis/redis-keys';
 import type { AuditEvent } from './audit-event';
 import { boundToken } from './bind-token';
 import type { BoundToken } from './checks';
-import { registerScript, trimAuditScript, warmBlacklistEntryScript } from './onboarding.scripts';
+import {
+  markWarmScript,
+  registerScript,
+  trimAuditScript,
+  warmBlacklistEntryScript,
+} from './onboarding.scripts';
 
 const DAY_SECONDS = 86400;
+/** How long a warm-up's token lives: longer than any warm-up takes. */
+const WARM_RUN_SECONDS = 3600;
 /** How long an admin's blacklist change outranks a warm-up's older read of Postgres (warm-ups take seconds). */
 const ADMIN_CHANGE_SECONDS = 3600;
 
@@ -308,9 +315,25 @@ export class OnboardingRepository {
     await Promise.all(mobiles.map((m) => this.redis.setbit(RedisKeys.onboardedFlags(m), numberOffset(m), 1)));
   }
 
-  async markWarm(): Promise<void> {
+  /**
+   * Starts a warm-up: a token in every bucket. A bucket that loses its data while the warm-up loads (a flush, a
+   * shard restarted without persistence) loses the token with it, and markWarm then leaves it cold.
+   */
+  async beginWarm(run: string): Promise<void> {
+    await Promise.all(
+      allNumberBuckets().map((b) => this.redis.set(RedisKeys.warmupRun(b), run, 'EX', WARM_RUN_SECONDS)),
+    );
+  }
+
+  /** Marks warm each bucket that still holds this warm-up's token (see beginWarm); false when one did not. */
+  async markWarm(run: string): Promise<boolean> {
     const at = new Date().toISOString();
-    await Promise.all(allNumberBuckets().map((b) => this.redis.set(RedisKeys.warmupMarker(b), at)));
+    const marked = await Promise.all(
+      allNumberBuckets().map((b) =>
+        markWarmScript.run(this.redis, [RedisKeys.warmupRun(b), RedisKeys.warmupMarker(b)], [run, at]),
+      ),
+    );
+    return marked.every((m) => m === 1);
   }
 
   // --- Postgres ---

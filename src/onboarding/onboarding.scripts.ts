@@ -84,3 +84,18 @@ end
 return 1
 `,
 );
+
+/**
+ * Marks a bucket warm if it still holds the warm-up's token (it lost nothing since the warm-up began), and drops
+ * the token. KEYS: the bucket's warm-up token, its warm marker. ARGV: the token, the time. Returns 1 when marked.
+ */
+export const markWarmScript = defineScript<number>(
+  'mark_warm',
+  2,
+  `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('SET', KEYS[2], ARGV[2])
+return 1
+`,
+);

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { ReadinessService } from '../health/readiness.service';
@@ -37,7 +38,11 @@ export class WarmupService implements OnApplicationBootstrap, OnApplicationShutd
   onApplicationBootstrap(): void {
     const done = this.readiness.begin('onboarding-warmup');
     void this.untilWarm().then(done);
-    this.timer = setInterval(() => void this.ensureWarm().catch(() => undefined), CHECK_MS);
+    this.timer = setInterval(() => {
+      void this.ensureWarm().catch(() => undefined);
+      // Suppression changes whose commit's outcome was unknown reach Redis here (SuppressionList.syncRecent).
+      void this.suppressions.syncRecent().catch(() => undefined);
+    }, CHECK_MS);
     this.timer.unref();
     this.redis.on('ready', () => void this.ensureWarm().catch(() => undefined));
   }
@@ -73,10 +78,17 @@ export class WarmupService implements OnApplicationBootstrap, OnApplicationShutd
   private async warmIfNeeded(): Promise<void> {
     if (await this.repo.isWarm()) return;
     const started = Date.now();
+    const run = randomUUID();
+    await this.repo.beginWarm(run);
     const onboarded = await this.loadOnboarded();
     const blacklisted = await this.loadBlacklist();
     const suppressed = await this.suppressions.warm(BATCH);
-    await this.repo.markWarm();
+    if (!(await this.repo.markWarm(run))) {
+      // Redis lost data while this ran: what was loaded may be gone again. Cold buckets stay cold (their
+      // scripts ask Postgres) and the next check warms them again.
+      this.logger.warn('Redis lost data during the warm-up; warming again');
+      throw new Error('Redis lost data during the warm-up');
+    }
     this.logger.log(
       `Redis number flags warmed from Postgres: ${onboarded} onboarded, ${blacklisted} blacklisted, ${suppressed} suppressed (${Date.now() - started} ms)`,
     );

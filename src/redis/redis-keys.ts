@@ -87,6 +87,8 @@ export const RedisKeys = {
    */
   warmupMarker: (bucket: number) => `${bucketTag(bucket)}:warm`,
   warmupMarkerOf: (mobile: string) => `${numberTag(mobile)}:warm`,
+  /** The token of a warm-up under way in a bucket (gone with the bucket's data: the warm-up then leaves it cold). */
+  warmupRun: (bucket: number) => `${bucketTag(bucket)}:warming`,
   /**
    * A device-binding token (a hash: bound number `m`, device digest `d`, state `s` live/used/burned), by the
    * token's digest, in the bucket its first two characters name: the bound number's, so the inbound step that

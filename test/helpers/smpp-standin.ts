@@ -183,13 +183,13 @@ export class SmppStandIn {
    * A mobile-originated SMS (esm_class 0: not a receipt) from `from` (E.164) to `to`, on the first session; the
    * client's deliver_sm_resp status.
    */
-  sendMobileOriginated(from: string, to: string, text: string): Promise<number> {
+  sendMobileOriginated(from: string, to: string, text: string, ton = 1): Promise<number> {
     const session = this.server?.sessions[0];
     if (!session) throw new Error('no session to deliver on');
     return new Promise((resolve) =>
       session.send(
         new smpp.PDU('deliver_sm', {
-          source_addr_ton: 1,
+          source_addr_ton: ton,
           source_addr_npi: 1,
           source_addr: from.replace(/^\+/, ''),
           destination_addr: to,

@@ -321,6 +321,13 @@ describe('providers: smpp', () => {
     expect(await smsc.sendMobileOriginated(other, '15005550006', `ONBOARD ${hash}`)).toBe(0);
     expect((await t.request({ url: `/onboard/status/${other}` })).json().status).toBe('verified');
     expect(smsc.to(other)).toHaveLength(0); // no keyword: no reply
+
+    // A sender the SMSC gives in national format (TON 2) is read with DEFAULT_COUNTRY (IN here).
+    const national = randomMobile();
+    expect(await smsc.sendMobileOriginated(national.slice(3), '15005550006', 'STOP', 2)).toBe(0);
+    await waitFor(() => smsc.to(national)[0], 'the reply to the E.164 number');
+    const blocked = await send({ to: national, type: 'sms', body: 'x' });
+    expect([blocked.statusCode, blocked.json().code]).toEqual([403, 'OPTED_OUT']);
   });
 });
 
@@ -361,6 +368,26 @@ describe('providers: smpp, validity used up while waiting for a window slot', ()
       const m = (await t.request({ url: `/api/v1/messages/${id}` })).json();
       return m.status === status && m;
     }, `message ${id} ${status}`);
+
+  it('fails it OPTED_OUT when its number opted out while it waited for its slot: nothing written, no failover', async () => {
+    const [slow, person] = [randomMobile(), randomMobile()];
+    smsc.failNext(1, { delayMs: 2500 }, slow);
+    const filler = await send({ to: slow, type: 'sms', body: 'holds the window' });
+    await waitFor(() => smsc.to(slow).length === 1, 'the window taken');
+    const waiting = await send({ to: person, type: 'sms', body: 'marketing' });
+    await until(waiting.id, 'sending'); // checked at send time, now waiting for the window
+    const stop = await t.request({
+      method: 'POST',
+      url: '/onboard/sms',
+      payload: { mobile_number: person, message: 'STOP' },
+    });
+    expect(stop.json()).toEqual({ status: 'opted_out' });
+    const failed = await until(waiting.id, 'failed');
+    expect(failed).toMatchObject({ error: 'OPTED_OUT', retry_count: 0 });
+    expect(failed.attempts).toEqual([{ provider: 'smpp', outcome: 'failed', error: 'OPTED_OUT' }]);
+    await until(filler.id, 'delivered');
+    expect(smsc.to(person)).toHaveLength(0);
+  });
 
   it('fails it EXPIRED when its slot comes after valid_until: nothing written to the SMSC, no failover', async () => {
     const [slow, short, long] = [randomMobile(), randomMobile(), randomMobile()];

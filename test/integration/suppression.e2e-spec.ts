@@ -178,6 +178,32 @@ describe('suppression: opt-out keywords and the suppression list', () => {
     expect((await sends().sms(mobile)).statusCode).toBe(403);
   });
 
+  it("a late repeat of a provider's opt-out report on an old message does not undo a later START", async () => {
+    const mobile = randomMobile();
+    const { id } = (await sends().sms(mobile)).json();
+    await until(id, 'sent');
+    const [request] = twilio.to(mobile);
+    const url = `/webhooks/twilio/status?message_id=${id}`;
+    const callback = () =>
+      t.request({
+        method: 'POST',
+        url,
+        as: 'none',
+        ...signedTwilioForm(`${PUBLIC}${url}`, {
+          MessageSid: request.sid!,
+          MessageStatus: 'undelivered',
+          ErrorCode: '21610',
+        }),
+      });
+    await callback();
+    expect(await suppressedInPostgres(mobile)).toBe('provider');
+    expect((await twilioInbound(mobile, 'START')).statusCode).toBe(200);
+    expect(await suppressedInPostgres(mobile)).toBeNull();
+    await callback(); // Twilio repeats it, late
+    expect(await suppressedInPostgres(mobile)).toBeNull();
+    expect((await sends().sms(mobile)).statusCode).toBe(202);
+  });
+
   it('admin API: PUT, GET with cursor pagination, DELETE (404 when absent); admins only; bad numbers 400', async () => {
     const numbers = [randomMobile(), randomMobile(), randomMobile()].sort();
     for (const n of numbers) {

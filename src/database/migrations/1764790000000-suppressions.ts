@@ -15,9 +15,17 @@ export class Suppressions1764790000000 implements MigrationInterface {
         reason text,
         created_at timestamptz NOT NULL DEFAULT now()
       )`);
+    // When each number last opted in again: a provider's late report of an opt-out on a message accepted before
+    // then does not suppress the number again.
+    await q.query(`
+      CREATE TABLE suppression_opt_ins (
+        mobile_number text PRIMARY KEY,
+        opted_in_at timestamptz NOT NULL
+      )`);
   }
 
   async down(q: QueryRunner): Promise<void> {
+    await q.query('DROP TABLE suppression_opt_ins');
     await q.query('DROP TABLE suppressions');
   }
 }

@@ -36,6 +36,8 @@ export class ProviderError extends Error {
   attempts?: Attempt[];
   /** An `unknown` send whose answer may still come (an SMSC's late submit_sm_resp): true once it was recorded `sent`. */
   sentLate?: Promise<boolean>;
+  /** The send was given up because the number became blocked (blockedError). */
+  blocked?: boolean;
 
   constructor(
     message: string,
@@ -50,6 +52,23 @@ export class ProviderError extends Error {
   get retryable(): boolean {
     return this.kind === 'not_sent' || this.kind === 'refused';
   }
+}
+
+/** Why a number gets nothing now (the message's error): an admin's blacklist entry, or an opt-out. */
+export type NumberBlockCode = 'BLACKLISTED' | 'OPTED_OUT';
+
+/**
+ * A send given up because its number became blocked while it waited inside a provider (an SMPP window slot):
+ * nothing was written; failed with the block as its error, never retried, and the number is not suppressed again.
+ */
+export function blockedError(code: NumberBlockCode): ProviderError {
+  const err = new ProviderError(
+    `the number is ${code === 'BLACKLISTED' ? 'blacklisted' : 'opted out'} now`,
+    'rejected',
+    code,
+  );
+  err.blocked = true;
+  return err;
 }
 
 /** Connection errors raised before any byte of a request was written (fetch's cause, nodemailer's code). */

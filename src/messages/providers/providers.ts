@@ -1,7 +1,7 @@
 import type { AppConfig } from '../../config/app-config';
 import { ConsoleProvider } from './console.provider';
 import { Msg91Provider } from './msg91.provider';
-import type { MessageProvider } from './provider';
+import type { MessageProvider, NumberBlockCode } from './provider';
 import { CircuitState, SmsRouter } from './router';
 import type { ProviderReports } from './provider-reports';
 import { InboundSink, SmppProvider } from './smpp.provider';
@@ -19,10 +19,13 @@ export function smsProvider(
   onCircuit?: (provider: string, state: CircuitState) => void,
   takeRate?: (provider: string) => Promise<boolean>,
   inbound?: InboundSink,
+  mayStillSend?: (to: string) => Promise<NumberBlockCode | null>,
 ): SmsRouter {
   const m = config.messages;
   const names = new Set(m.routes.flatMap((r) => r.providers));
-  const providers = new Map([...names].map((name) => [name, oneProvider(name, config, reports, inbound)]));
+  const providers = new Map(
+    [...names].map((name) => [name, oneProvider(name, config, reports, inbound, mayStillSend)]),
+  );
   return new SmsRouter(m.routes, providers, m.circuit, onCircuit, takeRate);
 }
 
@@ -31,6 +34,7 @@ function oneProvider(
   config: AppConfig,
   reports: ProviderReports,
   inbound?: InboundSink,
+  mayStillSend?: (to: string) => Promise<NumberBlockCode | null>,
 ): MessageProvider {
   const m = config.messages;
   switch (name) {
@@ -50,6 +54,7 @@ function oneProvider(
         { ...m.smpp!, timeoutMs: m.providerTimeoutMs, hold: config.runsWorker, dltEntityId: m.dlt.entityId },
         (r) => reports.record(r),
         inbound,
+        mayStillSend,
       );
     case 'msg91':
       return new Msg91Provider({

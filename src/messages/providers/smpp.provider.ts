@@ -4,10 +4,18 @@
 import { Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import * as smpp from 'smpp';
 import { maskPhone } from '../../common/mask';
+import { normalizePhone } from '../../common/phone';
 import type { ProviderReport } from '../message-status.service';
 import { DELIVERY_UNKNOWN, MessageRow, MessageStatus } from '../message.types';
 import { countSegments } from '../segments';
-import { expiredError, MessageProvider, ProviderError, SendResult } from './provider';
+import {
+  blockedError,
+  expiredError,
+  MessageProvider,
+  NumberBlockCode,
+  ProviderError,
+  SendResult,
+} from './provider';
 import type { ReportOutcome } from './provider-reports';
 
 export interface SmppOptions {
@@ -43,7 +51,7 @@ export type ReportSink = (report: ProviderReport) => Promise<ReportOutcome>;
 /** The event a mobile-originated SMS is announced with (the inbound pipeline listens; see InboundSink). */
 export const SMS_RECEIVED = 'sms.received';
 
-/** A mobile-originated SMS (deliver_sm that is not a receipt): who sent it, to which of our numbers, its text. */
+/** A mobile-originated SMS (deliver_sm that is not a receipt): its sender in E.164, which of our numbers it was sent to, its text. */
 export interface MobileOriginated {
   from: string;
   to: string;
@@ -135,6 +143,8 @@ export class SmppProvider implements MessageProvider, OnApplicationBootstrap, On
     private readonly opts: SmppOptions,
     private readonly reports: ReportSink,
     private readonly inbound?: InboundSink,
+    /** What blocks a number now (NumberBlocks): asked again when a send had to wait for its slot or bind. */
+    private readonly mayStillSend?: (to: string) => Promise<NumberBlockCode | null>,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -168,16 +178,20 @@ export class SmppProvider implements MessageProvider, OnApplicationBootstrap, On
     if (m.type !== 'sms')
       throw new ProviderError(`SMPP sends SMS only, not ${m.type}`, 'rejected', 'UNSUPPORTED_MESSAGE_TYPE');
     const deadline = Date.now() + this.opts.timeoutMs;
-    await this.windowSlot(deadline);
+    let waited = await this.windowSlot(deadline);
     let session: smpp.Session;
     let validity: number | undefined;
     try {
+      waited ||= !this.bound;
       session = await this.boundSession(deadline);
       // The wait for the slot and the bind may have used up the message's validity: never sent late (and never
       // without a validity_period). A rejection, so neither retried nor handed to the route's next provider.
       const left = m.valid_until ? new Date(m.valid_until).getTime() - Date.now() : undefined;
       if (left !== undefined && left <= 0) throw expiredError();
       validity = left === undefined ? undefined : Math.ceil(left / 1000);
+      // The number may have opted out (or been blacklisted) while this send waited: asked again, only then.
+      const block = waited && this.mayStillSend ? await this.mayStillSend(m.to) : null;
+      if (block) throw blockedError(block);
     } catch (err) {
       this.releaseSlot();
       throw err;
@@ -510,7 +524,7 @@ export class SmppProvider implements MessageProvider, OnApplicationBootstrap, On
     const mo = readMobileOriginated(pdu);
     if (!this.inbound || !mo) {
       this.logger.warn(
-        `SMPP deliver_sm ignored: ${this.inbound ? 'no sender or text' : 'no inbound pipeline in this process'}`,
+        `SMPP deliver_sm ignored: ${this.inbound ? 'its sender is not a valid number' : 'no inbound pipeline in this process'}`,
       );
       session.send(pdu.response());
       return;
@@ -549,10 +563,11 @@ export class SmppProvider implements MessageProvider, OnApplicationBootstrap, On
 
   // --- the window -----------------------------------------------------------------------------------------
 
-  private async windowSlot(deadline: number): Promise<void> {
+  /** Takes a window slot; true when it had to wait for one. */
+  private async windowSlot(deadline: number): Promise<boolean> {
     if (this.slots < this.opts.window) {
       this.slots++;
-      return;
+      return false;
     }
     await new Promise<void>((resolve, reject) => {
       const waiter = () => {
@@ -575,6 +590,7 @@ export class SmppProvider implements MessageProvider, OnApplicationBootstrap, On
       );
       this.windowWaiters.push(waiter);
     });
+    return true;
   }
 
   private releaseSlot(): void {
@@ -664,14 +680,21 @@ function readText(pdu: smpp.PDU): string {
 }
 
 /**
- * A mobile-originated SMS: its sender (in E.164 when the SMSC gives it as an international number, TON 1, or
- * as plain digits), the number it was sent to, and its text; null for a receipt or a deliver_sm without a
- * sender.
+ * A mobile-originated SMS: its sender (international unless the SMSC says national, TON 2), the number it was
+ * sent to, and its text; null for a receipt or a deliver_sm without a sender.
  */
 export function readMobileOriginated(pdu: smpp.PDU): MobileOriginated | null {
   if (readReceipt(pdu)) return null;
   const digits = (v: unknown) => String(v ?? '').replace(/^\+/, '');
   const from = digits(pdu.source_addr);
   if (!/^\d{4,15}$/.test(from)) return null;
-  return { from: `+${from}`, to: String(pdu.destination_addr ?? ''), text: readText(pdu) };
+  // A national number (TON 2) is read with DEFAULT_COUNTRY; anything else as international digits.
+  const national = Number(pdu.source_addr_ton) === 2;
+  let e164: string;
+  try {
+    e164 = normalizePhone(national ? from : `+${from}`, 'source_addr');
+  } catch {
+    return null;
+  }
+  return { from: e164, to: String(pdu.destination_addr ?? ''), text: readText(pdu) };
 }
