@@ -11,6 +11,8 @@ import { SuppressionList } from '../suppression/suppression-list';
 const BATCH = 5000;
 /** How often a replica checks that Redis still holds the flags (a flush or a restart without AOF loses them). */
 const CHECK_MS = 30_000;
+/** Warm-ups one ensureWarm runs back to back while Redis keeps losing data under it. */
+const WARM_ATTEMPTS = 3;
 
 /**
  * Loads out_sms, blacklist_sms and suppressions into the numbers' flags in Redis (keyset pages; one SETBIT per number, sent
@@ -76,22 +78,29 @@ export class WarmupService implements OnApplicationBootstrap, OnApplicationShutd
   }
 
   private async warmIfNeeded(): Promise<void> {
-    if (await this.repo.isWarm()) return;
+    for (let attempt = 1; ; attempt++) {
+      if (await this.repo.isWarm()) return;
+      if (await this.warmOnce()) return;
+      // Redis lost data while it ran: what was loaded may be gone again. The buckets that lost it stay cold
+      // (their scripts ask Postgres meanwhile), and it runs again.
+      this.logger.warn('Redis lost data during the warm-up; warming again');
+      if (attempt >= WARM_ATTEMPTS) throw new Error('Redis kept losing data during the warm-up');
+    }
+  }
+
+  /** One warm-up; false when a bucket lost its data while it ran (see OnboardingRepository.beginWarm). */
+  private async warmOnce(): Promise<boolean> {
     const started = Date.now();
     const run = randomUUID();
     await this.repo.beginWarm(run);
     const onboarded = await this.loadOnboarded();
     const blacklisted = await this.loadBlacklist();
     const suppressed = await this.suppressions.warm(BATCH);
-    if (!(await this.repo.markWarm(run))) {
-      // Redis lost data while this ran: what was loaded may be gone again. Cold buckets stay cold (their
-      // scripts ask Postgres) and the next check warms them again.
-      this.logger.warn('Redis lost data during the warm-up; warming again');
-      throw new Error('Redis lost data during the warm-up');
-    }
+    if (!(await this.repo.markWarm(run))) return false;
     this.logger.log(
       `Redis number flags warmed from Postgres: ${onboarded} onboarded, ${blacklisted} blacklisted, ${suppressed} suppressed (${Date.now() - started} ms)`,
     );
+    return true;
   }
 
   private async loadOnboarded(): Promise<number> {

@@ -279,7 +279,8 @@ export class OtpService implements OnModuleInit, OnModuleDestroy {
       const [first, , , live] = result;
       if ((first === 'active' || first === 'cooldown') && (await this.droppedOrphan(mobile, live)))
         result = await this.repo.send(request);
-      if (result[0] === 'pumping') throw await this.pumpingRefusal(pumping!, result[1], result[4] === 1);
+      if (result[0] === 'pumping')
+        throw await this.pumpingRefusal(pumping!, result[1], { newBlock: result[4] === 1, index: true });
       this.refuseSend(result[0], result[1], result[2]);
     } catch (err) {
       if (!isRedisUnavailable(err)) throw err;
@@ -315,7 +316,8 @@ export class OtpService implements OnModuleInit, OnModuleDestroy {
         replacing: caller.replacing,
         pumping,
       });
-      if (r.outcome === 'pumping') throw await this.pumpingRefusal(pumping!, r.seconds * 1000, false);
+      if (r.outcome === 'pumping')
+        throw await this.pumpingRefusal(pumping!, r.seconds * 1000, { newBlock: false, index: false });
       if (r.outcome === 'prefix') this.refuseSend('limited', r.seconds * 1000, 'prefix');
       if (r.outcome !== 'ok')
         this.refuseSend(
@@ -398,12 +400,22 @@ export class OtpService implements OnModuleInit, OnModuleDestroy {
    * The answer to a send whose prefix is blocked as suspected SMS pumping: counted, logged and listed for admins
    * the first time (GET /admin/otp/pumping), with Retry-After until the prefix's sends age out of the hour.
    */
-  private async pumpingRefusal(p: PumpingRules, ms: number, newBlock: boolean): Promise<AppException> {
+  /**
+   * `newBlock`: this send began the block (logged once). `index`: Redis answered, so the prefix is listed for
+   * admins (on every refusal, not only the first: the send that began the block may have been retried, e.g. after
+   * a cold bucket, and then reads the block as not new).
+   */
+  private async pumpingRefusal(
+    p: PumpingRules,
+    ms: number,
+    { newBlock, index }: { newBlock: boolean; index: boolean },
+  ): Promise<AppException> {
     this.pumpingBlocked.inc({ country: p.country });
-    if (newBlock) {
+    if (newBlock)
       this.logger.warn(
         `OTP sends to ${p.prefix}${'x'.repeat(p.digits)} (${p.country}) blocked: few codes sent there are verified (suspected SMS pumping)`,
       );
+    if (index) {
       await this.repo
         .indexPumpingBlock(p.prefix)
         .catch((err: Error) =>

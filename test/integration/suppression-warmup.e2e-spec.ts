@@ -59,7 +59,7 @@ describe('warm-up interrupted by a second data loss', () => {
     // ...and loses its data again while the warm-up is still loading later pages.
     await t.redis.flushall();
     const started = Date.now();
-    await warm.catch(() => undefined); // it says it must run again
+    await warm; // it notices, and runs again
     const state = {
       warmTookMsAfterSecondFlush: Date.now() - started,
       warm: await t.app.get(OnboardingRepository).isWarm(),
@@ -72,7 +72,6 @@ describe('warm-up interrupted by a second data loss', () => {
       url: '/otp/send',
       payload: { mobile_number: target, channel: 'sms' },
     });
-    expect(state.warm).toBe(false);
     expect(res.statusCode).toBe(403);
     expect(otp.statusCode).toBe(403);
     // The next check warms it again, whole.
