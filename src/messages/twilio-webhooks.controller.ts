@@ -90,7 +90,8 @@ export class TwilioWebhooksController {
     this.verify(req, form);
     try {
       const answer = await this.inbound.handle({
-        mobile_number: normalizePhone(one(form.From), 'From'),
+        // A WhatsApp message comes From `whatsapp:+…`: the same number, the same keywords.
+        mobile_number: normalizePhone(one(form.From)?.replace(/^whatsapp:/, ''), 'From'),
         message: one(form.Body) ?? '',
         sms_id: one(form.MessageSid),
         source: 'twilio',

@@ -20,6 +20,13 @@ describe('keywordOf', () => {
     ['yes.', 'opt_in'],
     ['Help', 'help'],
     ['info?!', 'help'],
+    [`STOP${' '.repeat(60)}`, 'opt_out'],
+    ['STOP+', 'opt_out'],
+    ['stop~', 'opt_out'],
+    ['STOP $', 'opt_out'],
+    ['STOP\u200B', 'opt_out'],
+    ['\uFEFFstop', 'opt_out'],
+    ['Stop 🙏', 'opt_out'],
   ])('%j is %s', (text, keyword) => {
     expect(keywordOf(text)).toBe(keyword);
   });

@@ -21,15 +21,17 @@ const KEYWORDS: Record<string, Keyword> = {
 };
 
 /**
- * The keyword an SMS is, or null: the whole message, trimmed, in any case, with trailing punctuation ignored
- * and runs of spaces read as one ("  Stop!! " and "opt  out." are keywords; "please stop" is not).
+ * The keyword an SMS is, or null: the whole message, trimmed, in any case, with trailing punctuation and symbols
+ * ignored (`!`, `+`, `~`, an emoji), zero-width characters dropped and runs of spaces read as one ("  Stop!! "
+ * and "opt  out." are keywords; "please stop" is not).
  */
 export function keywordOf(message: string): Keyword | null {
-  if (message.length > 40) return null; // no keyword is longer; nothing else needs reading
+  if (message.length > 1600) return null; // longer than any SMS: not worth reading
   const word = message
+    .replace(/[\u200B-\u200D\u2060\uFEFF]/g, '')
     .trim()
-    .replace(/[\p{P}\s]+$/u, '')
+    .replace(/[\p{P}\p{S}\s]+$/u, '')
     .replace(/\s+/g, ' ')
     .toUpperCase();
-  return KEYWORDS[word] ?? null;
+  return word.length <= 11 ? (KEYWORDS[word] ?? null) : null;
 }

@@ -116,6 +116,14 @@ describe('suppression: opt-out keywords and the suppression list', () => {
     expect((await otp(mobile)).statusCode).toBe(200);
   });
 
+  it('STOP over WhatsApp (From whatsapp:+…) suppresses the number too', async () => {
+    const mobile = randomMobile();
+    const res = await twilioInbound(`whatsapp:${mobile}`, 'STOP');
+    expect(res.body).toContain('<Message>');
+    expect(await suppressedInPostgres(mobile)).toBe('keyword');
+    expect((await sends().whatsapp(mobile)).statusCode).toBe(403);
+  });
+
   it('HELP answers only (an empty HELP_REPLY: empty TwiML), and changes nothing', async () => {
     const mobile = randomMobile();
     const res = await twilioInbound(mobile, 'help');
