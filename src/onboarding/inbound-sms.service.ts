@@ -1,6 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { OnEvent } from '@nestjs/event-emitter';
-import { normalizePhone } from '../common/phone';
 import { MobileOriginated, SMS_RECEIVED } from '../messages/providers/smpp.provider';
 import { AppException } from '../common/app.exception';
 import { AppConfig } from '../config/app-config';
@@ -188,17 +187,13 @@ export class InboundSmsService {
     return (keyword && this.config.keywordReplies[keyword]) || null;
   }
 
-  /** A mobile-originated SMS from an SMPP bind (SmppProvider): handled like the other doors' SMS. */
+  /**
+   * A mobile-originated SMS from an SMPP bind (SmppProvider, whose readMobileOriginated read the sender into
+   * E.164): handled like the other doors' SMS; the keyword's reply, if any, goes back on the bind.
+   */
   @OnEvent(SMS_RECEIVED, { promisify: true, suppressErrors: false })
   async smppInbound(mo: MobileOriginated): Promise<string | null> {
-    let mobile: string;
-    try {
-      mobile = normalizePhone(mo.from, 'source_addr');
-    } catch {
-      this.logger.log('SMPP inbound SMS from a sender that is not a valid number: ignored');
-      return null;
-    }
-    return this.keywordReply(await this.handle({ mobile_number: mobile, message: mo.text, source: 'smpp' }));
+    return this.keywordReply(await this.handle({ mobile_number: mo.from, message: mo.text, source: 'smpp' }));
   }
 
   private async keyword(mobile: string, keyword: Keyword, sms: InboundSms): Promise<InboundAnswer> {

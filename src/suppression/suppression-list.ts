@@ -188,7 +188,17 @@ export class SuppressionList {
        LIMIT 1000`,
       [SYNC_WINDOW],
     );
-    for (const { mobile_number: m } of rows) {
+    // Only numbers whose bit disagrees with Postgres now are settled (under the lock, which reads again).
+    const bits = await Promise.all(
+      rows.map(({ mobile_number: m }) => this.redis.getbit(RedisKeys.suppressionFlags(m), numberOffset(m))),
+    );
+    const [present]: { numbers: string[] }[] = await this.db.query(
+      'SELECT coalesce(array_agg(mobile_number), ARRAY[]::text[]) AS numbers FROM suppressions WHERE mobile_number = ANY($1)',
+      [rows.map((r) => r.mobile_number)],
+    );
+    const suppressed = new Set(present.numbers);
+    const apart = rows.filter(({ mobile_number: m }, i) => (bits[i] === 1) !== suppressed.has(m));
+    for (const { mobile_number: m } of apart) {
       await this.db.transaction(async (tx) => {
         await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`suppression:${m}`]);
         const [row]: { suppressed: boolean }[] = await tx.query(
@@ -198,7 +208,7 @@ export class SuppressionList {
         await this.redis.setbit(RedisKeys.suppressionFlags(m), numberOffset(m), row.suppressed ? 1 : 0);
       });
     }
-    return rows.length;
+    return apart.length;
   }
 
   /** A keyset page, by number. */
