@@ -96,6 +96,7 @@ async function main() {
         'baseline',
         ['-r', 'ts-node/register/transpile-only', 'bench/baseline/server.ts'],
         {
+          NODE_OPTIONS: imageNodeOptions(), // the API's runtime flags: the gap measures code
           ...SECRETS,
           PORT: String(basePort),
           REDIS_URL: redis.url,

@@ -49,8 +49,12 @@ async function main() {
     const apiPort = await freePort();
     const api = await startNode(
       'api',
-      // BENCH_CPU_PROF=<dir>: the service writes a V8 CPU profile there when it stops.
-      [...(env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${env.BENCH_CPU_PROF}`] : []), 'dist/main.js'],
+      // BENCH_CPU_PROF=<dir>: the service and the baseline write V8 CPU profiles there (service/, baseline/)
+      // when they stop.
+      [
+        ...(env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${env.BENCH_CPU_PROF}/service`] : []),
+        'dist/main.js',
+      ],
       {
         NODE_ENV: 'production',
         NODE_OPTIONS: imageNodeOptions(),
@@ -71,8 +75,14 @@ async function main() {
     const basePort = await freePort();
     const baseline = await startNode(
       'baseline',
-      ['-r', 'ts-node/register/transpile-only', 'bench/baseline/server.ts'],
+      [
+        ...(env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${env.BENCH_CPU_PROF}/baseline`] : []),
+        '-r',
+        'ts-node/register/transpile-only',
+        'bench/baseline/server.ts',
+      ],
       {
+        NODE_OPTIONS: imageNodeOptions(), // the API's runtime flags: the gap measures code
         ...SECRETS,
         PORT: String(basePort),
         REDIS_URL: redis.url,

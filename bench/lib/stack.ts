@@ -74,6 +74,8 @@ export class Stack {
         'baseline',
         ['-r', 'ts-node/register/transpile-only', 'bench/baseline/server.ts'],
         {
+          // The same runtime flags as the API (the image's heap size and V8 thread pool): the gap measures code.
+          NODE_OPTIONS: this.serviceEnv.NODE_OPTIONS,
           ...SECRETS,
           PORT: String(this.basePort),
           REDIS_URL: this.redisServer.url,
