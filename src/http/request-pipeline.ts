@@ -17,6 +17,10 @@ export function httpAdapter(config: AppConfig): FastifyAdapter {
     trustProxy: config.http.trustProxy ? config.http.trustProxy === 'true' || config.http.trustProxy : false,
     genReqId: requestIdFor,
     routerOptions: { maxParamLength: 200 },
+    // No Nest middleware runs here (the request id, headers and logging are the hooks below; nestjs-pino's
+    // middleware is off, see loggerParams): without @fastify/middie, no request passes an empty middleware
+    // hook. A middleware added later fails the app at start (`instance.use is not a function`), not silently.
+    skipMiddie: true,
     // Fastify 5.10's default ('idle') destroys connections that are still being answered when the app closes
     // (fastify/fastify#6889): a SIGTERM cut in-flight requests off. Without it, server.close() closes the idle
     // keep-alive connections, waits for the busy ones, and the hooks below close those once answered.

@@ -114,8 +114,9 @@ export class SessionService {
   /** Reads a session and refreshes its last_activity and TTL: one Redis round trip in the common case. */
   async get(id: string): Promise<SessionView> {
     const now = Date.now();
-    const touched = await this.repo.touch(id, iso(now), provisionalTouchTtlMs(this.policy));
-    const view = await this.afterTouch(id, touched, now);
+    const nowIso = iso(now);
+    const touched = await this.repo.touch(id, nowIso, provisionalTouchTtlMs(this.policy));
+    const view = await this.afterTouch(id, touched, now, nowIso);
     if (!view) throw notFound();
     return view;
   }
@@ -204,14 +205,15 @@ export class SessionService {
    */
   async authenticate(claims: TokenClaims): Promise<SessionView> {
     const now = Date.now();
+    const nowIso = iso(now);
     const { denied, session } = await this.repo.authenticate(
       claims.jti,
       claims.sid,
-      iso(now),
+      nowIso,
       provisionalTouchTtlMs(this.policy),
     );
     if (denied) throw new AppException(401, 'TOKEN_REVOKED', 'This access token was revoked');
-    const found = await this.afterTouch(claims.sid, session, now);
+    const found = await this.afterTouch(claims.sid, session, now, nowIso);
     if (!found) throw new AppException(401, 'SESSION_ENDED', 'The session of this access token has ended');
     if (found.user_id !== claims.sub) {
       throw new AppException(401, 'TOKEN_INVALID', 'This access token does not match its session');
@@ -233,6 +235,7 @@ export class SessionService {
     id: string,
     touched: TouchResult | null,
     now: number,
+    nowIso: string,
   ): Promise<SessionView | null> {
     if (!touched) return null;
     const record = parseSession(touched.raw);
@@ -251,7 +254,7 @@ export class SessionService {
       await this.repo.remove(id, record.user_id);
       return null;
     }
-    const updated = { ...record, last_activity: iso(now) };
+    const updated = { ...record, last_activity: nowIso }; // what the touch script wrote
     if (touched.appliedTtlMs === 0) {
       // Valid, but not in the layout the touch script splices into (written by hand?): rewrite it in ours.
       await this.repo.replace(id, touched.raw, serializeSession(updated), choice.ttlMs);

@@ -1,4 +1,5 @@
 import SwaggerParser from '@apidevtools/swagger-parser';
+import { MiddlewareConsumer, Module, NestModule } from '@nestjs/common';
 import { ProbeModule } from '../helpers/probe.module';
 import { startTestApp, TestApp } from '../helpers/test-app';
 import { waitFor } from '../helpers/wait';
@@ -221,5 +222,16 @@ describe('HTTP basics', () => {
       healthy: true,
       connected: true,
     });
+  });
+
+  it('runs no middleware layer: a Nest middleware fails the app at start instead of being skipped', async () => {
+    expect(t.app.getHttpAdapter().getInstance().hasPlugin('@fastify/middie')).toBe(false);
+    @Module({})
+    class WithMiddleware implements NestModule {
+      configure(consumer: MiddlewareConsumer) {
+        consumer.apply((_req: unknown, _res: unknown, next: () => void) => next()).forRoutes('*');
+      }
+    }
+    await expect(startTestApp({}, { extraModules: [WithMiddleware] })).rejects.toThrow(/use/);
   });
 });
