@@ -7,7 +7,7 @@ import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify
 import { Test } from '@nestjs/testing';
 import { AppConfig } from '../config/app-config';
 import { AdminOnly, EndUser, GatewayOnly, Public } from './access.decorator';
-import { installApiKeyGuard, routeAccess } from './api-key.guard';
+import { installApiKeyGuard, KeyRing, routeAccess } from './api-key.guard';
 
 @Public()
 @Controller('open')
@@ -108,5 +108,34 @@ describe('the API-key check of each route', () => {
         .then(() => prefixed.getHttpAdapter().getInstance().ready())
         .finally(() => prefixed.close()),
     ).rejects.toThrow(/registered without their API-key check: GET \/open/);
+  });
+});
+
+describe('KeyRing', () => {
+  const ring = () =>
+    new KeyRing({
+      auth: {
+        apiKeys: [{ secret: 'client-key', id: 'backend-a' }],
+        adminApiKeys: [{ secret: 'admin-key' }],
+        gatewayApiKeys: [{ secret: 'gateway-key' }],
+      },
+    } as unknown as AppConfig);
+
+  it('answers a key the same the first time and once remembered, and remembers only configured keys', () => {
+    const keys = ring();
+    for (const wrong of ['nope', 'client-ke', 'client-key ', 'CLIENT-KEY', '', 'x'.repeat(500)])
+      for (let i = 0; i < 3; i++) expect(keys.match(wrong)).toEqual({});
+    expect(keys.acceptedCount).toBe(0);
+    for (let i = 0; i < 3; i++) {
+      expect(keys.match('client-key')).toEqual({ client: expect.objectContaining({ clientId: 'backend-a' }) });
+      expect(keys.match('admin-key')).toEqual({ admin: expect.any(Object) });
+      expect(keys.match('gateway-key')).toEqual({ gateway: expect.any(Object) });
+    }
+    expect(keys.acceptedCount).toBe(3);
+    // A remembered answer cannot be changed by its caller.
+    expect(() => {
+      (keys.match('client-key') as { admin?: unknown }).admin = {};
+    }).toThrow();
+    expect(keys.match('client-key').admin).toBeUndefined();
   });
 });
