@@ -127,7 +127,9 @@ describe('KeyRing', () => {
       for (let i = 0; i < 3; i++) expect(keys.match(wrong)).toEqual({});
     expect(keys.acceptedCount).toBe(0);
     for (let i = 0; i < 3; i++) {
-      expect(keys.match('client-key')).toEqual({ client: expect.objectContaining({ clientId: 'backend-a' }) });
+      expect(keys.match('client-key')).toEqual({
+        client: expect.objectContaining({ clientId: 'backend-a' }),
+      });
       expect(keys.match('admin-key')).toEqual({ admin: expect.any(Object) });
       expect(keys.match('gateway-key')).toEqual({ gateway: expect.any(Object) });
     }
