@@ -21,8 +21,12 @@ describe('mapError', () => {
     expect(m.body.message).toBe('a must be a string; b is missing');
   });
 
-  it('rewrites Nest route-not-found text', () => {
-    expect(mapError(new NotFoundException('Cannot GET /nope')).body.message).toContain('/docs');
+  it('rewrites Nest route-not-found text, whatever the method, never echoing the path', () => {
+    for (const method of ['GET', 'PROPFIND', 'TRACE', 'M-SEARCH']) {
+      const message = mapError(new NotFoundException(`Cannot ${method} /onboard/status/+919811111111?x=<b>`))
+        .body.message;
+      expect(message).toBe('No such endpoint; see /docs for the API');
+    }
   });
 
   it('maps Fastify body errors', () => {

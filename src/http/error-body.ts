@@ -116,7 +116,7 @@ export function mapError(err: unknown): MappedError {
         unexpected: false,
       };
     }
-    if (status === 404 && /^Cannot (GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS)/.test(message)) {
+    if (status === 404 && /^Cannot [A-Z-]+ \//.test(message)) {
       message = 'No such endpoint; see /docs for the API';
     }
     return {

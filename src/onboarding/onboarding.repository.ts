@@ -179,18 +179,30 @@ export class OnboardingRepository {
     await this.redis.del(RedisKeys.inboundSms(smsId));
   }
 
+  /**
+   * Where a number stands, from Redis (one round trip); while its bucket is not warm (Redis lost its flags and
+   * the warm-up has not restored them), the flags are Postgres's. A Redis error is thrown as it is (a 503 when
+   * Redis is unavailable): a pending hash lives only in Redis, so Postgres alone cannot answer.
+   */
   async statusSnapshot(
     mobile: string,
   ): Promise<{ blacklisted: boolean; onboarded: boolean; pending: boolean }> {
     const bit = numberOffset(mobile);
-    const [[, b], [, o], [, p], [, a]] = (await this.redis
-      .pipeline()
-      .getbit(RedisKeys.blacklistFlags(mobile), bit)
-      .getbit(RedisKeys.onboardedFlags(mobile), bit)
-      .exists(RedisKeys.onboardHash(mobile))
-      .exists(RedisKeys.autoBlacklisted(mobile))
-      .exec()) as [Error | null, number][];
-    return { blacklisted: b === 1 || a === 1, onboarded: o === 1, pending: p === 1 };
+    const [b, o, p, a, warm] = await execAll(
+      this.redis
+        .pipeline()
+        .getbit(RedisKeys.blacklistFlags(mobile), bit)
+        .getbit(RedisKeys.onboardedFlags(mobile), bit)
+        .exists(RedisKeys.onboardHash(mobile))
+        .exists(RedisKeys.autoBlacklisted(mobile))
+        .exists(RedisKeys.warmupMarkerOf(mobile)),
+    );
+    const stored = warm === 1 ? null : await this.postgresStatus(mobile);
+    return {
+      blacklisted: b === 1 || a === 1 || !!stored?.blacklisted,
+      onboarded: o === 1 || !!stored?.onboarded,
+      pending: p === 1,
+    };
   }
 
   /** An admin's manual entry: the number's bit set, marked as the admin's change (see blacklistChangedByAdmin). */

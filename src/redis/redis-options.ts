@@ -27,6 +27,10 @@ function baseOptions(cfg: RedisConfig): RedisOptions {
     connectTimeout: 2000,
     disconnectTimeout: 500,
     retryStrategy: reconnectDelay,
+    // A node demoted to a replica under an open connection (a Sentinel or ElastiCache failover) answers every
+    // write READONLY: the connection is dropped and made again, which reaches the new primary. The command that
+    // met it fails as Redis unavailable (redis-errors.ts); it is not sent again.
+    reconnectOnError: (err: Error) => err.message.startsWith('READONLY'),
     lazyConnect: true,
   };
   if (cfg.url) {

@@ -64,6 +64,16 @@ export class RedisServer {
     await this.waitFor(true);
   }
 
+  /** Runs one command on this server (its own connection) and returns the reply. */
+  async command(name: string, ...args: (string | number)[]): Promise<unknown> {
+    const r = new Redis({ port: this.port, host: '127.0.0.1', maxRetriesPerRequest: 0 });
+    try {
+      return await r.call(name, ...args);
+    } finally {
+      r.disconnect();
+    }
+  }
+
   async stop(): Promise<void> {
     const proc = this.proc;
     if (!proc || proc.exitCode !== null) return;

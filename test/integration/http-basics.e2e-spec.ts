@@ -123,6 +123,16 @@ describe('HTTP basics', () => {
       const res = await t.request({ url: '/no/such/thing' });
       expect(res.statusCode).toBe(404);
       expectErrorShape(res.json(), 404, 'NOT_FOUND');
+      // Whatever the method, the answer does not echo the path (a phone number, a query).
+      for (const method of ['PROPFIND', 'TRACE']) {
+        // light-my-request's type lists the common methods only; Fastify routes any method Node parses.
+        const other = await t.app.inject({
+          method: method as 'GET',
+          url: '/onboard/status/+919811111111?x=<b>y</b>',
+        });
+        expect([method, other.statusCode]).toEqual([method, 404]);
+        expect(other.body).not.toMatch(/9811111111|<b>/);
+      }
     });
 
     it('500 without detail for a fault', async () => {

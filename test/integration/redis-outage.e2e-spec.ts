@@ -35,6 +35,9 @@ describe('Redis outage', () => {
 
     const reg = await t.request({ url: '/onboard/register/+919876543210' });
     expect(reg.statusCode).toBe(503);
+    // A number's status cannot be told without Redis (a pending hash lives only there): 503, not "unknown".
+    const status = await t.request({ url: '/onboard/status/+919876543210' });
+    expect([status.statusCode, status.json().code]).toEqual([503, 'REDIS_UNAVAILABLE']);
     expect(Date.now() - started).toBeLessThan(2000);
 
     expect((await t.request({ url: '/health/live', as: 'none' })).statusCode).toBe(200);
@@ -61,6 +64,36 @@ describe('Redis outage', () => {
     await waitFor(
       async () => (await t.request({ url: '/health/ready', as: 'none' })).statusCode === 200,
       'ready again',
+      10000,
+    );
+  });
+
+  it("answers a number's status from Postgres while Redis has lost its flags", async () => {
+    const mobile = '+919876500001';
+    const put = await t.request({
+      method: 'PUT',
+      url: `/admin/blacklist/${mobile}`,
+      payload: { reason: 'fraud' },
+      as: 'admin',
+    });
+    expect(put.statusCode).toBeLessThan(300);
+    expect((await t.request({ url: `/onboard/status/${mobile}` })).json().status).toBe('blacklisted');
+    await redis.command('FLUSHALL'); // the server's data lost, as after a restart without persistence
+    expect((await t.request({ url: `/onboard/status/${mobile}` })).json().status).toBe('blacklisted');
+  });
+
+  it('takes a primary demoted under the connection (READONLY) as Redis unavailable, and recovers', async () => {
+    await redis.command('REPLICAOF', '127.0.0.1', '1'); // nothing there: the node stays a read-only replica
+    const reg = await t.request({ url: '/onboard/register/+919876500002' });
+    expect([reg.statusCode, reg.json().code]).toEqual([503, 'REDIS_UNAVAILABLE']);
+    expect(reg.headers['retry-after']).toBe('1');
+    // The paths with a fallback take it (sessions in memory), as in any other outage.
+    const session = await t.request({ method: 'POST', url: '/sessions', payload: { user_id: 'u-readonly' } });
+    expect(session.statusCode).toBe(201);
+    await redis.command('REPLICAOF', 'NO', 'ONE');
+    await waitFor(
+      async () => (await t.request({ url: '/onboard/register/+919876500002' })).statusCode === 200,
+      'register again once the node is a primary',
       10000,
     );
   });
