@@ -19,10 +19,12 @@ export async function abuseTick(redis: Redis, worker: Service) {
   for (const m of offenders) p.set(RedisKeys.abuseCounter(m), 50, 'EX', 86400);
   for (const m of offenders) p.sadd(RedisKeys.abuseCandidatesOf(m), m);
   await p.exec();
+  // Two ticks more: the first may have begun before the offenders were recorded (it then finds none of them);
+  // ticks do not overlap, so the second began after, and it is the one measured.
   await waitUntil(
-    async () => [...worker.output().matchAll(/"job":"abuse-detector"[^\n]*?"ms":(\d+)/g)].length > before,
-    'an abuse-detector tick',
-    30_000,
+    async () => [...worker.output().matchAll(/"job":"abuse-detector"[^\n]*?"ms":(\d+)/g)].length > before + 1,
+    'an abuse-detector tick that began after the offenders were recorded',
+    60_000,
   );
   const ticks = [...worker.output().matchAll(/"job":"abuse-detector"[^\n]*?"ms":(\d+)/g)].map((m) =>
     Number(m[1]),
