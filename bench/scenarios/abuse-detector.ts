@@ -14,27 +14,32 @@ export async function abuseTick(redis: Redis, worker: Service) {
     await p.exec();
   }
   const offenders = Array.from({ length: 100 }, (_, i) => `+911${String(i * 9973).padStart(9, '0')}`);
-  const before = [...worker.output().matchAll(/"job":"abuse-detector"[^\n]*?"ms":(\d+)/g)].length;
   const p = redis.pipeline();
   for (const m of offenders) p.set(RedisKeys.abuseCounter(m), 50, 'EX', 86400);
   for (const m of offenders) p.sadd(RedisKeys.abuseCandidatesOf(m), m);
   await p.exec();
-  // Two ticks more: the first may have begun before the offenders were recorded (it then finds none of them);
-  // ticks do not overlap, so the second began after, and it is the one measured.
+  // Automatic entries: an expiring key per number. Done when every offender has one (a tick may have begun
+  // before they were recorded and seen none of them; the next one takes them).
+  const blacklistedCount = async () =>
+    (await Promise.all(offenders.map((m) => redis.exists(RedisKeys.autoBlacklisted(m))))).filter(
+      (x) => x === 1,
+    ).length;
   await waitUntil(
-    async () => [...worker.output().matchAll(/"job":"abuse-detector"[^\n]*?"ms":(\d+)/g)].length > before + 1,
-    'an abuse-detector tick that began after the offenders were recorded',
-    60_000,
-  );
-  const ticks = [...worker.output().matchAll(/"job":"abuse-detector"[^\n]*?"ms":(\d+)/g)].map((m) =>
-    Number(m[1]),
-  );
-  // Automatic entries: an expiring key per number.
-  const blacklisted = await Promise.all(offenders.map((m) => redis.exists(RedisKeys.autoBlacklisted(m))));
+    async () => (await blacklistedCount()) === offenders.length,
+    'the offenders blacklisted',
+    30_000,
+  ).catch((err: Error) => log(`abuse-detector: ${err.message}`));
+  // The tick that took them: its summary line names how many it saw.
+  const ticks = [
+    ...worker
+      .output()
+      .matchAll(/"job":"abuse-detector"[^\n]*?"ms":(\d+)[^\n]*?abuse-detector: (\d+) candidate/g),
+  ].filter((m) => Number(m[2]) >= offenders.length);
+  const offendersBlacklisted = await blacklistedCount();
   return {
     counters: COUNTERS,
     offenders: offenders.length,
-    tick_ms: ticks[ticks.length - 1],
-    offenders_blacklisted: blacklisted.filter((x) => x === 1).length,
+    tick_ms: ticks.length ? Number(ticks[ticks.length - 1][1]) : null,
+    offenders_blacklisted: offendersBlacklisted,
   };
 }
