@@ -102,6 +102,16 @@ export class MessageSender {
       // Given up as unknown, then found sent after all (a late answer): its segments count once, then.
       void err.sentLate?.then((sent) => sent && this.countSegments(name, sending));
       const detail = { attempt: attempt.number, code: err.code ?? null, kind: err.kind };
+      /** Failed for good, with the provider that answered. */
+      const fail = async (error: string): Promise<'failed'> => {
+        await this.status.move(messageId, ['sending'], 'failed', {
+          provider: name,
+          error,
+          detail,
+          attempts: err.attempts,
+        });
+        return 'failed';
+      };
       if (err.code === EXPIRED) {
         // Its validity ran out between providers, or while one waited for a slot: never sent late.
         await this.status.move(messageId, ['sending'], 'failed', {
@@ -111,29 +121,15 @@ export class MessageSender {
         });
         return 'failed';
       }
-      if (err.blocked) {
-        // Blocked while it waited inside the provider (see blockedError): nothing left.
-        await this.status.move(messageId, ['sending'], 'failed', {
-          provider: name,
-          error: err.code,
-          detail,
-          attempts: err.attempts,
-        });
-        return 'failed';
-      }
+      // Blocked while it waited inside the provider (see blockedError): nothing left.
+      if (err.blocked) return fail(err.code!);
       if (err.code === OPTED_OUT) {
         // The provider says the person opted out or blocks the sender: failed for good, and no more messages
         // to the number until it opts in again (a failure to record that is logged; the message fails anyway).
         await this.suppressions
           .add(sending.to, 'provider', err.message)
           .catch((e: Error) => this.logger.warn(`suppression not recorded: ${e.message}`));
-        await this.status.move(messageId, ['sending'], 'failed', {
-          provider: name,
-          error: OPTED_OUT,
-          detail,
-          attempts: err.attempts,
-        });
-        return 'failed';
+        return fail(OPTED_OUT);
       }
       if (err.code === RATE_LIMITED) {
         // Every provider it could go to is past its rate this second: pacing, not a failure. Pending again
@@ -141,15 +137,7 @@ export class MessageSender {
         await this.status.move(messageId, ['sending'], 'pending', { detail, attempts: err.attempts });
         throw new PacedError(RATE_WINDOW_MS);
       }
-      if (!err.retryable || attempt.final) {
-        await this.status.move(messageId, ['sending'], 'failed', {
-          provider: name,
-          error: err.message,
-          detail,
-          attempts: err.attempts,
-        });
-        return 'failed';
-      }
+      if (!err.retryable || attempt.final) return fail(err.message);
       await this.status.move(messageId, ['sending'], 'pending', {
         provider: name,
         error: err.message,

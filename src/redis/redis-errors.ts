@@ -6,8 +6,9 @@
 // and a slow one with "Command timed out". Socket error codes are therefore Postgres's, not a Redis sign.
 // A server that is starting (LOADING), failing over (CLUSTERDOWN, MASTERDOWN, TRYAGAIN), demoted to a replica
 // while the client still holds its connection (READONLY, as in a Sentinel or ElastiCache failover: the client
-// then reconnects, see redis-options.ts) or full under noeviction (OOM) cannot serve the request either; nor can a cluster whose slot is moving past what the
-// client retries (too many redirections, a transaction discarded by a redirection: EXECABORT, MOVED, ASK).
+// then reconnects, see redis-options.ts) or full under noeviction (OOM) cannot serve the request either; nor
+// can a cluster whose slot is moving past what the client retries (too many redirections, a transaction
+// discarded by a redirection: EXECABORT, MOVED, ASK).
 import { types } from 'node:util';
 
 const OUTAGE =

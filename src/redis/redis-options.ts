@@ -28,8 +28,9 @@ function baseOptions(cfg: RedisConfig): RedisOptions {
     disconnectTimeout: 500,
     retryStrategy: reconnectDelay,
     // A node demoted to a replica under an open connection (a Sentinel or ElastiCache failover) answers every
-    // write READONLY: the connection is dropped and made again, which reaches the new primary. The command that
-    // met it fails as Redis unavailable (redis-errors.ts); it is not sent again.
+    // write READONLY: the connection is dropped and made again, which reaches the new primary where the address
+    // follows the failover (Sentinel-managed DNS, ElastiCache's endpoint). The command that met it fails as
+    // Redis unavailable (redis-errors.ts); it is not sent again.
     reconnectOnError: (err: Error) => err.message.startsWith('READONLY'),
     lazyConnect: true,
   };

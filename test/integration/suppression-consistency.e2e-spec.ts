@@ -2,7 +2,7 @@
 // the Postgres connection cut at COMMIT, after the Redis MULTI; a Redis write slower than the command timeout that
 // still runs later. Whatever the answer, Redis and Postgres agree afterwards.
 import { Client } from 'pg';
-import { RedisKeys } from '../../src/redis/redis-keys';
+import { numberOffset, RedisKeys } from '../../src/redis/redis-keys';
 import { SuppressionList } from '../../src/suppression/suppression-list';
 import { randomMobile } from '../helpers/numbers';
 import { RedisServer } from '../helpers/redis-server';
@@ -54,6 +54,20 @@ describe('suppression: Redis and Postgres agree after a change fails half-way', 
     await db?.end();
   });
 
+  /** Redis's bit and Postgres's row agree, and a send to the number is refused exactly when it is suppressed. */
+  async function expectStoresAgree(m: string): Promise<void> {
+    const redisBit = await t.redis.getbit(RedisKeys.suppressionFlags(m), numberOffset(m));
+    const inPostgres = (await db.query('SELECT 1 FROM suppressions WHERE mobile_number = $1', [m])).rowCount;
+    const send = await t.request({
+      method: 'POST',
+      url: '/api/v1/messages/send',
+      payload: { to: m, type: 'sms', body: 'x' },
+    });
+    expect({ redisBit, inPostgres, send: send.statusCode }).toEqual(
+      inPostgres ? { redisBit: 1, inPostgres: 1, send: 403 } : { redisBit: 0, inPostgres: 0, send: 202 },
+    );
+  }
+
   it('a STOP whose commit is cut: Redis and Postgres agree afterwards', async () => {
     const m = randomMobile();
     await db.query('INSERT INTO smsb_test_slow VALUES ($1)', [m]);
@@ -70,13 +84,8 @@ describe('suppression: Redis and Postgres agree after a change fails half-way', 
     await sleep(3000); // any pg backend still sleeping finishes / is terminated
     // The change's outcome was unknown to the service (its commit was cut): the periodic sync settles it.
     await t.app.get(SuppressionList).syncRecent();
-    const state = {
-      status: res.statusCode,
-      body: res.json(),
-      redisBit: await t.redis.getbit(RedisKeys.suppressionFlags(m), Number(m.slice(-3))),
-      postgres: (await db.query('SELECT 1 FROM suppressions WHERE mobile_number = $1', [m])).rowCount,
-    };
-    expect(state.redisBit).toBe(state.postgres ? 1 : 0);
+    expect([200, 503]).toContain(res.statusCode); // an answer, never a 500
+    await expectStoresAgree(m);
   });
 
   it('a STOP whose Redis write is slow and whose Postgres connection is cut before COMMIT: the stores agree', async () => {
@@ -94,23 +103,8 @@ describe('suppression: Redis and Postgres agree after a change fails half-way', 
     await proxy.restore();
     side.disconnect();
     await sleep(1500);
-    const state = {
-      status: res.statusCode,
-      code: res.json().code,
-      redisBit: await t.redis.getbit(RedisKeys.suppressionFlags(m), Number(m.slice(-3))),
-      postgres: (await db.query('SELECT 1 FROM suppressions WHERE mobile_number = $1', [m])).rowCount,
-      auditQueued: (await t.redis.lrange(RedisKeys.auditQueueOf(m), 0, -1)).filter(
-        (e) => e.includes(m) && e.includes('opt_out'),
-      ).length,
-      sendAnswer: (
-        await t.request({
-          method: 'POST',
-          url: '/api/v1/messages/send',
-          payload: { to: m, type: 'sms', body: 'x' },
-        })
-      ).statusCode,
-    };
-    expect(state.redisBit).toBe(state.postgres ? 1 : 0);
+    expect([200, 503]).toContain(res.statusCode); // an answer, never a 500
+    await expectStoresAgree(m);
   });
 
   it('a STOP whose Redis write is slow (a pause longer than the command timeout), no Postgres fault: the stores agree', async () => {
@@ -124,28 +118,7 @@ describe('suppression: Redis and Postgres agree after a change fails half-way', 
     });
     side.disconnect();
     await sleep(2500);
-    const state = {
-      status: res.statusCode,
-      code: res.json().code,
-      redisBit: await t.redis.getbit(RedisKeys.suppressionFlags(m), Number(m.slice(-3))),
-      postgres: (await db.query('SELECT 1 FROM suppressions WHERE mobile_number = $1', [m])).rowCount,
-      adminList: (
-        await t.request({
-          url: `/admin/suppressions?cursor=${encodeURIComponent(m.slice(0, -1))}&limit=3`,
-          as: 'admin',
-        })
-      )
-        .json()
-        .items.map((i: any) => i.mobile_number)
-        .includes(m),
-      sendAnswer: (
-        await t.request({
-          method: 'POST',
-          url: '/api/v1/messages/send',
-          payload: { to: m, type: 'sms', body: 'x' },
-        })
-      ).statusCode,
-    };
-    expect(state.redisBit).toBe(state.postgres ? 1 : 0);
+    expect([200, 503]).toContain(res.statusCode); // an answer, never a 500
+    await expectStoresAgree(m);
   });
 });
