@@ -16,6 +16,7 @@ import { MessageWorkers } from './message-workers';
 import { MessagesController } from './messages.controller';
 import { MessagesRepository } from './messages.repository';
 import { MessagesService } from './messages.service';
+import { HeardQueue } from './heard-queue';
 import { EMAIL_PROVIDER, SMS_PROVIDER } from './providers/provider';
 import { ProviderReports } from './providers/provider-reports';
 import { emailProvider, smsProvider } from './providers/providers';
@@ -25,6 +26,10 @@ import { StatusCallbacks } from './status-callbacks';
 import { Msg91WebhooksController } from './msg91-webhooks.controller';
 import { TwilioWebhooksController } from './twilio-webhooks.controller';
 import { TemplatesCoreModule } from '../templates/templates.module';
+
+// @nestjs/bullmq's public hook for the class its queues are made with (BullMQ Pro's QueuePro is set the same
+// way): every queue hears its 'error' from the start.
+BullModule.queueClass = HeardQueue;
 
 /** Queues (producers), the repository, the sender and the providers: what both processes need. */
 @Module({

@@ -113,10 +113,7 @@ export class MessagesService {
     metrics: MetricsService,
   ) {
     this.queues = { [QueueName.Sms]: sms, [QueueName.Mms]: mms, [QueueName.Email]: email };
-    // A queue's connection that fails (Redis not ready when BullMQ starts it, or closed under its start-up
-    // commands at shutdown) emits 'error' on the queue; unheard, that ends the process. Outages are reported
-    // by the request-path client, and sends that fail answer for themselves.
-    for (const queue of [sms, mms, email, webhooks]) queue.on('error', () => undefined);
+    // Each queue hears its own 'error' from the moment it is made (heard-queue.ts).
     this.accepted = metrics.counter('smsb_messages_accepted_total', 'Messages accepted', ['type']);
     const queues = this.queues;
     metrics.gauge(
