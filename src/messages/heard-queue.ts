@@ -2,10 +2,10 @@
 import { Queue } from 'bullmq';
 
 /**
- * A queue whose 'error' events are heard for its whole life: an unheard 'error' ends the process. Outages are
- * reported once by the request-path client, and a send that fails answers for itself, so these are dropped.
- * The queue hears its own from the moment it is made (BullMQ emits some on the queue whether or not anyone
- * listens), not from when the service that uses it is made.
+ * A queue whose 'error' events are heard for its whole life. Outages are reported once by the request-path
+ * client, and a send that fails answers for itself, so these are dropped. On the queue itself an unheard
+ * 'error' is printed by BullMQ to stderr (outside the JSON log), so the queue hears its own from the moment it
+ * is made; on its connection, after it closed, an unheard 'error' ends the process (see close).
  */
 export class HeardQueue extends Queue {
   constructor(...args: ConstructorParameters<typeof Queue>) {

@@ -28,7 +28,7 @@ import { TwilioWebhooksController } from './twilio-webhooks.controller';
 import { TemplatesCoreModule } from '../templates/templates.module';
 
 // @nestjs/bullmq's public hook for the class its queues are made with (BullMQ Pro's QueuePro is set the same
-// way): every queue hears its 'error' from the start.
+// way): every queue hears its 'error' events, before and after it closes.
 BullModule.queueClass = HeardQueue;
 
 /** Queues (producers), the repository, the sender and the providers: what both processes need. */
